@@ -1,0 +1,39 @@
+// Runs every compiled test file (build/**/*.test.js) with node:test and fails when none ran.
+// Node 20 neither expands globs nor fails on zero tests, hence this script.
+import { readdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+
+const only = process.argv.slice(2);
+const files = readdirSync('build', { recursive: true })
+  .map(String)
+  .filter((f) => f.endsWith('.test.js'))
+  .map((f) => join('build', f))
+  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
+  .sort();
+
+if (files.length === 0) {
+  console.error('run-tests: no test files found under build/');
+  process.exit(1);
+}
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const stream = run({ files, concurrency: Math.max(2, availableParallelism()), timeout: 120_000 });
+stream.on('test:pass', (event) => {
+  if (event.details.type === 'suite') return;
+  if (event.skip || event.todo) skipped += 1;
+  else passed += 1;
+});
+stream.on('test:fail', (event) => {
+  if (event.details.type !== 'suite') failed += 1;
+});
+stream.compose(spec).pipe(process.stdout);
+stream.on('end', () => {
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+  if (passed === 0) console.error('run-tests: no test passed');
+  process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
+});

@@ -1,0 +1,123 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseToml } from 'smol-toml';
+import { ConfigError } from '../errors.js';
+import { DEFAULT_LIMITS, resolveLimits, type Pop3Limits } from '../pop3/options.js';
+
+/** Everything the daemon can be told, from flags and the TOML file. */
+export interface DaemonConfig {
+  readonly port: number;
+  readonly maildir: string;
+  /** Addresses to listen on; empty means the default for the mode (loopback in demo mode, all otherwise). */
+  readonly listen: readonly string[];
+  readonly users: string | undefined;
+  readonly hostname: string | undefined;
+  readonly logLevel: string;
+  readonly shutdownGraceMs: number;
+  readonly limits: Pop3Limits;
+}
+
+export const DEFAULT_PORT = 1100;
+export const DEFAULT_MAILDIR = './directories/';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const TOP_KEYS = ['port', 'maildir', 'listen', 'users', 'hostname', 'logLevel', 'shutdownGraceMs', 'limits'];
+
+/** A partial config, as read from one source (flags or file), before defaults. */
+export type ConfigLayer = {
+  -readonly [K in keyof DaemonConfig]?: K extends 'limits' ? Partial<Pop3Limits> : DaemonConfig[K];
+};
+
+export async function readConfigFile(path: string): Promise<ConfigLayer> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path}: ${(error as Error).message}`);
+  }
+  return layerFromToml(doc, path);
+}
+
+export function layerFromToml(doc: Record<string, unknown>, source: string): ConfigLayer {
+  const layer: ConfigLayer = {};
+  for (const key of Object.keys(doc)) {
+    if (!TOP_KEYS.includes(key)) throw new ConfigError(`${source}: unknown setting "${key}"`);
+  }
+  const str = (key: string): string | undefined => {
+    const v = doc[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string' || v === '')
+      throw new ConfigError(`${source}: ${key} must be a non-empty string`);
+    return v;
+  };
+  const int = (key: string): number | undefined => {
+    const v = doc[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'number' || !Number.isInteger(v))
+      throw new ConfigError(`${source}: ${key} must be a whole number`);
+    return v;
+  };
+  const port = int('port');
+  if (port !== undefined) layer.port = port;
+  const maildir = str('maildir');
+  if (maildir !== undefined) layer.maildir = maildir;
+  const users = str('users');
+  if (users !== undefined) layer.users = users;
+  const hostname = str('hostname');
+  if (hostname !== undefined) layer.hostname = hostname;
+  const logLevel = str('logLevel');
+  if (logLevel !== undefined) layer.logLevel = logLevel;
+  const grace = int('shutdownGraceMs');
+  if (grace !== undefined) layer.shutdownGraceMs = grace;
+  const listen = doc['listen'];
+  if (listen !== undefined) {
+    if (!Array.isArray(listen) || !listen.every((a): a is string => typeof a === 'string' && a !== '')) {
+      throw new ConfigError(`${source}: listen must be a list of addresses`);
+    }
+    layer.listen = listen;
+  }
+  const limits = doc['limits'];
+  if (limits !== undefined) {
+    if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
+      throw new ConfigError(`${source}: [limits] must be a table`);
+    }
+    for (const key of Object.keys(limits)) {
+      if (!(key in DEFAULT_LIMITS)) throw new ConfigError(`${source}: unknown limit "${key}"`);
+    }
+    layer.limits = limits;
+  }
+  return layer;
+}
+
+/** Applies defaults to the layers, later layers winning, and validates the result. */
+export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
+  const merged: ConfigLayer = {};
+  let limits: Partial<Pop3Limits> = {};
+  for (const layer of layers) {
+    Object.assign(merged, layer);
+    if (layer.limits !== undefined) limits = { ...limits, ...layer.limits };
+  }
+  const port = merged.port ?? DEFAULT_PORT;
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError('port must be from 0 to 65535');
+  const logLevel = merged.logLevel ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ConfigError(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
+  const shutdownGraceMs = merged.shutdownGraceMs ?? 5000;
+  if (shutdownGraceMs < 0) throw new ConfigError('shutdownGraceMs must not be negative');
+  return {
+    port,
+    maildir: merged.maildir ?? DEFAULT_MAILDIR,
+    listen: merged.listen ?? [],
+    users: merged.users,
+    hostname: merged.hostname,
+    logLevel,
+    shutdownGraceMs,
+    limits: resolveLimits(limits),
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Error classes shared by the protocol engine and the backends.
+ *
+ * Errors are mapped to replies in exactly one place (`pop3/dispatch.ts`); everything else only throws.
+ */
+
+/** Response codes from RFC 2449 section 8 and RFC 3206. */
+export const RespCode = {
+  auth: 'AUTH',
+  inUse: 'IN-USE',
+  loginDelay: 'LOGIN-DELAY',
+  sysTemp: 'SYS/TEMP',
+  sysPerm: 'SYS/PERM',
+} as const;
+export type RespCode = (typeof RespCode)[keyof typeof RespCode];
+
+/**
+ * An expected failure that the client is told about: `-ERR [CODE] message`.
+ * With `close: true` the connection is closed after the reply.
+ */
+export class Pop3Error extends Error {
+  override name = 'Pop3Error';
+  readonly code: RespCode | undefined;
+  readonly close: boolean;
+  constructor(message: string, code?: RespCode, options?: ErrorOptions & { readonly close?: boolean }) {
+    super(message, options);
+    this.code = code;
+    this.close = options?.close ?? false;
+  }
+}
+
+/**
+ * The client broke the protocol (unknown verb, bad argument, wrong state, overlong line).
+ * Counted per connection; past `maxProtocolErrors` the connection is closed.
+ */
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+}
+
+/** The message a session refers to is gone from the store (deleted or moved by another program). */
+export class MessageGoneError extends Pop3Error {
+  override name = 'MessageGoneError';
+  constructor(message = 'message is no longer available', options?: ErrorOptions) {
+    super(message, RespCode.sysTemp, options);
+  }
+}
+
+/** Invalid configuration or options, found before the server starts. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}

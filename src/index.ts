@@ -1,0 +1,50 @@
+/**
+ * Poplar: a POP3 server engine for Node.js, with pluggable authentication and mail storage.
+ *
+ * ```ts
+ * import { createServer, MaildirStore, PasswdFileAuthenticator } from 'poplar';
+ * const server = createServer({ authenticator, store });
+ * await server.listen({ host: '127.0.0.1', port: 1100 });
+ * ```
+ */
+export { createServer, Pop3Server } from './pop3/server.js';
+export type { ListenOptions, Pop3ServerEvents, Pop3ServerOptions } from './pop3/server.js';
+export type { ClosedSessionInfo } from './pop3/connection.js';
+export type { ConnectionInfo, LoginInfo, Pop3State, SessionSummary } from './pop3/session.js';
+export { DEFAULT_LIMITS, MIN_COMMAND_BYTES, MIN_IDLE_TIMEOUT_MS, resolveLimits } from './pop3/options.js';
+export type { Pop3Limits } from './pop3/options.js';
+export { ServerStats } from './pop3/stats.js';
+export { DotStuffer, DotStuffing } from './pop3/dot-stuffer.js';
+
+export { ConfigError, MessageGoneError, Pop3Error, ProtocolError, RespCode } from './errors.js';
+export type { Logger } from './log.js';
+
+export type {
+  CommitResult,
+  Maildrop,
+  MaildropChanges,
+  MailStore,
+  MailUser,
+  MessageInfo,
+  ReadOptions,
+} from './mailstore/types.js';
+export { MemoryStore } from './mailstore/memory.js';
+export { MaildirStore } from './mailstore/maildir/store.js';
+export type { MaildirStoreOptions } from './mailstore/maildir/store.js';
+export { deliverToMaildir } from './mailstore/maildir/deliver.js';
+export { measureMessage, MessageMeter } from './message/octets.js';
+export type { MessageMeasure } from './message/octets.js';
+
+export type {
+  ApopAuthRequest,
+  Authenticator,
+  AuthenticatorWithApop,
+  AuthResult,
+  PasswordAuthRequest,
+} from './auth/types.js';
+export { canApop } from './auth/types.js';
+export { StaticAuthenticator, staticAuth, apopDigest } from './auth/static.js';
+export { PasswdFileAuthenticator, parsePasswdFile } from './auth/passwd-file.js';
+export type { ParsedPasswdFile, PasswdFileProblem } from './auth/passwd-file.js';
+export { hashPassword, schemeNames, DEFAULT_SCHEME } from './auth/passwords.js';
+export { isValidUserName, MAX_USER_NAME_BYTES } from './auth/user-name.js';

@@ -1,0 +1,88 @@
+import { Readable } from 'node:stream';
+import { MessageGoneError, Pop3Error, RespCode } from '../errors.js';
+import { measureMessage } from '../message/octets.js';
+import type { CommitResult, Maildrop, MaildropChanges, MailStore, MailUser, MessageInfo } from './types.js';
+
+interface StoredMessage {
+  readonly uid: string;
+  readonly bytes: Buffer;
+  isSeen: boolean;
+}
+
+/**
+ * A mail store held in memory: the reference implementation of {@link MailStore}, used by tests
+ * and by programs that produce mail on the fly. It proves that the engine needs nothing of Maildir.
+ */
+export class MemoryStore implements MailStore {
+  readonly #boxes = new Map<string, StoredMessage[]>();
+  readonly #locked = new Set<string>();
+  #nextUid = 1;
+
+  constructor(mailboxes: Readonly<Record<string, readonly (string | Uint8Array)[]>> = {}) {
+    for (const [user, messages] of Object.entries(mailboxes)) {
+      for (const message of messages) this.deliver(user, message);
+    }
+  }
+
+  /** Adds a message to the end of a user's mailbox; returns its uid. */
+  deliver(user: string, message: string | Uint8Array): string {
+    const uid = `m${this.#nextUid++}`;
+    const box = this.#boxes.get(user) ?? [];
+    box.push({ uid, bytes: Buffer.from(message), isSeen: false });
+    this.#boxes.set(user, box);
+    return uid;
+  }
+
+  /** The messages now in a user's mailbox (a copy), with whether each was marked seen. */
+  contents(user: string): { uid: string; bytes: Buffer; isSeen: boolean }[] {
+    return (this.#boxes.get(user) ?? []).map((m) => ({ ...m }));
+  }
+
+  /** Removes one message behind the back of any open session (as another program might). */
+  expunge(user: string, uid: string): void {
+    const box = this.#boxes.get(user);
+    if (box !== undefined)
+      this.#boxes.set(
+        user,
+        box.filter((m) => m.uid !== uid),
+      );
+  }
+
+  open(user: MailUser): Promise<Maildrop> {
+    if (this.#locked.has(user.name)) {
+      return Promise.reject(new Pop3Error('maildrop is in use by another session', RespCode.inUse));
+    }
+    this.#locked.add(user.name);
+    const box = this.#boxes.get(user.name) ?? [];
+    this.#boxes.set(user.name, box);
+    const messages: MessageInfo[] = box.map((m) => ({ uid: m.uid, size: measureMessage(m.bytes).size }));
+    let isOpen = true;
+    const find = (uid: string): StoredMessage | undefined =>
+      this.#boxes.get(user.name)?.find((m) => m.uid === uid);
+    return Promise.resolve({
+      messages,
+      read: (uid: string) => {
+        const found = find(uid);
+        if (found === undefined) return Promise.reject(new MessageGoneError());
+        return Promise.resolve(Readable.from([found.bytes], { objectMode: false }));
+      },
+      commit: (changes: MaildropChanges): Promise<CommitResult> => {
+        const gone = new Set(changes.deleted);
+        for (const uid of changes.retrieved) {
+          const found = find(uid);
+          if (found !== undefined) found.isSeen = true;
+        }
+        this.#boxes.set(
+          user.name,
+          (this.#boxes.get(user.name) ?? []).filter((m) => !gone.has(m.uid)),
+        );
+        return Promise.resolve({ notDeleted: [] });
+      },
+      close: () => {
+        if (isOpen) this.#locked.delete(user.name);
+        isOpen = false;
+        return Promise.resolve();
+      },
+    });
+  }
+}

@@ -1,0 +1,64 @@
+import type { Readable } from 'node:stream';
+
+/** An authenticated user, as the {@link Authenticator} returned it. The store maps it to a mailbox. */
+export interface MailUser {
+  /** The user's name, valid under {@link isValidUserName}. */
+  readonly name: string;
+}
+
+/** One message of a maildrop snapshot. */
+export interface MessageInfo {
+  /**
+   * Unique id for UIDL (RFC 1939 section 7): 1 to 70 characters in 0x21-0x7E, the same for this
+   * message in every session, never given to another message of the same maildrop.
+   */
+  readonly uid: string;
+  /** Octets RETR sends, every line end counted as CRLF, before byte-stuffing. */
+  readonly size: number;
+}
+
+export interface ReadOptions {
+  readonly signal: AbortSignal;
+  /** Preferred size of the chunks read from storage. */
+  readonly chunkBytes?: number;
+}
+
+/** What UPDATE (RFC 1939 section 6) asks the store to do. */
+export interface MaildropChanges {
+  /** Remove these messages for good. */
+  readonly deleted: readonly string[];
+  /** These were retrieved in full (RETR); a store may mark them as seen. */
+  readonly retrieved: readonly string[];
+}
+
+export interface CommitResult {
+  /** Uids that could not be removed (the client gets `-ERR`); they stay in the maildrop. */
+  readonly notDeleted: readonly string[];
+}
+
+/**
+ * A mailbox opened for one POP3 session, holding its exclusive lock until {@link close}.
+ * Message numbers are indexes into {@link messages} plus one and never change in a session.
+ */
+export interface Maildrop {
+  /** Snapshot taken when the maildrop was opened, in delivery order. */
+  readonly messages: readonly MessageInfo[];
+  /**
+   * The stored bytes of one message, in chunks. Line ends may be LF or CRLF: the engine normalises
+   * and byte-stuffs. The caller reads it to the end or destroys it. A message that has vanished
+   * since the snapshot rejects with {@link MessageGoneError}.
+   */
+  read(uid: string, options: ReadOptions): Promise<Readable>;
+  /** UPDATE state, after QUIT: apply the session's changes. Never called otherwise. */
+  commit(changes: MaildropChanges): Promise<CommitResult>;
+  /** Called exactly once, after QUIT, an error or a disconnect. Releases the lock. */
+  close(): Promise<void>;
+}
+
+export interface MailStore {
+  /**
+   * Opens the user's maildrop and takes its exclusive lock (RFC 1939 section 8). Rejects with a
+   * `Pop3Error` coded `IN-USE` when another session holds it.
+   */
+  open(user: MailUser, signal: AbortSignal): Promise<Maildrop>;
+}

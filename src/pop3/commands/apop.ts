@@ -1,0 +1,34 @@
+import { canApop } from '../../auth/types.js';
+import { Pop3Error, ProtocolError } from '../../errors.js';
+import { splitArgs } from '../session.js';
+import { finishLogin } from './login.js';
+import type { Command } from './types.js';
+
+const MD5_HEX = /^[0-9a-fA-F]{32}$/;
+
+/** RFC 1939 section 7: `APOP name digest`, offered when the authenticator can check it. */
+export const apop: Command = {
+  states: ['AUTHORIZATION'],
+  hidesArgs: true,
+  async run(session, args) {
+    const { authenticator } = session.engine;
+    if (session.apopTimestamp === undefined || !canApop(authenticator)) {
+      throw new Pop3Error('APOP is not available');
+    }
+    const [username, digest] = splitArgs(args, 2);
+    if (username === undefined || digest === undefined || !MD5_HEX.test(digest)) {
+      throw new ProtocolError('usage: APOP name digest');
+    }
+    session.pendingUser = undefined;
+    const result = await authenticator.authenticateApop({
+      mechanism: 'APOP',
+      username,
+      timestamp: session.apopTimestamp,
+      digest: digest.toLowerCase(),
+      remoteAddress: session.remoteAddress,
+      isTls: session.isTls,
+      signal: session.signal,
+    });
+    await finishLogin(session, 'APOP', username, result);
+  },
+};

@@ -1,0 +1,15 @@
+import { ProtocolError } from '../../errors.js';
+import { splitArgs } from '../session.js';
+import type { Command } from './types.js';
+
+/** RFC 1939 section 5: only marks the message; it is removed in the UPDATE state after QUIT. */
+export const dele: Command = {
+  states: ['TRANSACTION'],
+  async run(session, args) {
+    const [arg, extra] = splitArgs(args, 2);
+    if (extra !== undefined) throw new ProtocolError('DELE takes one message number');
+    const [msgNo] = session.message(arg);
+    session.deleted.add(msgNo);
+    await session.reply.ok(`message ${msgNo} deleted`);
+  },
+};

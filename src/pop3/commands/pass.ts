@@ -1,0 +1,24 @@
+import { Pop3Error, ProtocolError } from '../../errors.js';
+import { finishLogin } from './login.js';
+import type { Command } from './types.js';
+
+/** RFC 1939 section 7. The whole rest of the line is the password, spaces included. */
+export const pass: Command = {
+  states: ['AUTHORIZATION'],
+  hidesArgs: true,
+  async run(session, args) {
+    const username = session.pendingUser;
+    if (username === undefined) throw new Pop3Error('send USER first');
+    session.pendingUser = undefined;
+    if (args === '') throw new ProtocolError('PASS needs a password');
+    const result = await session.engine.authenticator.authenticate({
+      mechanism: 'USER',
+      username,
+      password: args,
+      remoteAddress: session.remoteAddress,
+      isTls: session.isTls,
+      signal: session.signal,
+    });
+    await finishLogin(session, 'USER', username, result);
+  },
+};

@@ -1,0 +1,42 @@
+import { ProtocolError, RespCode } from '../../errors.js';
+import type { MessageInfo } from '../../mailstore/types.js';
+import type { Command } from './types.js';
+
+/**
+ * RFC 1939 sections 4 and 6. In TRANSACTION, QUIT enters UPDATE: only now are deletions applied
+ * (and retrieved messages marked seen). A session that ends any other way changes nothing.
+ */
+export const quit: Command = {
+  states: ['AUTHORIZATION', 'TRANSACTION'],
+  async run(session, args) {
+    if (args !== '') throw new ProtocolError('QUIT takes no arguments');
+    session.isEnding = true;
+    if (session.state === 'AUTHORIZATION') {
+      await session.reply.ok('Poplar signing off');
+      return;
+    }
+    session.state = 'UPDATE';
+    const messages = session.maildrop.messages;
+    const infoOf = (msgNo: number): MessageInfo => messages[msgNo - 1] as MessageInfo;
+    const deleted = [...session.deleted].map((n) => infoOf(n));
+    const retrieved = [...session.retrieved].filter((n) => !session.deleted.has(n)).map((n) => infoOf(n).uid);
+    const { notDeleted } = await session.maildrop.commit({ deleted: deleted.map((m) => m.uid), retrieved });
+    const failed = new Set(notDeleted);
+    const { summary } = session;
+    for (const info of deleted) {
+      if (failed.has(info.uid)) continue;
+      summary.deletedMessages += 1;
+      summary.deletedBytes += info.size;
+    }
+    session.engine.stats.messagesDeleted += summary.deletedMessages;
+    const left = messages.length - summary.deletedMessages;
+    if (failed.size > 0) {
+      await session.reply.err(
+        `${failed.size} of ${deleted.length} messages could not be deleted`,
+        RespCode.sysTemp,
+      );
+      return;
+    }
+    await session.reply.ok(`Poplar signing off (${left} messages left)`);
+  },
+};

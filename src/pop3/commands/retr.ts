@@ -1,0 +1,26 @@
+import { ProtocolError } from '../../errors.js';
+import { splitArgs } from '../session.js';
+import type { Command } from './types.js';
+
+/** RFC 1939 section 5: the whole message, streamed from the store, byte-stuffed. */
+export const retr: Command = {
+  states: ['TRANSACTION'],
+  async run(session, args) {
+    const [arg, extra] = splitArgs(args, 2);
+    if (extra !== undefined) throw new ProtocolError('RETR takes one message number');
+    const [msgNo, info] = session.message(arg);
+    const source = await session.maildrop.read(info.uid, {
+      signal: session.signal,
+      chunkBytes: session.engine.limits.transferChunkBytes,
+    });
+    try {
+      await session.reply.body(`${info.size} octets`, source);
+    } finally {
+      source.destroy();
+    }
+    session.retrieved.add(msgNo);
+    session.summary.retrievedMessages += 1;
+    session.summary.retrievedBytes += info.size;
+    session.engine.stats.messagesRetrieved += 1;
+  },
+};

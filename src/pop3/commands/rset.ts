@@ -1,0 +1,13 @@
+import { ProtocolError } from '../../errors.js';
+import type { Command } from './types.js';
+
+/** RFC 1939 section 5: unmarks every message marked as deleted. */
+export const rset: Command = {
+  states: ['TRANSACTION'],
+  async run(session, args) {
+    if (args !== '') throw new ProtocolError('RSET takes no arguments');
+    session.deleted.clear();
+    const { count, bytes } = session.totals();
+    await session.reply.ok(`maildrop has ${count} messages (${bytes} octets)`);
+  },
+};

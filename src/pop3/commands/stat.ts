@@ -1,0 +1,12 @@
+import { ProtocolError } from '../../errors.js';
+import type { Command } from './types.js';
+
+/** RFC 1939 section 5: `+OK count octets`, deleted messages excluded. */
+export const stat: Command = {
+  states: ['TRANSACTION'],
+  async run(session, args) {
+    if (args !== '') throw new ProtocolError('STAT takes no arguments');
+    const { count, bytes } = session.totals();
+    await session.reply.ok(`${count} ${bytes}`);
+  },
+};

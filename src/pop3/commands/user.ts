@@ -1,0 +1,17 @@
+import { ProtocolError } from '../../errors.js';
+import type { Command } from './types.js';
+
+/** Longest name USER takes; longer ones can never be valid and are refused as a syntax error. */
+const MAX_USER_ARG_BYTES = 255;
+
+/** RFC 1939 section 7. Always `+OK` for a plausible name, so USER never reveals whether a user exists. */
+export const user: Command = {
+  states: ['AUTHORIZATION'],
+  async run(session, args) {
+    const name = args.trim();
+    if (name === '') throw new ProtocolError('USER needs a name');
+    if (Buffer.byteLength(name) > MAX_USER_ARG_BYTES) throw new ProtocolError('user name too long');
+    session.pendingUser = name;
+    await session.reply.ok('send PASS');
+  },
+};

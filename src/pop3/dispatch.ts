@@ -1,0 +1,106 @@
+import { MessageGoneError, Pop3Error, ProtocolError, RespCode } from '../errors.js';
+import { COMMANDS } from './commands/index.js';
+import { ConnectionGoneError } from './reply.js';
+import type { Session } from './session.js';
+
+/** Outcome of one command, for logs (and, later, metrics). */
+export type CommandResult = 'ok' | 'err' | 'protocol' | 'internal' | 'gone';
+
+const VERB = /^[A-Za-z]{1,8}$/;
+/** An HTTP request line sent to the POP3 port (a cross-protocol attack, or a lost browser). */
+const HTTP_REQUEST = /^[A-Z]+ \S+ HTTP\/\d/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Runs one command line and replies. This is the one place where errors become replies:
+ * `Pop3Error` → `-ERR [CODE] text`; `ProtocolError` → `-ERR text`, counted, closing past the
+ * limit; a lost connection → nothing; anything else → `-ERR [SYS/TEMP]`, logged, closing.
+ */
+export async function dispatch(session: Session, line: Buffer | undefined): Promise<CommandResult> {
+  const started = performance.now();
+  let verb = '';
+  let result: CommandResult;
+  try {
+    if (line === undefined) throw new ProtocolError('line too long');
+    const text = decodeLine(line);
+    const space = text.indexOf(' ');
+    const word = space === -1 ? text : text.slice(0, space);
+    if (!VERB.test(word)) throw new ProtocolError(word === '' ? 'empty command' : 'invalid command');
+    verb = word.toUpperCase();
+    const command = COMMANDS.get(verb);
+    if (command === undefined) {
+      if (session.state === 'AUTHORIZATION' && HTTP_REQUEST.test(text)) {
+        throw new Pop3Error('this is a POP3 server', undefined, { close: true });
+      }
+      throw new ProtocolError(`unknown command ${verb}`);
+    }
+    if (!command.states.includes(session.state)) {
+      throw new ProtocolError(`${verb} is not valid in the ${session.state} state`);
+    }
+    await command.run(session, space === -1 ? '' : text.slice(space + 1));
+    result = 'ok';
+  } catch (error) {
+    result = await replyToError(session, error);
+  }
+  const level = result === 'internal' ? 'error' : 'debug';
+  session.log[level](
+    { cmd: verb === '' ? undefined : verb, result, ms: Math.round(performance.now() - started) },
+    'command',
+  );
+  return result;
+}
+
+function decodeLine(line: Buffer): string {
+  let text: string;
+  try {
+    text = utf8.decode(line);
+  } catch {
+    throw new ProtocolError('command is not valid UTF-8');
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(text)) throw new ProtocolError('control characters in command');
+  return text;
+}
+
+async function replyToError(session: Session, error: unknown): Promise<CommandResult> {
+  if (error instanceof ConnectionGoneError || session.signal.aborted) {
+    session.isEnding = true;
+    return 'gone';
+  }
+  if (session.reply.isInMultiline) {
+    // The +OK line is out and the body half sent: the reply cannot be finished, so the client
+    // must see the connection close rather than a truncated message.
+    session.isEnding = true;
+    session.log.warn({ err: describe(error) }, 'transfer failed, closing');
+    return error instanceof Pop3Error ? 'err' : 'internal';
+  }
+  try {
+    if (error instanceof ProtocolError) {
+      session.protocolErrors += 1;
+      const isLast = session.protocolErrors >= session.engine.limits.maxProtocolErrors;
+      if (isLast) session.isEnding = true;
+      await session.reply.err(isLast ? `${error.message}; too many bad commands, closing` : error.message);
+      return 'protocol';
+    }
+    if (error instanceof Pop3Error) {
+      if (error.close) session.isEnding = true;
+      if (error instanceof MessageGoneError) session.log.info({ err: error.message }, 'message vanished');
+      await session.reply.err(error.message, error.code);
+      return 'err';
+    }
+    session.isEnding = true;
+    session.log.error({ err: describe(error) }, 'internal error');
+    await session.reply.err('internal error', RespCode.sysTemp);
+    return 'internal';
+  } catch (replyError) {
+    if (replyError instanceof ConnectionGoneError) {
+      session.isEnding = true;
+      return 'gone';
+    }
+    throw replyError;
+  }
+}
+
+function describe(error: unknown): unknown {
+  return error instanceof Error ? { type: error.name, message: error.message, stack: error.stack } : error;
+}

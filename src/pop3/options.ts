@@ -1,0 +1,80 @@
+import { ConfigError } from '../errors.js';
+
+/**
+ * Every limit the POP3 engine enforces. Each one is a named option with a documented default;
+ * see the README's "Limits" table.
+ */
+export interface Pop3Limits {
+  /** Longest command line accepted, in bytes, without its line end. RFC 2449 section 4 asks for at least 255. */
+  readonly maxCommandBytes: number;
+  /** Bad commands (unknown, wrong state, bad arguments, overlong) allowed per connection; the next one closes it. */
+  readonly maxProtocolErrors: number;
+  /** Pause before answering a failed login, slowing password guessing. */
+  readonly authFailureDelayMs: number;
+  /** Failed logins allowed per connection; the last one closes it. */
+  readonly maxAuthFailures: number;
+  /** Open POP3 connections in total; more are refused at once. */
+  readonly maxConnections: number;
+  /** Open POP3 connections from one IP address; more are refused at once. */
+  readonly maxConnectionsPerIp: number;
+  /** Inactivity allowed after login. RFC 1939 section 3 requires at least 10 minutes. */
+  readonly idleTimeoutMs: number;
+  /** Time allowed from connecting to a successful login. */
+  readonly loginTimeoutMs: number;
+  /** How long a write may wait for a client that does not read before the connection is dropped. */
+  readonly writeStallTimeoutMs: number;
+  /** Size of the chunks in which message bodies are read and sent. */
+  readonly transferChunkBytes: number;
+}
+
+/** RFC 1939 section 3: "an autologout timer ... of at least 10 minutes". */
+export const MIN_IDLE_TIMEOUT_MS = 600_000;
+/** RFC 2449 section 4: command lines up to 255 octets must be accepted. */
+export const MIN_COMMAND_BYTES = 255;
+
+export const DEFAULT_LIMITS: Pop3Limits = {
+  maxCommandBytes: 1024,
+  maxProtocolErrors: 10,
+  authFailureDelayMs: 1000,
+  maxAuthFailures: 3,
+  maxConnections: 1000,
+  maxConnectionsPerIp: 20,
+  idleTimeoutMs: MIN_IDLE_TIMEOUT_MS,
+  loginTimeoutMs: 60_000,
+  writeStallTimeoutMs: 60_000,
+  transferChunkBytes: 65_536,
+};
+
+const MINIMUMS: { readonly [K in keyof Pop3Limits]: number } = {
+  maxCommandBytes: MIN_COMMAND_BYTES,
+  maxProtocolErrors: 1,
+  authFailureDelayMs: 0,
+  maxAuthFailures: 1,
+  maxConnections: 1,
+  maxConnectionsPerIp: 1,
+  idleTimeoutMs: MIN_IDLE_TIMEOUT_MS,
+  loginTimeoutMs: 1,
+  writeStallTimeoutMs: 1,
+  transferChunkBytes: 512,
+};
+
+const MAXIMUMS: Partial<{ readonly [K in keyof Pop3Limits]: number }> = {
+  maxCommandBytes: 65_536,
+  transferChunkBytes: 1_048_576,
+};
+
+/** Fills in defaults and rejects values out of range with a {@link ConfigError} naming the option. */
+export function resolveLimits(given: Partial<Pop3Limits> = {}): Pop3Limits {
+  const limits: Record<string, number> = { ...DEFAULT_LIMITS };
+  for (const [key, value] of Object.entries(given) as [keyof Pop3Limits, unknown][]) {
+    if (!(key in DEFAULT_LIMITS)) throw new ConfigError(`unknown limit "${key}"`);
+    if (value === undefined) continue;
+    const min = MINIMUMS[key];
+    const max = MAXIMUMS[key] ?? Number.MAX_SAFE_INTEGER;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      throw new ConfigError(`limit ${key} must be a whole number from ${min} to ${max}`);
+    }
+    limits[key] = value;
+  }
+  return limits as unknown as Pop3Limits;
+}

@@ -1,0 +1,91 @@
+import type { Socket } from 'node:net';
+import type { RespCode } from '../errors.js';
+import { DotStuffing } from './dot-stuffer.js';
+
+/** The socket closed, or stopped reading for longer than the write-stall limit. Nothing more can be sent. */
+export class ConnectionGoneError extends Error {
+  override name = 'ConnectionGoneError';
+}
+
+const TERMINATOR = Buffer.from('.\r\n');
+
+/** Removes CR and LF so that no text can end a reply line early (user input is echoed in some replies). */
+const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ');
+
+/**
+ * Writes replies to one socket, waiting for it to drain when its buffer is full, so a slow reader
+ * holds back the producer. Each single-line reply and each short multi-line reply is one `write`.
+ */
+export class ReplyWriter {
+  readonly #socket: Socket;
+  readonly #writeStallTimeoutMs: number;
+  /** True between the first line of a multi-line reply and its terminator: an error then cannot be reported in-band. */
+  #inMultiline = false;
+
+  constructor(socket: Socket, writeStallTimeoutMs: number) {
+    this.#socket = socket;
+    this.#writeStallTimeoutMs = writeStallTimeoutMs;
+  }
+
+  get isInMultiline(): boolean {
+    return this.#inMultiline;
+  }
+
+  ok(text = ''): Promise<void> {
+    return this.write(text === '' ? '+OK\r\n' : `+OK ${oneLine(text)}\r\n`);
+  }
+
+  err(text: string, code?: RespCode): Promise<void> {
+    return this.write(`-ERR ${code === undefined ? '' : `[${code}] `}${oneLine(text)}\r\n`);
+  }
+
+  /** A complete multi-line reply (CAPA, LIST, UIDL), byte-stuffed, in one write. */
+  lines(first: string, lines: readonly string[]): Promise<void> {
+    let out = `+OK ${oneLine(first)}\r\n`;
+    for (const line of lines) out += `${line.startsWith('.') ? '.' : ''}${oneLine(line)}\r\n`;
+    return this.write(`${out}.\r\n`);
+  }
+
+  /**
+   * Sends `+OK first`, then the chunks byte-stuffed, then the terminator. Reads the next chunk only
+   * once the previous one is handed to the socket, so memory stays bounded by one chunk plus the
+   * socket's buffer. If `body` fails after the first line went out, the error propagates and the
+   * connection must be closed, because the reply cannot be finished.
+   */
+  async body(first: string, body: AsyncIterable<Buffer>): Promise<void> {
+    await this.ok(first);
+    this.#inMultiline = true;
+    const stuffing = new DotStuffing();
+    for await (const chunk of body) await this.write(stuffing.push(chunk));
+    const tail = stuffing.end();
+    await this.write(tail.length === 0 ? TERMINATOR : Buffer.concat([tail, TERMINATOR]));
+    this.#inMultiline = false;
+  }
+
+  async write(data: string | Buffer): Promise<void> {
+    const socket = this.#socket;
+    if (socket.destroyed || !socket.writable) throw new ConnectionGoneError('connection closed');
+    if (socket.write(data)) return;
+    await new Promise<void>((resolve, reject) => {
+      const done = (error?: Error): void => {
+        clearTimeout(timer);
+        socket.off('drain', onDrain);
+        socket.off('close', onClose);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onDrain = (): void => {
+        done();
+      };
+      const onClose = (): void => {
+        done(new ConnectionGoneError('connection closed'));
+      };
+      const timer = setTimeout(() => {
+        done(new ConnectionGoneError('client stopped reading'));
+        socket.destroy();
+      }, this.#writeStallTimeoutMs);
+      socket.on('drain', onDrain);
+      socket.on('close', onClose);
+    });
+  }
+}

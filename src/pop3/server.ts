@@ -1,0 +1,211 @@
+import { EventEmitter } from 'node:events';
+import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { hostname as osHostname } from 'node:os';
+import type { Authenticator } from '../auth/types.js';
+import { silentLogger, type Logger } from '../log.js';
+import type { MailStore } from '../mailstore/types.js';
+import { Pop3Connection, type ClosedSessionInfo } from './connection.js';
+import { resolveLimits, type Pop3Limits } from './options.js';
+import type { ConnectionInfo, EngineContext, LoginInfo } from './session.js';
+import { ServerStats } from './stats.js';
+
+export interface Pop3ServerOptions {
+  /** Decides who may log in. */
+  readonly authenticator: Authenticator;
+  /** Where the mail is. */
+  readonly store: MailStore;
+  /** Any limit left out takes its default (see `DEFAULT_LIMITS`). */
+  readonly limits?: Partial<Pop3Limits>;
+  /** pino or anything with the same methods; silent by default. */
+  readonly logger?: Logger;
+  /** Domain part of the APOP timestamp in the greeting; the machine's host name by default. */
+  readonly hostname?: string;
+  /** The CAPA `IMPLEMENTATION` text. */
+  readonly implementation?: string;
+}
+
+export interface ListenOptions {
+  readonly host: string;
+  readonly port: number;
+  /** For `::`, whether to refuse IPv4 on the same socket (default true, so `0.0.0.0` can listen too). */
+  readonly ipv6Only?: boolean;
+}
+
+export interface Pop3ServerEvents {
+  /** A connection was accepted (after the connection limits). */
+  connect: [info: ConnectionInfo];
+  /** A connection was refused by a connection limit. */
+  refuse: [info: { readonly remoteAddress: string; readonly reason: string }];
+  /** A login succeeded and the maildrop is open. */
+  login: [info: LoginInfo];
+  /** A connection ended; `summary` says what the session retrieved and deleted. */
+  close: [info: ClosedSessionInfo];
+}
+
+/**
+ * A POP3 server: listeners, the set of open connections and their limits. Storage and
+ * authentication are the caller's (see `MailStore` and `Authenticator`).
+ */
+export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
+  readonly stats = new ServerStats();
+  readonly limits: Pop3Limits;
+  readonly #engine: EngineContext;
+  readonly #hostname: string;
+  readonly #listeners: Server[] = [];
+  readonly #connections = new Set<Pop3Connection>();
+  readonly #perIp = new Map<string, number>();
+  #isClosing = false;
+
+  constructor(options: Pop3ServerOptions) {
+    super();
+    this.limits = resolveLimits(options.limits);
+    this.#hostname = options.hostname ?? osHostname();
+    const logger = options.logger ?? silentLogger;
+    this.#engine = {
+      authenticator: options.authenticator,
+      store: options.store,
+      limits: this.limits,
+      logger,
+      stats: this.stats,
+      implementation: options.implementation ?? 'Poplar',
+      onLogin: (info) => {
+        this.emit('login', info);
+      },
+    };
+  }
+
+  get logger(): Logger {
+    return this.#engine.logger;
+  }
+
+  /** Opens one more listening socket; resolves to the bound address (use port 0 for any free port). */
+  async listen(options: ListenOptions): Promise<AddressInfo> {
+    if (this.#isClosing) throw new Error('server is closing');
+    const listener = createNetServer((socket) => {
+      this.handleConnection(socket);
+    });
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ host: options.host, port: options.port, ipv6Only: options.ipv6Only ?? true }, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    listener.on('error', (error) => {
+      this.#engine.logger.error({ err: error.message }, 'listener error');
+    });
+    this.#listeners.push(listener);
+    const address = listener.address() as AddressInfo;
+    this.#engine.logger.info({ address: address.address, port: address.port }, 'listening');
+    return address;
+  }
+
+  /** Bound addresses of every listener. */
+  addresses(): AddressInfo[] {
+    return this.#listeners.map((l) => l.address() as AddressInfo);
+  }
+
+  /** Serves a socket accepted elsewhere (the host program owns the listener). */
+  handleConnection(socket: Socket, isTls = false): void {
+    const ip = socket.remoteAddress ?? 'unknown';
+    const refusal = this.#isClosing
+      ? 'server shutting down'
+      : this.#connections.size >= this.limits.maxConnections
+        ? 'too many connections'
+        : (this.#perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp
+          ? 'too many connections from your address'
+          : undefined;
+    if (refusal !== undefined) {
+      this.#engine.logger.info({ remote: ip, reason: refusal }, 'connection refused');
+      this.emit('refuse', { remoteAddress: ip, reason: refusal });
+      socket.on('error', () => {});
+      socket.end(`-ERR [SYS/TEMP] ${refusal}\r\n`);
+      socket.destroySoon();
+      return;
+    }
+    const conn = new Pop3Connection(socket, this.#engine, this.#hostname, isTls);
+    this.#connections.add(conn);
+    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+    this.stats.connectionsTotal += 1;
+    this.stats.connectionsOpen += 1;
+    const log = conn.session.log;
+    log.info(
+      { remote: conn.info.remoteAddress, port: conn.info.remotePort, tls: isTls },
+      'connection opened',
+    );
+    this.emit('connect', conn.info);
+    void conn.run().then((closed) => {
+      this.#connections.delete(conn);
+      const left = (this.#perIp.get(ip) ?? 1) - 1;
+      if (left === 0) this.#perIp.delete(ip);
+      else this.#perIp.set(ip, left);
+      this.stats.connectionsOpen -= 1;
+      this.stats.bytesIn += socket.bytesRead;
+      this.stats.bytesOut += socket.bytesWritten;
+      if (closed.user !== undefined) log.info({ user: closed.user, ...closed.summary }, 'logout');
+      log.info({ remote: closed.remoteAddress, ms: closed.durationMs }, 'connection closed');
+      this.emit('close', closed);
+    });
+  }
+
+  /** Open connections right now. */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /**
+   * Ends every session of `user` without UPDATE (nothing is deleted). Returns how many were ended.
+   */
+  endSessionsOf(user: string, message = 'session ended by the administrator'): number {
+    let ended = 0;
+    for (const conn of this.#connections) {
+      if (conn.session.user?.name === user) {
+        conn.shutdown(message);
+        ended += 1;
+      }
+    }
+    return ended;
+  }
+
+  /**
+   * Stops accepting, tells every open session `-ERR [SYS/TEMP] server shutting down` (after the
+   * command it is running, if any) and closes it without UPDATE: nothing is deleted. Connections
+   * still open after `graceMs` are dropped.
+   */
+  async close(options: { readonly graceMs?: number } = {}): Promise<void> {
+    this.#isClosing = true;
+    const graceMs = options.graceMs ?? 5000;
+    const listenersClosed = Promise.all(
+      this.#listeners.map(
+        (l) =>
+          new Promise<void>((resolve) =>
+            l.close(() => {
+              resolve();
+            }),
+          ),
+      ),
+    );
+    this.#listeners.length = 0;
+    const drained = new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (this.#connections.size === 0) {
+          this.off('close', check);
+          resolve();
+        }
+      };
+      this.on('close', check);
+      check();
+    });
+    for (const conn of this.#connections) conn.shutdown('server shutting down');
+    const timer = setTimeout(() => {
+      for (const conn of this.#connections) conn.destroy();
+    }, graceMs);
+    await drained;
+    clearTimeout(timer);
+    await listenersClosed;
+  }
+}
+
+export function createServer(options: Pop3ServerOptions): Pop3Server {
+  return new Pop3Server(options);
+}

@@ -1,0 +1,176 @@
+import type { Authenticator } from '../auth/types.js';
+import { ProtocolError, Pop3Error } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Maildrop, MailStore, MailUser, MessageInfo } from '../mailstore/types.js';
+import type { Pop3Limits } from './options.js';
+import type { ReplyWriter } from './reply.js';
+import type { ServerStats } from './stats.js';
+
+export interface ConnectionInfo {
+  readonly id: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly isTls: boolean;
+}
+
+export interface LoginInfo extends ConnectionInfo {
+  readonly user: string;
+}
+
+/** RFC 1939 section 3 states. */
+export type Pop3State = 'AUTHORIZATION' | 'TRANSACTION' | 'UPDATE';
+
+/** What the engine shares between connections. */
+export interface EngineContext {
+  readonly authenticator: Authenticator;
+  readonly store: MailStore;
+  readonly limits: Pop3Limits;
+  readonly logger: Logger;
+  readonly stats: ServerStats;
+  readonly implementation: string;
+  /** Called when a login succeeds (the server's `login` event). */
+  readonly onLogin: (info: LoginInfo) => void;
+}
+
+/** What one session did, for the logout log line and the `close` event. */
+export interface SessionSummary {
+  retrievedMessages: number;
+  retrievedBytes: number;
+  topCount: number;
+  deletedMessages: number;
+  deletedBytes: number;
+  remainingMessages: number;
+  remainingBytes: number;
+}
+
+const DIGITS = /^[0-9]{1,10}$/;
+
+/**
+ * The protocol state of one connection, as command handlers see it. The connection (socket loop,
+ * timers) lives in `connection.ts`; the handlers in `commands/` change this object and reply.
+ */
+export class Session {
+  readonly info: ConnectionInfo;
+  readonly engine: EngineContext;
+  readonly reply: ReplyWriter;
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  /** The APOP challenge sent in the greeting (RFC 1939 section 7), when APOP is offered. */
+  readonly apopTimestamp: string | undefined;
+
+  state: Pop3State = 'AUTHORIZATION';
+  /** Name given by USER, waiting for PASS. */
+  pendingUser: string | undefined;
+  user: MailUser | undefined;
+  #maildrop: Maildrop | undefined;
+  readonly deleted = new Set<number>();
+  readonly retrieved = new Set<number>();
+  authFailures = 0;
+  protocolErrors = 0;
+  /** Set by QUIT and by fatal errors: the connection closes once the current reply is out. */
+  isEnding = false;
+  readonly summary: SessionSummary = {
+    retrievedMessages: 0,
+    retrievedBytes: 0,
+    topCount: 0,
+    deletedMessages: 0,
+    deletedBytes: 0,
+    remainingMessages: 0,
+    remainingBytes: 0,
+  };
+
+  constructor(init: {
+    info: ConnectionInfo;
+    engine: EngineContext;
+    reply: ReplyWriter;
+    signal: AbortSignal;
+    log: Logger;
+    apopTimestamp: string | undefined;
+  }) {
+    this.info = init.info;
+    this.engine = init.engine;
+    this.reply = init.reply;
+    this.signal = init.signal;
+    this.log = init.log;
+    this.apopTimestamp = init.apopTimestamp;
+  }
+
+  get remoteAddress(): string {
+    return this.info.remoteAddress;
+  }
+
+  get isTls(): boolean {
+    return this.info.isTls;
+  }
+
+  get maildrop(): Maildrop {
+    if (this.#maildrop === undefined) throw new Error('no maildrop in this state');
+    return this.#maildrop;
+  }
+
+  get hasMaildrop(): boolean {
+    return this.#maildrop !== undefined;
+  }
+
+  /** Enters TRANSACTION with an opened maildrop. */
+  beginTransaction(user: MailUser, maildrop: Maildrop): void {
+    this.user = user;
+    this.#maildrop = maildrop;
+    this.pendingUser = undefined;
+    this.state = 'TRANSACTION';
+  }
+
+  /** Releases the maildrop, exactly once. */
+  async releaseMaildrop(): Promise<void> {
+    const drop = this.#maildrop;
+    if (drop === undefined) return;
+    this.#maildrop = undefined;
+    await drop.close();
+  }
+
+  /** Messages not marked deleted, with their numbers. */
+  *liveMessages(): Generator<[msgNo: number, info: MessageInfo]> {
+    const messages = this.maildrop.messages;
+    for (let i = 0; i < messages.length; i++) {
+      const msgNo = i + 1;
+      if (!this.deleted.has(msgNo)) yield [msgNo, messages[i] as MessageInfo];
+    }
+  }
+
+  /** Count and total size of the messages not marked deleted. */
+  totals(): { count: number; bytes: number } {
+    let count = 0;
+    let bytes = 0;
+    for (const [, info] of this.liveMessages()) {
+      count += 1;
+      bytes += info.size;
+    }
+    return { count, bytes };
+  }
+
+  /** Parses a message-number argument: digits only, in range, not deleted (RFC 1939 section 5). */
+  message(arg: string | undefined): [msgNo: number, info: MessageInfo] {
+    if (arg === undefined || arg === '') throw new ProtocolError('message number required');
+    if (!DIGITS.test(arg)) throw new ProtocolError('invalid message number');
+    const msgNo = Number(arg);
+    const info = this.maildrop.messages[msgNo - 1];
+    if (msgNo < 1 || info === undefined)
+      throw new Pop3Error(`no such message, only ${this.maildrop.messages.length} in maildrop`);
+    if (this.deleted.has(msgNo)) throw new Pop3Error(`message ${msgNo} already deleted`);
+    return [msgNo, info];
+  }
+
+  /** Parses a non-negative number argument (TOP's line count). */
+  count(arg: string | undefined, what: string): number {
+    if (arg === undefined || !DIGITS.test(arg))
+      throw new ProtocolError(`${what} must be a non-negative number`);
+    return Number(arg);
+  }
+}
+
+/** Splits arguments on runs of spaces; `expected` is the most a command takes. */
+export function splitArgs(args: string, expected: number): string[] {
+  const parts = args.split(' ').filter((p) => p !== '');
+  if (parts.length > expected) throw new ProtocolError('too many arguments');
+  return parts;
+}
