@@ -1,4 +1,2 @@
 #!/usr/bin/env node
-import { main } from '../build/src/cli/poplar.js';
-
-process.exitCode = await main(process.argv.slice(2));
+import '../build/src/cli/main.js';

@@ -32,11 +32,20 @@ Options:
   -v, --version         show the version
 `;
 
+/** The version in package.json, found by walking up from this file (it runs from src/ or build/src/). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
+  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'poplar' && pkg.version !== undefined) return pkg.version;
+    } catch {
+      // Not here: look further up.
+    }
+  }
+  return 'unknown';
 }
 
 function flagsLayer(argv: string[]): {

@@ -1,0 +1,19 @@
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The command line that runs one of the project's own modules as a child process, whether the
+ * tests run compiled (build/**.js) or from source under tsx (src/**.ts, with --import tsx kept).
+ *
+ * `relative` is resolved against `base` (pass `import.meta.url`) and written with a `.js` ending.
+ */
+export function nodeScript(relative: string, base: string): { command: string; args: string[] } {
+  const isSource = base.endsWith('.ts');
+  const url = new URL(isSource ? relative.replace(/\.js$/, '.ts') : relative, base);
+  return { command: process.execPath, args: [...process.execArgv, fileURLToPath(url)] };
+}
+
+/** The `poplar` executable's entry module, for spawning the daemon from a test file under test/<dir>/. */
+export function poplarCommand(base: string, argv: readonly string[]): { command: string; args: string[] } {
+  const { command, args } = nodeScript('../../src/cli/main.js', base);
+  return { command, args: [...args, ...argv] };
+}
