@@ -125,10 +125,20 @@ export class PasswdFileAuthenticator implements AuthenticatorWithApop {
     return isMatch ? { ok: true, user: { name: request.username } } : { ok: false, reason: 'invalid' };
   }
 
+  /**
+   * APOP is offered only when every user's password is stored as `{PLAIN}`: curl, for one, logs in
+   * with APOP whenever the greeting offers it and never falls back to USER/PASS.
+   */
+  isApopOffered(): boolean {
+    const users = [...this.#users.values()];
+    return users.length > 0 && users.every((stored) => stored.scheme.isPlaintext);
+  }
+
   /** APOP works only for users whose password is stored as `{PLAIN}`. */
   authenticateApop(request: ApopAuthRequest): Promise<AuthResult> {
     const stored = this.#users.get(request.username);
-    const secret = stored?.scheme.isPlaintext === true ? stored.data : undefined;
+    // An empty secret would make the digest guessable from the greeting alone (and PASS refuses it).
+    const secret = stored?.scheme.isPlaintext === true && stored.data !== '' ? stored.data : undefined;
     const isMatch =
       safeEqual(apopDigest(request.timestamp, secret ?? '\0'), request.digest) && secret !== undefined;
     return Promise.resolve(

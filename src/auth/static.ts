@@ -29,7 +29,8 @@ export class StaticAuthenticator implements AuthenticatorWithApop {
   }
 
   authenticateApop(request: ApopAuthRequest): Promise<AuthResult> {
-    const secret = this.#users.get(request.username);
+    // An empty secret would make the digest computable from the greeting alone.
+    const secret = this.#users.get(request.username) || undefined;
     const expected = apopDigest(request.timestamp, secret ?? '\0');
     const isMatch = safeEqual(expected, request.digest) && secret !== undefined;
     return Promise.resolve(

@@ -35,9 +35,15 @@ export interface Authenticator {
   authenticate(request: PasswordAuthRequest): Promise<AuthResult>;
   /**
    * Optional: APOP needs the shared secret in the clear, so only backends that store it can offer
-   * it. When present, the greeting carries an APOP timestamp.
+   * it. When present (and `isApopOffered` does not say no), the greeting carries an APOP timestamp.
    */
   authenticateApop?(request: ApopAuthRequest): Promise<AuthResult>;
+  /**
+   * Optional: whether APOP is offered now (asked for each connection). A greeting timestamp makes
+   * clients such as curl use APOP without falling back to USER/PASS, so a backend whose users
+   * cannot all use APOP should say no.
+   */
+  isApopOffered?(): boolean;
 }
 
 export type AuthenticatorWithApop = Authenticator & {
@@ -45,4 +51,4 @@ export type AuthenticatorWithApop = Authenticator & {
 };
 
 export const canApop = (a: Authenticator): a is AuthenticatorWithApop =>
-  typeof a.authenticateApop === 'function';
+  typeof a.authenticateApop === 'function' && a.isApopOffered?.() !== false;

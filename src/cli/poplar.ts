@@ -157,31 +157,43 @@ async function serve(config: DaemonConfig, logger: pino.Logger): Promise<number>
     logger: logger,
     ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
   });
-  await listenAll(server, listen, config.port, config.listen.length === 0, logger);
+  try {
+    await listenAll(server, listen, config.port, config.listen.length === 0, logger);
+  } catch (error) {
+    // Listeners already open and the users-file watcher would keep the process alive.
+    passwdFile?.close();
+    await server.close({ graceMs: 0 });
+    throw error;
+  }
   logger.info({ addresses: server.addresses(), maildir: store.root, demo: isDemo }, 'poplar started');
 
   return new Promise<number>((resolve) => {
     let isStopping = false;
+    // The handlers stay installed until the process exits: a second signal during the grace
+    // period is ignored rather than killing the process with the default action.
     const stop = (signal: string): void => {
-      if (isStopping) return;
+      if (isStopping) {
+        logger.info({ signal }, 'already shutting down');
+        return;
+      }
       isStopping = true;
       logger.info({ signal, sessions: server.connectionCount }, 'shutting down');
       passwdFile?.close();
-      process.off('SIGHUP', reload);
       void server.close({ graceMs: config.shutdownGraceMs }).then(() => {
         logger.info('stopped');
         resolve(0);
       });
     };
     const reload = (): void => {
+      if (isStopping) return;
       passwdFile?.reload().catch((error: unknown) => {
         logger.error({ err: String(error) }, 'users file not reloaded');
       });
     };
-    process.once('SIGTERM', () => {
+    process.on('SIGTERM', () => {
       stop('SIGTERM');
     });
-    process.once('SIGINT', () => {
+    process.on('SIGINT', () => {
       stop('SIGINT');
     });
     process.on('SIGHUP', reload);

@@ -76,8 +76,12 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
   if (grace !== undefined) layer.shutdownGraceMs = grace;
   const listen = doc['listen'];
   if (listen !== undefined) {
-    if (!Array.isArray(listen) || !listen.every((a): a is string => typeof a === 'string' && a !== '')) {
-      throw new ConfigError(`${source}: listen must be a list of addresses`);
+    if (
+      !Array.isArray(listen) ||
+      listen.length === 0 ||
+      !listen.every((a): a is string => typeof a === 'string' && a !== '')
+    ) {
+      throw new ConfigError(`${source}: listen must be a non-empty list of addresses`);
     }
     layer.listen = listen;
   }
@@ -87,7 +91,7 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
       throw new ConfigError(`${source}: [limits] must be a table`);
     }
     for (const key of Object.keys(limits)) {
-      if (!(key in DEFAULT_LIMITS)) throw new ConfigError(`${source}: unknown limit "${key}"`);
+      if (!Object.hasOwn(DEFAULT_LIMITS, key)) throw new ConfigError(`${source}: unknown limit "${key}"`);
     }
     layer.limits = limits;
   }

@@ -158,10 +158,9 @@ export class Pop3Connection {
 
   async #finish(): Promise<ClosedSessionInfo> {
     const session = this.session;
-    const wasLoggedIn = session.hasMaildrop;
-    if (wasLoggedIn) {
+    if (session.user !== undefined) {
       const { summary } = session;
-      const all = session.maildrop.messages;
+      const all = session.messages;
       summary.remainingMessages = all.length - summary.deletedMessages;
       summary.remainingBytes = all.reduce((sum, m) => sum + m.size, 0) - summary.deletedBytes;
       this.#engine.stats.sessionsAuthenticated -= 1;

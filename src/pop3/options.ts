@@ -67,7 +67,7 @@ const MAXIMUMS: Partial<{ readonly [K in keyof Pop3Limits]: number }> = {
 export function resolveLimits(given: Partial<Pop3Limits> = {}): Pop3Limits {
   const limits: Record<string, number> = { ...DEFAULT_LIMITS };
   for (const [key, value] of Object.entries(given) as [keyof Pop3Limits, unknown][]) {
-    if (!(key in DEFAULT_LIMITS)) throw new ConfigError(`unknown limit "${key}"`);
+    if (!Object.hasOwn(DEFAULT_LIMITS, key)) throw new ConfigError(`unknown limit "${key}"`);
     if (value === undefined) continue;
     const min = MINIMUMS[key];
     const max = MAXIMUMS[key] ?? Number.MAX_SAFE_INTEGER;

@@ -81,7 +81,9 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   /** Opens one more listening socket; resolves to the bound address (use port 0 for any free port). */
   async listen(options: ListenOptions): Promise<AddressInfo> {
     if (this.#isClosing) throw new Error('server is closing');
-    const listener = createNetServer((socket) => {
+    // allowHalfOpen: a client may send its commands and then shut down its sending side (as
+    // `nc -N` does); it still wants every reply. The connection ends the socket itself.
+    const listener = createNetServer({ allowHalfOpen: true }, (socket) => {
       this.handleConnection(socket);
     });
     await new Promise<void>((resolve, reject) => {
@@ -105,7 +107,11 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     return this.#listeners.map((l) => l.address() as AddressInfo);
   }
 
-  /** Serves a socket accepted elsewhere (the host program owns the listener). */
+  /**
+   * Serves a socket accepted elsewhere (the host program owns the listener). Create that listener
+   * with `allowHalfOpen: true`, as `listen()` does: a client that sends its commands and then shuts
+   * down its side must still get every reply.
+   */
   handleConnection(socket: Socket, isTls = false): void {
     const ip = socket.remoteAddress ?? 'unknown';
     const refusal = this.#isClosing

@@ -63,6 +63,8 @@ export class Session {
   pendingUser: string | undefined;
   user: MailUser | undefined;
   #maildrop: Maildrop | undefined;
+  /** The snapshot taken at login; kept after the maildrop is released, for the logout summary. */
+  #messages: readonly MessageInfo[] = [];
   readonly deleted = new Set<number>();
   readonly retrieved = new Set<number>();
   authFailures = 0;
@@ -108,14 +110,16 @@ export class Session {
     return this.#maildrop;
   }
 
-  get hasMaildrop(): boolean {
-    return this.#maildrop !== undefined;
+  /** The messages of the login snapshot (empty before login). */
+  get messages(): readonly MessageInfo[] {
+    return this.#messages;
   }
 
   /** Enters TRANSACTION with an opened maildrop. */
   beginTransaction(user: MailUser, maildrop: Maildrop): void {
     this.user = user;
     this.#maildrop = maildrop;
+    this.#messages = maildrop.messages;
     this.pendingUser = undefined;
     this.state = 'TRANSACTION';
   }
@@ -130,7 +134,7 @@ export class Session {
 
   /** Messages not marked deleted, with their numbers. */
   *liveMessages(): Generator<[msgNo: number, info: MessageInfo]> {
-    const messages = this.maildrop.messages;
+    const messages = this.#messages;
     for (let i = 0; i < messages.length; i++) {
       const msgNo = i + 1;
       if (!this.deleted.has(msgNo)) yield [msgNo, messages[i] as MessageInfo];
@@ -153,9 +157,9 @@ export class Session {
     if (arg === undefined || arg === '') throw new ProtocolError('message number required');
     if (!DIGITS.test(arg)) throw new ProtocolError('invalid message number');
     const msgNo = Number(arg);
-    const info = this.maildrop.messages[msgNo - 1];
+    const info = this.#messages[msgNo - 1];
     if (msgNo < 1 || info === undefined)
-      throw new Pop3Error(`no such message, only ${this.maildrop.messages.length} in maildrop`);
+      throw new Pop3Error(`no such message, only ${this.#messages.length} in maildrop`);
     if (this.deleted.has(msgNo)) throw new Pop3Error(`message ${msgNo} already deleted`);
     return [msgNo, info];
   }

@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 export function nodeScript(relative: string, base: string): { command: string; args: string[] } {
   const isSource = base.endsWith('.ts');
   const url = new URL(isSource ? relative.replace(/\.js$/, '.ts') : relative, base);
-  return { command: process.execPath, args: [...process.execArgv, fileURLToPath(url)] };
+  // `--import tsx` is resolved from the child's working directory, which may be a temp dir:
+  // pass the loader by absolute URL instead.
+  const execArgv = process.execArgv.map((arg) => (arg === 'tsx' ? import.meta.resolve('tsx') : arg));
+  return { command: process.execPath, args: [...execArgv, fileURLToPath(url)] };
 }
 
 /** The `poplar` executable's entry module, for spawning the daemon from a test file under test/<dir>/. */

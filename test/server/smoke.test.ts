@@ -4,7 +4,9 @@ import { dialog } from '../helpers/pop3-client.js';
 import { startServer } from '../helpers/start-server.js';
 
 test('a full session: login, STAT, LIST, RETR, DELE, QUIT deletes', async (t) => {
-  const { port, store } = await startServer(t, { mailboxes: { alice: ['Subject: a\n\nhello\n', 'Subject: b\r\n\r\n.dot\r\n'] } });
+  const { port, store } = await startServer(t, {
+    mailboxes: { alice: ['Subject: a\n\nhello\n', 'Subject: b\r\n\r\n.dot\r\n'] },
+  });
   const replies = await dialog(port, ['USER alice', 'PASS pw', 'STAT', 'LIST', 'RETR 2', 'DELE 1', 'QUIT']);
   assert.match(replies[0] ?? '', /^\+OK Poplar POP3 server ready <.+@.+>$/);
   assert.deepEqual(replies.slice(1), [

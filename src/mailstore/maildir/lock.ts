@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Pop3Error, RespCode } from '../../errors.js';
@@ -99,20 +99,23 @@ export class MaildropLock {
   }
 }
 
+/**
+ * Creates the lock file with its whole content at once: written to a temporary name, then
+ * hard-linked to the lock's name, which fails if a lock exists. Another process can therefore
+ * never see a lock file that is empty or half written (and take it for stale).
+ */
 async function createExclusive(path: string, content: string): Promise<boolean> {
-  let handle;
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
   try {
-    handle = await open(path, 'wx', 0o600);
+    await link(tmp, path);
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
-  }
-  try {
-    await handle.writeFile(content);
   } finally {
-    await handle.close();
+    await unlink(tmp).catch(() => undefined);
   }
-  return true;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { isValidUserName } from '../../auth/user-name.js';
@@ -107,6 +107,13 @@ export class MaildirStore implements MailStore {
       if (message.size < 0) toMeasure.push(message);
       found.push(message);
     }
+    // Two files with one base (see uniqueUids) would share one index entry: measure each of them.
+    const seen = new Set<string>();
+    const shared = new Set<string>();
+    for (const m of found) (seen.has(m.file.base) ? shared : seen).add(m.file.base);
+    for (const m of found) {
+      if (shared.has(m.file.base) && m.file.virtualSize === undefined && m.size >= 0) toMeasure.push(m);
+    }
     const unreadable = await this.#measure(dir, toMeasure, index, log);
     const messages = found.filter((m) => !unreadable.has(m));
     index.retain(new Set(messages.map((m) => m.file.base)));
@@ -192,6 +199,15 @@ async function moveNewToCur(dir: string, log: Logger): Promise<void> {
   }
 }
 
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function measureFile(path: string): Promise<{ size: number; isVerbatim: boolean }> {
   const handle = await open(path, 'r');
   try {
@@ -241,9 +257,16 @@ class MaildirMaildrop implements Maildrop {
       if (withFlag(message.file, 'S') === message.file.name) continue;
       try {
         // The target is computed when the action runs: after a rename by another program, from the new name.
-        await this.#withCurrentName(message, (path) =>
-          rename(path, join(this.#dir, 'cur', withFlag(message.file, 'S'))),
-        );
+        await this.#withCurrentName(message, async (path) => {
+          const target = join(this.#dir, 'cur', withFlag(message.file, 'S'));
+          if (target === path) return;
+          // rename(2) would silently replace a file already there: a duplicate of this base, another message.
+          if (await exists(target)) {
+            await access(path); // ENOENT: renamed meanwhile, looked up again
+            throw new Error(`${target} already exists`);
+          }
+          await rename(path, target);
+        });
       } catch (error) {
         this.#log.warn({ file: message.file.name, err: String(error) }, 'cannot mark message seen');
       }

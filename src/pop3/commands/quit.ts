@@ -16,7 +16,7 @@ export const quit: Command = {
       return;
     }
     session.state = 'UPDATE';
-    const messages = session.maildrop.messages;
+    const messages = session.messages;
     const infoOf = (msgNo: number): MessageInfo => messages[msgNo - 1] as MessageInfo;
     const deleted = [...session.deleted].map((n) => infoOf(n));
     const retrieved = [...session.retrieved].filter((n) => !session.deleted.has(n)).map((n) => infoOf(n).uid);
@@ -30,6 +30,8 @@ export const quit: Command = {
     }
     session.engine.stats.messagesDeleted += summary.deletedMessages;
     const left = messages.length - summary.deletedMessages;
+    // Release the lock before answering, so a client that reconnects at once is not told [IN-USE].
+    await session.releaseMaildrop();
     if (failed.size > 0) {
       await session.reply.err(
         `${failed.size} of ${deleted.length} messages could not be deleted`,
