@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { MaildirStore } from '../../src/mailstore/maildir/store.js';
+import { buildMaildir } from '../helpers/maildir-builder.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { describeMailStore } from './mailstore.contract.js';
+
+/** Seconds since 1970 at the start of a Maildir name, for sorting in delivery order. */
+const deliveredAt = (name: string): number => Number(/^[0-9]+/.exec(name)?.[0] ?? Infinity);
+
+async function listMessages(dir: string): Promise<{ folder: string; name: string }[]> {
+  const found: { folder: string; name: string }[] = [];
+  for (const folder of ['new', 'cur']) {
+    let entries;
+    try {
+      entries = await readdir(join(dir, folder), { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
+    }
+    for (const e of entries) if (e.isFile() && !e.name.startsWith('.')) found.push({ folder, name: e.name });
+  }
+  return found.sort((a, b) => deliveredAt(a.name) - deliveredAt(b.name) || (a.name < b.name ? -1 : 1));
+}
+
+let late = 0;
+
+describeMailStore('MaildirStore', async (t, mailboxes) => {
+  const root = await tempDir(t);
+  for (const [user, messages] of Object.entries(mailboxes)) {
+    // Half the messages still in new/, half already in cur/: both are part of the maildrop.
+    await buildMaildir(
+      root,
+      user,
+      messages.map((content, i) => ({ content, folder: i % 2 === 0 ? 'new' : 'cur' })),
+    );
+  }
+  const store = new MaildirStore({ root });
+  return {
+    store,
+    remaining: async (user) => {
+      const dir = join(root, user);
+      const files = await listMessages(dir);
+      return Promise.all(files.map((f) => readFile(join(dir, f.folder, f.name))));
+    },
+    expunge: async (user, uid) => {
+      const dir = join(root, user);
+      // Test names are valid UIDLs, so the uid is the base name (the part before ':').
+      const file = (await listMessages(dir)).find((f) => f.name.split(':')[0] === uid);
+      assert.ok(file, `no file for uid ${uid}`);
+      await unlink(join(dir, file.folder, file.name));
+    },
+    deliver: async (user, message) => {
+      late += 1;
+      const { dir } = await buildMaildir(root, user);
+      const name = `${1_800_000_000 + late}.late${late}.test`;
+      await writeFile(join(dir, 'tmp', name), message);
+      await rename(join(dir, 'tmp', name), join(dir, 'new', name));
+    },
+  };
+});
