@@ -1,0 +1,274 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import type { TestContext } from 'node:test';
+import { poplarCommand } from './node-script.js';
+
+/** One line the daemon logged (pino JSON). `raw` is the line as written. */
+export interface LogEntry {
+  readonly level: number;
+  readonly msg: string;
+  readonly raw: string;
+  readonly [field: string]: unknown;
+}
+
+export interface BoundAddress {
+  readonly address: string;
+  readonly family: string;
+  readonly port: number;
+}
+
+export interface DaemonOptions {
+  /** Arguments after `poplar`. */
+  readonly args?: readonly string[];
+  /** Working directory of the daemon (relative paths in the arguments are resolved from it). */
+  readonly cwd?: string;
+  /** Added to the test process's environment. */
+  readonly env?: Record<string, string>;
+  /** How long to wait for the 'poplar started' line. */
+  readonly startTimeoutMs?: number;
+}
+
+export interface ExitStatus {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface RunningDaemon {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Every log line so far, parsed, in order. */
+  readonly logs: LogEntry[];
+  /** The 'poplar started' entry. */
+  readonly started: LogEntry;
+  /** Bound listeners, from the 'poplar started' entry. */
+  readonly addresses: readonly BoundAddress[];
+  /** Port of the 127.0.0.1 listener (or of the first one when there is none). */
+  readonly port: number;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<ExitStatus>;
+  /** Whole stdout and stderr so far, as text. */
+  stdout(): string;
+  stderr(): string;
+  /**
+   * Resolves with the first entry (at index `since` or later) that matches; rejects when the
+   * daemon exits first or after `timeoutMs`.
+   */
+  waitForLog(
+    predicate: (entry: LogEntry) => boolean,
+    options?: { readonly since?: number; readonly timeoutMs?: number },
+  ): Promise<LogEntry>;
+  /** Sends `signal` (SIGTERM by default) and resolves to the exit code (null when killed by a signal). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const DEFAULT_WAIT_MS = 15_000;
+
+interface Waiter {
+  readonly predicate: (entry: LogEntry) => boolean;
+  readonly resolve: (entry: LogEntry) => void;
+  readonly reject: (error: Error) => void;
+}
+
+function spawnPoplar(args: readonly string[], cwd: string | undefined, env: Record<string, string> = {}) {
+  const { command, args: argv } = poplarCommand(import.meta.url, args);
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  // The test runner marks its children; the daemon is not a test file.
+  delete childEnv['NODE_TEST_CONTEXT'];
+  return spawn(command, argv, { cwd, env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+function exitOf(child: ChildProcess): Promise<ExitStatus> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    child.once('exit', (code, signal) => {
+      resolve({ code, signal });
+    });
+  });
+}
+
+function isRunning(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/**
+ * Starts `poplar` as a child process and resolves once it logs 'poplar started'. Pass `-p 0`
+ * (and a loopback `--listen` outside demo mode) in `args`. The process is killed after the test
+ * if it still runs.
+ */
+export async function startDaemon(t: TestContext, options: DaemonOptions = {}): Promise<RunningDaemon> {
+  const child = spawnPoplar(options.args ?? [], options.cwd, options.env);
+  const exited = exitOf(child);
+  t.after(async () => {
+    if (isRunning(child)) child.kill('SIGKILL');
+    await exited;
+  });
+  const logs: LogEntry[] = [];
+  const waiters = new Set<Waiter>();
+  let stdout = '';
+  let stderr = '';
+  let exitStatus: ExitStatus | undefined;
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+  lines.on('line', (raw) => {
+    stdout += `${raw}\n`;
+    let entry: LogEntry;
+    try {
+      entry = { ...(JSON.parse(raw) as Record<string, unknown>), raw } as LogEntry;
+    } catch {
+      entry = { level: -1, msg: raw, raw };
+    }
+    logs.push(entry);
+    for (const waiter of waiters) {
+      if (waiter.predicate(entry)) {
+        waiters.delete(waiter);
+        waiter.resolve(entry);
+      }
+    }
+  });
+  const closed = new Promise<void>((resolve) => lines.once('close', resolve));
+  void Promise.all([exited, closed]).then(([status]) => {
+    exitStatus = status;
+    for (const waiter of waiters) waiter.reject(new Error(`poplar exited first (${describe()})`));
+    waiters.clear();
+  });
+
+  function describe(): string {
+    const status =
+      exitStatus === undefined ? 'still running' : `code ${exitStatus.code}, signal ${exitStatus.signal}`;
+    const recent = logs.slice(-10).map((e) => e.msg);
+    return `${status}; stderr: ${JSON.stringify(stderr.slice(-2000))}; last log messages: ${JSON.stringify(recent)}`;
+  }
+
+  function waitForLog(
+    predicate: (entry: LogEntry) => boolean,
+    opts: { readonly since?: number; readonly timeoutMs?: number } = {},
+  ): Promise<LogEntry> {
+    const found = logs.slice(opts.since ?? 0).find(predicate);
+    if (found !== undefined) return Promise.resolve(found);
+    if (exitStatus !== undefined)
+      return Promise.reject(new Error(`poplar exited before the log entry (${describe()})`));
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_WAIT_MS;
+    return new Promise<LogEntry>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.delete(waiter);
+        reject(new Error(`no matching log entry within ${timeoutMs} ms (${describe()})`));
+      }, timeoutMs);
+      const waiter: Waiter = {
+        predicate,
+        resolve: (entry) => {
+          clearTimeout(timer);
+          resolve(entry);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      waiters.add(waiter);
+    });
+  }
+
+  const started = await waitForLog((e) => e.msg === 'poplar started', {
+    timeoutMs: options.startTimeoutMs ?? DEFAULT_WAIT_MS,
+  });
+  const addresses = started['addresses'] as BoundAddress[];
+  const first = addresses.find((a) => a.address === '127.0.0.1') ?? addresses[0];
+  if (first === undefined) throw new Error(`poplar started without listeners: ${started.raw}`);
+
+  return {
+    child,
+    pid: child.pid ?? 0,
+    logs,
+    started,
+    addresses,
+    port: first.port,
+    exited,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    waitForLog,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (isRunning(child)) child.kill(signal);
+      const status = await exited;
+      await closed;
+      return status.code;
+    },
+  };
+}
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs `poplar` to its end (for `-h`, `hash-password`, or a start that must fail). A process still
+ * running after `timeoutMs` is killed, so a daemon that starts when it should not fails the test
+ * instead of hanging it.
+ */
+export async function runPoplar(
+  t: TestContext,
+  args: readonly string[],
+  options: { readonly cwd?: string; readonly input?: string; readonly timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const child = spawnPoplar(args, options.cwd);
+  const exited = exitOf(child);
+  t.after(async () => {
+    if (isRunning(child)) child.kill('SIGKILL');
+    await exited;
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const stdoutClosed = new Promise((resolve) => child.stdout.once('close', resolve));
+  const stderrClosed = new Promise((resolve) => child.stderr.once('close', resolve));
+  child.stdin.on('error', () => {}); // the program may exit without reading its input
+  child.stdin.end(options.input ?? '');
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? DEFAULT_WAIT_MS);
+  const { code, signal } = await exited;
+  clearTimeout(timer);
+  await Promise.all([stdoutClosed, stderrClosed]);
+  return { code, signal, stdout, stderr };
+}
+
+/** Whether this machine can listen on the IPv6 loopback address. */
+export function hasIpv6Loopback(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => {
+      resolve(false);
+    });
+    server.listen({ host: '::1', port: 0, ipv6Only: true }, () => {
+      server.close(() => {
+        resolve(true);
+      });
+    });
+  });
+}
+
+/**
+ * The path of an external program the test needs, or undefined after skipping the test. When
+ * `CI=true` a missing program fails the test instead.
+ */
+export function requireProgram(t: TestContext, path: string): string | undefined {
+  if (existsSync(path)) return path;
+  if (process.env['CI'] === 'true') throw new Error(`${path} is required on CI`);
+  t.skip(`${path} is not installed`);
+  return undefined;
+}
