@@ -49,7 +49,10 @@ export class Pop3Connection {
     this.session = new Session({
       info: this.info,
       engine,
-      reply: new ReplyWriter(socket, engine.limits.writeStallTimeoutMs),
+      reply: new ReplyWriter(socket, engine.limits.writeStallTimeoutMs, (bytes) => {
+        engine.stats.bytesOut += bytes;
+        this.session.bytesOut += bytes;
+      }),
       signal: this.#abort.signal,
       log: engine.logger.child({ cid: id }),
       apopTimestamp,
@@ -70,10 +73,7 @@ export class Pop3Connection {
     try {
       const stamp = session.apopTimestamp === undefined ? '' : ` ${session.apopTimestamp}`;
       await session.reply.ok(`Poplar POP3 server ready${stamp}`);
-      const reader = new LineReader(
-        socket.iterator({ destroyOnReturn: false }),
-        this.#engine.limits.maxCommandBytes,
-      );
+      const reader = new LineReader(this.#countedInput(), this.#engine.limits.maxCommandBytes);
       this.#armTimer();
       for await (const line of reader.lines()) {
         this.#clearTimer();
@@ -95,6 +95,15 @@ export class Pop3Connection {
       this.#close();
     }
     return this.#finish();
+  }
+
+  /** The socket's chunks, counted as they arrive. Leaving the loop does not destroy the socket. */
+  async *#countedInput(): AsyncGenerator<Buffer> {
+    for await (const chunk of this.#socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      this.#engine.stats.bytesIn += chunk.length;
+      this.session.bytesIn += chunk.length;
+      yield chunk;
+    }
   }
 
   /**

@@ -1,10 +1,10 @@
 import { MessageGoneError, Pop3Error, ProtocolError, RespCode } from '../errors.js';
 import { COMMANDS } from './commands/index.js';
 import { ConnectionGoneError } from './reply.js';
-import type { Session } from './session.js';
+import type { CommandInfo, Session } from './session.js';
 
-/** Outcome of one command, for logs (and, later, metrics). */
-export type CommandResult = 'ok' | 'err' | 'protocol' | 'internal' | 'gone';
+/** Outcome of one command, for logs and metrics. */
+export type CommandResult = CommandInfo['result'];
 
 const VERB = /^[A-Za-z]{1,8}$/;
 /** An HTTP request line sent to the POP3 port (a cross-protocol attack, or a lost browser). */
@@ -42,11 +42,13 @@ export async function dispatch(session: Session, line: Buffer | undefined): Prom
   } catch (error) {
     result = await replyToError(session, error);
   }
+  const seconds = (performance.now() - started) / 1000;
   const level = result === 'internal' ? 'error' : 'debug';
   session.log[level](
-    { cmd: verb === '' ? undefined : verb, result, ms: Math.round(performance.now() - started) },
+    { cmd: verb === '' ? undefined : verb, result, ms: Math.round(seconds * 1000) },
     'command',
   );
+  session.engine.onCommand({ verb, result, seconds });
   return result;
 }
 

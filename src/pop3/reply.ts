@@ -22,9 +22,13 @@ export class ReplyWriter {
   /** True between the first line of a multi-line reply and its terminator: an error then cannot be reported in-band. */
   #inMultiline = false;
 
-  constructor(socket: Socket, writeStallTimeoutMs: number) {
+  readonly #onWrite: (bytes: number) => void;
+
+  /** `onWrite` is told the size of everything handed to the socket (for the byte counters). */
+  constructor(socket: Socket, writeStallTimeoutMs: number, onWrite: (bytes: number) => void = () => {}) {
     this.#socket = socket;
     this.#writeStallTimeoutMs = writeStallTimeoutMs;
+    this.#onWrite = onWrite;
   }
 
   get isInMultiline(): boolean {
@@ -65,6 +69,7 @@ export class ReplyWriter {
   async write(data: string | Buffer): Promise<void> {
     const socket = this.#socket;
     if (socket.destroyed || !socket.writable) throw new ConnectionGoneError('connection closed');
+    this.#onWrite(typeof data === 'string' ? Buffer.byteLength(data) : data.length);
     if (socket.write(data)) return;
     await new Promise<void>((resolve, reject) => {
       const done = (error?: Error): void => {

@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from '../log.js';
 import type { MailStore } from '../mailstore/types.js';
 import { Pop3Connection, type ClosedSessionInfo } from './connection.js';
 import { resolveLimits, type Pop3Limits } from './options.js';
-import type { ConnectionInfo, EngineContext, LoginInfo } from './session.js';
+import type { CommandInfo, ConnectionInfo, EngineContext, LoginInfo, Pop3State } from './session.js';
 import { ServerStats } from './stats.js';
 
 export interface Pop3ServerOptions {
@@ -31,6 +31,18 @@ export interface ListenOptions {
   readonly ipv6Only?: boolean;
 }
 
+export interface SessionSnapshot {
+  readonly id: string;
+  /** Set once logged in. */
+  readonly user: string | undefined;
+  readonly remoteAddress: string;
+  readonly state: Pop3State;
+  /** Milliseconds since 1970. */
+  readonly startedAt: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
 export interface Pop3ServerEvents {
   /** A connection was accepted (after the connection limits). */
   connect: [info: ConnectionInfo];
@@ -38,6 +50,8 @@ export interface Pop3ServerEvents {
   refuse: [info: { readonly remoteAddress: string; readonly reason: string }];
   /** A login succeeded and the maildrop is open. */
   login: [info: LoginInfo];
+  /** A command finished (verb, result, duration): for metrics. */
+  command: [info: CommandInfo];
   /** A connection ended; `summary` says what the session retrieved and deleted. */
   close: [info: ClosedSessionInfo];
 }
@@ -48,7 +62,6 @@ export interface Pop3ServerEvents {
  */
 export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   readonly stats = new ServerStats();
-  readonly limits: Pop3Limits;
   readonly #engine: EngineContext;
   readonly #hostname: string;
   readonly #listeners: Server[] = [];
@@ -58,16 +71,18 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
 
   constructor(options: Pop3ServerOptions) {
     super();
-    this.limits = resolveLimits(options.limits);
     this.#hostname = options.hostname ?? osHostname();
     const logger = options.logger ?? silentLogger;
     this.#engine = {
       authenticator: options.authenticator,
       store: options.store,
-      limits: this.limits,
+      limits: resolveLimits(options.limits),
       logger,
       stats: this.stats,
       implementation: options.implementation ?? 'Poplar',
+      onCommand: (info) => {
+        this.emit('command', info);
+      },
       onLogin: (info) => {
         this.emit('login', info);
       },
@@ -122,6 +137,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
           ? 'too many connections from your address'
           : undefined;
     if (refusal !== undefined) {
+      this.stats.connectionsRefused += 1;
       this.#engine.logger.info({ remote: ip, reason: refusal }, 'connection refused');
       this.emit('refuse', { remoteAddress: ip, reason: refusal });
       socket.on('error', () => {});
@@ -146,11 +162,40 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       if (left === 0) this.#perIp.delete(ip);
       else this.#perIp.set(ip, left);
       this.stats.connectionsOpen -= 1;
-      this.stats.bytesIn += socket.bytesRead;
-      this.stats.bytesOut += socket.bytesWritten;
       if (closed.user !== undefined) log.info({ user: closed.user, ...closed.summary }, 'logout');
       log.info({ remote: closed.remoteAddress, ms: closed.durationMs }, 'connection closed');
       this.emit('close', closed);
+    });
+  }
+
+  /** The limits in force. */
+  get limits(): Pop3Limits {
+    return this.#engine.limits;
+  }
+
+  /**
+   * Changes limits at run time (validated like the constructor's). Each limit is read when it is
+   * needed, so a change applies to what starts afterwards: a new transfer, a new connection.
+   */
+  setLimits(changes: Partial<Pop3Limits>): Pop3Limits {
+    const limits = resolveLimits({ ...this.#engine.limits, ...changes });
+    this.#engine.limits = limits;
+    return limits;
+  }
+
+  /** A snapshot of every open session, for monitoring. */
+  sessions(): SessionSnapshot[] {
+    return [...this.#connections].map((conn) => {
+      const s = conn.session;
+      return {
+        id: s.info.id,
+        user: s.user?.name,
+        remoteAddress: s.info.remoteAddress,
+        state: s.state,
+        startedAt: s.startedAt,
+        bytesIn: s.bytesIn,
+        bytesOut: s.bytesOut,
+      };
     });
   }
 

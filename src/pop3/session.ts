@@ -13,6 +13,13 @@ export interface ConnectionInfo {
   readonly isTls: boolean;
 }
 
+/** One command as it finished, for metrics: the verb (upper case, '' when there was none) and its outcome. */
+export interface CommandInfo {
+  readonly verb: string;
+  readonly result: 'ok' | 'err' | 'protocol' | 'internal' | 'gone';
+  readonly seconds: number;
+}
+
 export interface LoginInfo extends ConnectionInfo {
   readonly user: string;
 }
@@ -24,10 +31,13 @@ export type Pop3State = 'AUTHORIZATION' | 'TRANSACTION' | 'UPDATE';
 export interface EngineContext {
   readonly authenticator: Authenticator;
   readonly store: MailStore;
-  readonly limits: Pop3Limits;
+  /** Replaced as a whole when an operator changes a limit at run time; read it when needed. */
+  limits: Pop3Limits;
   readonly logger: Logger;
   readonly stats: ServerStats;
   readonly implementation: string;
+  /** Called after every command (the server's `command` event). */
+  readonly onCommand: (info: CommandInfo) => void;
   /** Called when a login succeeds (the server's `login` event). */
   readonly onLogin: (info: LoginInfo) => void;
 }
@@ -68,6 +78,9 @@ export class Session {
   readonly deleted = new Set<number>();
   readonly retrieved = new Set<number>();
   authFailures = 0;
+  readonly startedAt = Date.now();
+  bytesIn = 0;
+  bytesOut = 0;
   protocolErrors = 0;
   /** Set by QUIT and by fatal errors: the connection closes once the current reply is out. */
   isEnding = false;

@@ -1,16 +1,41 @@
+/** Login outcomes of one method (USER, APOP, and later the SASL mechanisms). */
+export interface LoginCounts {
+  succeeded: number;
+  failed: number;
+}
+
 /**
- * Counters kept by the engine since start. The monitor protocol and the metrics endpoint read this
- * one object, so they can never disagree.
+ * Counters kept by the engine since start. The monitor protocol and the metrics endpoint both read
+ * this one object, so they can never disagree. Byte counts grow as bytes move, not at disconnect.
  */
 export class ServerStats {
   readonly startedAt = Date.now();
   connectionsTotal = 0;
   connectionsOpen = 0;
+  /** Connections refused by a connection limit or during shutdown. */
+  connectionsRefused = 0;
   sessionsAuthenticated = 0;
   loginsSucceeded = 0;
   loginsFailed = 0;
+  /** The same logins, by method. */
+  readonly logins = new Map<string, LoginCounts>();
   bytesIn = 0;
   bytesOut = 0;
   messagesRetrieved = 0;
   messagesDeleted = 0;
+
+  recordLogin(method: string, isSuccess: boolean): void {
+    let counts = this.logins.get(method);
+    if (counts === undefined) {
+      counts = { succeeded: 0, failed: 0 };
+      this.logins.set(method, counts);
+    }
+    if (isSuccess) {
+      counts.succeeded += 1;
+      this.loginsSucceeded += 1;
+    } else {
+      counts.failed += 1;
+      this.loginsFailed += 1;
+    }
+  }
 }

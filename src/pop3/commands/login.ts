@@ -17,7 +17,7 @@ export async function finishLogin(
   const { engine } = session;
   if (!result.ok) {
     session.authFailures += 1;
-    engine.stats.loginsFailed += 1;
+    engine.stats.recordLogin(method, false);
     session.log.info({ user: username, method, result: result.reason }, 'login failed');
     if (result.reason === 'temporary') {
       throw new Pop3Error('authentication is temporarily unavailable, try again later', RespCode.sysTemp);
@@ -32,7 +32,7 @@ export async function finishLogin(
   }
   const maildrop = await engine.store.open(result.user, session.signal);
   session.beginTransaction(result.user, maildrop);
-  engine.stats.loginsSucceeded += 1;
+  engine.stats.recordLogin(method, true);
   engine.stats.sessionsAuthenticated += 1;
   session.log.info({ user: result.user.name, method }, 'login');
   engine.onLogin({ ...session.info, user: result.user.name });
