@@ -1,5 +1,6 @@
-import { mkdir, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { parsePasswdFile } from '../auth/passwd-file-format.js';
 import { deliverToMaildir } from '../mailstore/maildir/deliver.js';
 
 /** The C project's demo credentials: served only on loopback. */
@@ -37,5 +38,34 @@ export async function ensureDemoMailbox(root: string): Promise<boolean> {
     await mkdir(root, { recursive: true });
     await deliverToMaildir(maildir, welcomeMessage());
     return true;
+  }
+}
+
+/** Without --users, the users live here (demo mode); without --admins, the admins. */
+export const DEMO_USERS_FILE = '.poplar-users';
+export const DEFAULT_ADMINS_FILE = '.poplar-admins';
+
+/** Whether a passwd-format file (missing: it would be created with it) still accepts `name`/`secret`. */
+export async function isCredentialValid(path: string, name: string, secret: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw error;
+  }
+  const stored = parsePasswdFile(text).users.get(name);
+  return stored !== undefined && (await stored.scheme.verify(secret, stored.data));
+}
+
+/** Creates a passwd-format file holding one entry, unless the file exists. Resolves to true if created. */
+export async function ensureCredentialFile(path: string, name: string, field: string): Promise<boolean> {
+  await mkdir(dirname(path), { recursive: true });
+  try {
+    await writeFile(path, `${name}:${field}\n`, { mode: 0o600, flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
   }
 }

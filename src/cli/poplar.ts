@@ -2,16 +2,10 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
-import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
-import { StaticAuthenticator } from '../auth/static.js';
-import type { Authenticator } from '../auth/types.js';
 import { readConfigFile, resolveConfig, type ConfigLayer, type DaemonConfig } from '../config/config.js';
 import { ConfigError } from '../errors.js';
-import { MaildirStore } from '../mailstore/maildir/store.js';
-import { createServer, type Pop3Server } from '../pop3/server.js';
-import { DEMO_PASSWORD, DEMO_USER, ensureDemoMailbox } from './demo.js';
+import { serve } from './daemon.js';
 import { hashPasswordCommand } from './hash-password.js';
-import { isLoopbackAddress } from './loopback.js';
 
 const USAGE = `Usage: poplar [options]
        poplar hash-password [--scheme SCHEME] [--user NAME]   (password on stdin)
@@ -24,8 +18,18 @@ Options:
       --listen ADDR     address to listen on; repeat for more (IPv4 or IPv6).
                         Default: 127.0.0.1 and ::1 in demo mode, else 0.0.0.0 and ::
       --users FILE      users file, Dovecot passwd-file form (user:{SCHEME}hash).
-                        Without it Poplar runs in demo mode: user foo, password bar,
-                        loopback only
+                        Without it Poplar runs in demo mode: users in
+                        <maildir>/.poplar-users, starting with foo (password bar),
+                        POP3 on loopback only while that password works
+      --monitor-port PORT   monitor protocol port (default 1081)
+      --monitor-listen ADDR address for the monitor; repeat for more
+                        (default 127.0.0.1 and ::1)
+      --no-monitor      run without the monitor
+      --admins FILE     admins file for the monitor (name:{SCHEME}hash). Without it:
+                        <maildir>/.poplar-admins, created with the admin root and the
+                        token 123456789abcdef1 (monitor on loopback only)
+      --metrics-listen ADDR:PORT
+                        serve Prometheus metrics at http://ADDR:PORT/metrics
       --config FILE     TOML config file; flags win over it
       --log-level LEVEL fatal, error, warn, info (default), debug, trace or silent
   -h, --help            show this help
@@ -65,15 +69,29 @@ function flagsLayer(argv: string[]): {
       users: { type: 'string' },
       config: { type: 'string' },
       'log-level': { type: 'string' },
+      'monitor-port': { type: 'string' },
+      'monitor-listen': { type: 'string', multiple: true },
+      'no-monitor': { type: 'boolean' },
+      admins: { type: 'string' },
+      'metrics-listen': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
   });
   const layer: ConfigLayer = {};
-  if (values.port !== undefined) {
-    if (!/^[0-9]{1,5}$/.test(values.port)) throw new ConfigError(`invalid port "${values.port}"`);
-    layer.port = Number(values.port);
-  }
+  const port = (text: string | undefined, flag: string): number | undefined => {
+    if (text === undefined) return undefined;
+    if (!/^[0-9]{1,5}$/.test(text)) throw new ConfigError(`invalid ${flag} "${text}"`);
+    return Number(text);
+  };
+  const pop3Port = port(values.port, 'port');
+  if (pop3Port !== undefined) layer.port = pop3Port;
+  const monitorPort = port(values['monitor-port'], 'monitor port');
+  if (monitorPort !== undefined) layer.monitorPort = monitorPort;
+  if (values['no-monitor'] === true) layer.monitorPort = false;
+  if (values['monitor-listen'] !== undefined) layer.monitorListen = values['monitor-listen'];
+  if (values.admins !== undefined) layer.admins = values.admins;
+  if (values['metrics-listen'] !== undefined) layer.metricsListen = values['metrics-listen'];
   if (values.maildir !== undefined) layer.maildir = values.maildir;
   if (values.listen !== undefined) layer.listen = values.listen;
   if (values.users !== undefined) layer.users = values.users;
@@ -120,107 +138,5 @@ export async function main(argv: string[]): Promise<number> {
     logger.fatal({ err: (error as Error).message }, 'poplar could not start');
     process.stderr.write(`poplar: ${(error as Error).message}\n`);
     return 1;
-  }
-}
-
-async function serve(config: DaemonConfig, logger: pino.Logger): Promise<number> {
-  const isDemo = config.users === undefined;
-  const listen = config.listen.length > 0 ? config.listen : isDemo ? ['127.0.0.1', '::1'] : ['0.0.0.0', '::'];
-  let authenticator: Authenticator;
-  let passwdFile: PasswdFileAuthenticator | undefined;
-  if (config.users === undefined) {
-    const exposed = listen.filter((a) => !isLoopbackAddress(a));
-    if (exposed.length > 0) {
-      throw new Error(
-        `refusing to listen on ${exposed.join(', ')} with the demo user ${DEMO_USER}:${DEMO_PASSWORD}; ` +
-          'give a users file with --users, or listen on loopback only',
-      );
-    }
-    logger.warn(
-      { user: DEMO_USER },
-      `demo mode: no users file, serving the demo user ${DEMO_USER} (password ${DEMO_PASSWORD}) on loopback only`,
-    );
-    authenticator = new StaticAuthenticator({ [DEMO_USER]: DEMO_PASSWORD });
-    if (await ensureDemoMailbox(config.maildir))
-      logger.info({ maildir: config.maildir }, 'demo mailbox created');
-  } else {
-    passwdFile = new PasswdFileAuthenticator(config.users, { logger: logger });
-    await passwdFile.reload();
-    passwdFile.watch();
-    authenticator = passwdFile;
-  }
-  const store = new MaildirStore({ root: config.maildir, logger: logger });
-  const server = createServer({
-    authenticator,
-    store,
-    limits: config.limits,
-    logger: logger,
-    ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
-  });
-  try {
-    await listenAll(server, listen, config.port, config.listen.length === 0, logger);
-  } catch (error) {
-    // Listeners already open and the users-file watcher would keep the process alive.
-    passwdFile?.close();
-    await server.close({ graceMs: 0 });
-    throw error;
-  }
-  logger.info({ addresses: server.addresses(), maildir: store.root, demo: isDemo }, 'poplar started');
-
-  return new Promise<number>((resolve) => {
-    let isStopping = false;
-    // The handlers stay installed until the process exits: a second signal during the grace
-    // period is ignored rather than killing the process with the default action.
-    const stop = (signal: string): void => {
-      if (isStopping) {
-        logger.info({ signal }, 'already shutting down');
-        return;
-      }
-      isStopping = true;
-      logger.info({ signal, sessions: server.connectionCount }, 'shutting down');
-      passwdFile?.close();
-      void server.close({ graceMs: config.shutdownGraceMs }).then(() => {
-        logger.info('stopped');
-        resolve(0);
-      });
-    };
-    const reload = (): void => {
-      if (isStopping) return;
-      passwdFile?.reload().catch((error: unknown) => {
-        logger.error({ err: String(error) }, 'users file not reloaded');
-      });
-    };
-    process.on('SIGTERM', () => {
-      stop('SIGTERM');
-    });
-    process.on('SIGINT', () => {
-      stop('SIGINT');
-    });
-    process.on('SIGHUP', reload);
-  });
-}
-
-/**
- * Listens on every address. When the addresses are the defaults, one that this machine cannot
- * use (no IPv6, say) is skipped with a warning; an address the operator named must work.
- */
-async function listenAll(
-  server: Pop3Server,
-  addresses: readonly string[],
-  port: number,
-  areDefaults: boolean,
-  logger: pino.Logger,
-): Promise<void> {
-  for (const host of addresses) {
-    try {
-      await server.listen({ host, port });
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (areDefaults && host.includes(':') && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
-        logger.warn({ address: host, err: code }, 'IPv6 not available, skipped');
-        continue;
-      }
-      throw new Error(`cannot listen on ${host} port ${port}: ${(error as Error).message}`, { cause: error });
-    }
   }
 }

@@ -14,17 +14,65 @@ export interface DaemonConfig {
   readonly logLevel: string;
   readonly shutdownGraceMs: number;
   readonly limits: Pop3Limits;
+  /** Monitor protocol port; `undefined` turns the monitor off. */
+  readonly monitorPort: number | undefined;
+  /** Addresses the monitor listens on (loopback by default). */
+  readonly monitorListen: readonly string[];
+  /** Admins file; without it, `<maildir>/.poplar-admins` with the default admin. */
+  readonly admins: string | undefined;
+  /** `ADDR:PORT` for the Prometheus endpoint; `undefined`: no endpoint. */
+  readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
 }
 
 export const DEFAULT_PORT = 1100;
 export const DEFAULT_MAILDIR = './directories/';
+export const DEFAULT_MONITOR_PORT = 1081;
+export const DEFAULT_MONITOR_LISTEN = ['127.0.0.1', '::1'] as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const TOP_KEYS = ['port', 'maildir', 'listen', 'users', 'hostname', 'logLevel', 'shutdownGraceMs', 'limits'];
+const TOP_KEYS = [
+  'port',
+  'maildir',
+  'listen',
+  'users',
+  'hostname',
+  'logLevel',
+  'shutdownGraceMs',
+  'limits',
+  'monitorPort',
+  'monitorListen',
+  'admins',
+  'metricsListen',
+];
 
 /** A partial config, as read from one source (flags or file), before defaults. */
 export type ConfigLayer = {
-  -readonly [K in keyof DaemonConfig]?: K extends 'limits' ? Partial<Pop3Limits> : DaemonConfig[K];
+  -readonly [K in keyof DaemonConfig]?: K extends 'limits'
+    ? Partial<Pop3Limits>
+    : K extends 'metricsListen'
+      ? string
+      : K extends 'monitorPort'
+        ? number | false
+        : DaemonConfig[K];
+};
+
+/** Parses `ADDR:PORT` (`[v6]:PORT` for IPv6). */
+export function parseHostPort(text: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):([0-9]{1,5})$/.exec(text);
+  const port = Number(m?.[3]);
+  if (m === null || port > 65535) throw new ConfigError(`${what} must be ADDR:PORT (IPv6 as [ADDR]:PORT)`);
+  return { host: m[1] ?? m[2] ?? '', port };
+}
+
+const addressList = (value: unknown, source: string, key: string): string[] => {
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    !value.every((a): a is string => typeof a === 'string' && a !== '')
+  ) {
+    throw new ConfigError(`${source}: ${key} must be a non-empty list of addresses`);
+  }
+  return value;
 };
 
 export async function readConfigFile(path: string): Promise<ConfigLayer> {
@@ -74,17 +122,18 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
   if (logLevel !== undefined) layer.logLevel = logLevel;
   const grace = int('shutdownGraceMs');
   if (grace !== undefined) layer.shutdownGraceMs = grace;
-  const listen = doc['listen'];
-  if (listen !== undefined) {
-    if (
-      !Array.isArray(listen) ||
-      listen.length === 0 ||
-      !listen.every((a): a is string => typeof a === 'string' && a !== '')
-    ) {
-      throw new ConfigError(`${source}: listen must be a non-empty list of addresses`);
-    }
-    layer.listen = listen;
+  if (doc['listen'] !== undefined) layer.listen = addressList(doc['listen'], source, 'listen');
+  if (doc['monitorListen'] !== undefined)
+    layer.monitorListen = addressList(doc['monitorListen'], source, 'monitorListen');
+  if (doc['monitorPort'] === false) layer.monitorPort = false;
+  else {
+    const n = int('monitorPort');
+    if (n !== undefined) layer.monitorPort = n;
   }
+  const admins = str('admins');
+  if (admins !== undefined) layer.admins = admins;
+  const metricsListen = str('metricsListen');
+  if (metricsListen !== undefined) layer.metricsListen = metricsListen;
   const limits = doc['limits'];
   if (limits !== undefined) {
     if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
@@ -106,9 +155,7 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
     Object.assign(merged, layer);
     if (layer.limits !== undefined) limits = { ...limits, ...layer.limits };
   }
-  const port = merged.port ?? DEFAULT_PORT;
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new ConfigError('port must be from 0 to 65535');
+  const port = checkPort(merged.port ?? DEFAULT_PORT, 'port');
   const logLevel = merged.logLevel ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigError(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
@@ -123,5 +170,20 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
     logLevel,
     shutdownGraceMs,
     limits: resolveLimits(limits),
+    monitorPort: checkPort(
+      merged.monitorPort === false ? undefined : (merged.monitorPort ?? DEFAULT_MONITOR_PORT),
+      'monitorPort',
+    ),
+    monitorListen: merged.monitorListen ?? DEFAULT_MONITOR_LISTEN,
+    admins: merged.admins,
+    metricsListen:
+      merged.metricsListen === undefined ? undefined : parseHostPort(merged.metricsListen, 'metricsListen'),
   };
+}
+
+function checkPort<T extends number | undefined>(port: T, what: string): T {
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    throw new ConfigError(`${what} must be from 0 to 65535`);
+  }
+  return port;
 }

@@ -1,7 +1,7 @@
 // The `poplar` daemon as a child process: demo mode, flags, the config file, refusals.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, readFile, realpath, writeFile } from 'node:fs/promises';
+import { readdir, stat, readFile, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -61,7 +61,22 @@ test('demo mode in an empty directory: creates directories/foo with a welcome me
   assert.equal(d.started['demo'], true);
   assert.equal(d.started['maildir'], join(await realpath(cwd), 'directories'));
   assert.deepEqual(await readdir(cwd), ['directories']);
-  assert.deepEqual(await readdir(join(cwd, 'directories')), ['foo']);
+  // Without --users and --admins, the users and the admins are kept next to the mailboxes.
+  assert.deepEqual((await readdir(join(cwd, 'directories'))).sort(), [
+    '.poplar-admins',
+    '.poplar-users',
+    'foo',
+  ]);
+  for (const file of ['.poplar-admins', '.poplar-users']) {
+    const info = await stat(join(cwd, 'directories', file));
+    assert.equal(info.mode & 0o777, 0o600, `${file} is private`);
+  }
+  const users = await readFile(join(cwd, 'directories', '.poplar-users'), 'utf8');
+  assert.match(
+    users,
+    /^foo:\{PBKDF2\}\$1\$[^$]+\$\d+\$[0-9a-f]{40}\n$/,
+    'the demo password is stored hashed',
+  );
   assert.deepEqual((await readdir(join(cwd, 'directories', 'foo'))).sort(), ['cur', 'new', 'tmp']);
   const box = await demoMaildir(join(cwd, 'directories'));
   assert.equal(box.new.length, 1);

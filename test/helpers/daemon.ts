@@ -72,7 +72,11 @@ interface Waiter {
 }
 
 function spawnPoplar(args: readonly string[], cwd: string | undefined, env: Record<string, string> = {}) {
-  const { command, args: argv } = poplarCommand(import.meta.url, args);
+  // Tests never use the fixed default monitor port: several daemons run at once.
+  const isDaemon = args[0] !== 'hash-password';
+  const hasMonitorFlag = args.some((a) => a === '--monitor-port' || a === '--no-monitor');
+  const all = isDaemon && !hasMonitorFlag ? ['--monitor-port', '0', ...args] : args;
+  const { command, args: argv } = poplarCommand(import.meta.url, all);
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   // The test runner marks its children; the daemon is not a test file.
   delete childEnv['NODE_TEST_CONTEXT'];

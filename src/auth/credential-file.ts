@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { silentLogger, type Logger } from '../log.js';
+import { parsePasswdFile, type PasswdFileProblem } from './passwd-file-format.js';
+import type { StoredPassword } from './passwords.js';
+
+/**
+ * A file of `name:{SCHEME}secret` lines (Dovecot's passwd-file form), held in memory, re-read when
+ * it changes, and edited in place: the users file and the admins file are both one of these.
+ *
+ * Edits are applied one at a time (two changes arriving together never lose one another), keep
+ * every other line as it was (comments included), and reach the disk atomically before they
+ * take effect: written to a temporary file in the same folder, flushed, renamed over the file, and
+ * the folder flushed. A failed write changes neither the file nor the entries in memory.
+ */
+export class CredentialFile {
+  readonly path: string;
+  readonly #label: string;
+  readonly #logger: Logger;
+  #entries: ReadonlyMap<string, StoredPassword> = new Map();
+  #watcher: FSWatcher | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  /** `label` names the file in logs: `users`, `admins`. */
+  constructor(path: string, options: { readonly label: string; readonly logger?: Logger }) {
+    this.path = path;
+    this.#label = options.label;
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  get entries(): ReadonlyMap<string, StoredPassword> {
+    return this.#entries;
+  }
+
+  /** Reads the file; resolves to the problems found. Rejects only if the file cannot be read. */
+  async reload(): Promise<readonly PasswdFileProblem[]> {
+    const text = await readFile(this.path, 'utf8');
+    const { users, problems } = parsePasswdFile(text);
+    for (const p of problems) {
+      this.#logger.warn(
+        { file: this.path, line: p.line, problem: p.message },
+        `${this.#label} file line skipped`,
+      );
+    }
+    this.#entries = users;
+    this.#logger.info({ file: this.path, [this.#label]: users.size }, `${this.#label} loaded`);
+    return problems;
+  }
+
+  /** Re-reads the file whenever it (or its directory entry) changes. */
+  watch(): void {
+    if (this.#watcher !== undefined) return;
+    const name = basename(this.path);
+    this.#watcher = watch(dirname(this.path), (_event, changed) => {
+      if (changed !== null && changed !== name) return;
+      clearTimeout(this.#debounce);
+      this.#debounce = setTimeout(() => {
+        this.reload().catch((error: unknown) => {
+          this.#logger.error({ file: this.path, err: String(error) }, `${this.#label} file not reloaded`);
+        });
+      }, 50);
+    });
+    this.#watcher.on('error', (error) => {
+      this.#logger.error({ file: this.path, err: error.message }, `${this.#label} file watch failed`);
+    });
+  }
+
+  close(): void {
+    clearTimeout(this.#debounce);
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+
+  /**
+   * Sets `name`'s secret field (a `{SCHEME}...` string), adding the line if the name is new. With
+   * `onlyIfNew`, an existing name is left alone. Resolves to what happened.
+   */
+  async set(
+    name: string,
+    field: string,
+    options: { readonly onlyIfNew?: boolean } = {},
+  ): Promise<'added' | 'changed' | 'exists'> {
+    if (/[:\r\n]/.test(field) || /[:\r\n]/.test(name)) {
+      throw new Error('names and secrets in a passwd-file cannot contain ":" or line breaks');
+    }
+    let outcome: 'added' | 'changed' | 'exists' = 'added';
+    await this.#edit((lines) => {
+      const i = lines.findIndex((line) => line.startsWith(`${name}:`));
+      if (i === -1) return [...lines, `${name}:${field}`];
+      if (options.onlyIfNew === true) {
+        outcome = 'exists';
+        return undefined;
+      }
+      outcome = 'changed';
+      const fields = (lines[i] ?? '').replace(/\r$/, '').split(':');
+      fields[1] = field;
+      return lines.with(i, fields.join(':'));
+    });
+    return outcome;
+  }
+
+  /**
+   * Removes `name`. With `keepOne`, refuses to remove the last usable entry (the server must not
+   * lock its operator out). Nothing is written unless the name is removed.
+   */
+  async remove(
+    name: string,
+    options: { readonly keepOne?: boolean } = {},
+  ): Promise<'removed' | 'unknown' | 'last'> {
+    let outcome: 'removed' | 'unknown' | 'last' = 'removed';
+    await this.#edit((lines) => {
+      const kept = lines.filter((line) => !line.startsWith(`${name}:`));
+      if (kept.length === lines.length) {
+        outcome = 'unknown';
+        return undefined;
+      }
+      if (options.keepOne === true && parsePasswdFile(kept.join('\n')).users.size === 0) {
+        outcome = 'last';
+        return undefined;
+      }
+      return kept;
+    });
+    return outcome;
+  }
+
+  /** Runs one edit after the previous ones: read, change, write atomically, reload. */
+  #edit(change: (lines: readonly string[]) => readonly string[] | undefined): Promise<void> {
+    const task = async (): Promise<void> => {
+      let text = '';
+      try {
+        text = await readFile(this.path, 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+      const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
+      const changed = change(lines);
+      if (changed === undefined) return;
+      await writeAtomically(this.path, changed.length === 0 ? '' : `${changed.join('\n')}\n`);
+      await this.reload();
+    };
+    const result = this.#queue.then(task);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** Replaces a file so that a crash at any moment leaves either the old or the new content, mode 0600. */
+export async function writeAtomically(path: string, content: string): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, content, { mode: 0o600, flush: true });
+    await rename(tmp, path);
+  } catch (error) {
+    await unlink(tmp).catch(() => undefined);
+    throw error;
+  }
+  const dir = await open(dirname(path), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}

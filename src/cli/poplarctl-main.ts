@@ -1,0 +1,4 @@
+// The `poplarctl` executable.
+import { poplarctl } from './poplarctl.js';
+
+process.exitCode = await poplarctl(process.argv.slice(2));

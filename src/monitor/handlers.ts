@@ -1,0 +1,249 @@
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { isValidUserName } from '../auth/user-name.js';
+import type { Logger } from '../log.js';
+import type { Pop3Server } from '../pop3/server.js';
+import { DEFAULT_ADMIN_TOKEN, TOKEN_PATTERN, type AdminStore } from './admins.js';
+import { uint32, uint64 } from './protocol/encode.js';
+import {
+  MAX_DLEN,
+  type ConfigTarget,
+  type GetTarget,
+  type MonitorRequest,
+  type MonitorResponse,
+} from './protocol/messages.js';
+
+/** Where POP3 users are kept; PasswdFileAuthenticator is one. */
+export interface UserDirectory {
+  setPassword(name: string, password: string): Promise<void>;
+  deleteUser(name: string): Promise<boolean>;
+}
+
+/** What the monitor reads and steers. */
+export interface MonitorBackends {
+  readonly pop3: Pop3Server;
+  readonly admins: AdminStore;
+  /** Absent: user changes are refused (status 0x04). */
+  readonly users?: UserDirectory;
+  /** The store whose mail root CONFIG 0x00 changes; absent: refused. */
+  readonly mailRoot?: { root: string };
+  readonly logger: Logger;
+  /** True when the monitor listens beyond loopback: the default token may not be added back then. */
+  readonly isExposed: boolean;
+}
+
+/** An expected refusal (status 0x04) with a reason for the log. */
+class BadData extends Error {}
+
+const OK: MonitorResponse = { status: 'ok', data: Buffer.alloc(0) };
+const MAX_FIELD_BYTES = 255;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Acts on one request whose framing is valid: checks the token first (a wrong one changes nothing
+ * and reveals nothing), then the data, then acts. Every outcome is a response; nothing throws.
+ */
+export async function handleRequest(
+  backends: MonitorBackends,
+  request: MonitorRequest,
+): Promise<MonitorResponse> {
+  const { logger } = backends;
+  const token = request.token.toString('latin1');
+  const admin = TOKEN_PATTERN.test(token) ? await backends.admins.verify(token) : undefined;
+  if (admin === undefined) {
+    logger.warn({ type: request.type, target: request.target }, 'monitor request with a wrong token');
+    return { status: 'authFailed', data: Buffer.alloc(0) };
+  }
+  try {
+    if (request.type === 'get') return { status: 'ok', data: readTarget(backends, request.target) };
+    await configure(backends, request.target, request.data, admin);
+    return OK;
+  } catch (error) {
+    if (error instanceof BadData) {
+      logger.info({ admin, target: request.target, reason: error.message }, 'monitor change refused');
+      return { status: 'badData', data: Buffer.alloc(0) };
+    }
+    logger.error({ admin, target: request.target, err: String(error) }, 'monitor change failed');
+    return { status: 'serverError', data: Buffer.alloc(0) };
+  }
+}
+
+function readTarget(backends: MonitorBackends, target: GetTarget): Buffer {
+  const stats = backends.pop3.stats;
+  const uptime = Math.floor((Date.now() - stats.startedAt) / 1000);
+  switch (target) {
+    case 'historicConnections':
+      return uint32(stats.connectionsTotal);
+    case 'concurrentConnections':
+      return uint32(stats.connectionsOpen);
+    case 'transferredBytes':
+      return uint32(stats.bytesOut);
+    case 'transferredBytes64':
+      return uint64(stats.bytesOut);
+    case 'receivedBytes':
+      return uint64(stats.bytesIn);
+    case 'authenticatedSessions':
+      return uint64(stats.sessionsAuthenticated);
+    case 'loginsSucceeded':
+      return uint64(stats.loginsSucceeded);
+    case 'loginsFailed':
+      return uint64(stats.loginsFailed);
+    case 'messagesRetrieved':
+      return uint64(stats.messagesRetrieved);
+    case 'messagesDeleted':
+      return uint64(stats.messagesDeleted);
+    case 'uptimeSeconds':
+      return uint64(uptime);
+    case 'snapshot':
+      return snapshot(backends, uptime);
+  }
+}
+
+/** GET 0x20: counters and open sessions as JSON, cut to fit DLEN (and saying so). */
+function snapshot(backends: MonitorBackends, uptimeSeconds: number): Buffer {
+  const s = backends.pop3.stats;
+  const counters = {
+    historicConnections: s.connectionsTotal,
+    concurrentConnections: s.connectionsOpen,
+    transferredBytes: s.bytesOut,
+    receivedBytes: s.bytesIn,
+    authenticatedSessions: s.sessionsAuthenticated,
+    loginsSucceeded: s.loginsSucceeded,
+    loginsFailed: s.loginsFailed,
+    messagesRetrieved: s.messagesRetrieved,
+    messagesDeleted: s.messagesDeleted,
+    uptimeSeconds,
+  };
+  const sessions = backends.pop3.sessions().map((x) => ({
+    id: x.id,
+    user: x.user ?? null,
+    remoteAddress: x.remoteAddress,
+    state: x.state,
+    startedAt: new Date(x.startedAt).toISOString(),
+    bytesIn: x.bytesIn,
+    bytesOut: x.bytesOut,
+  }));
+  const encode = (count: number): Buffer =>
+    Buffer.from(
+      JSON.stringify({
+        counters,
+        sessionCount: sessions.length,
+        sessions: sessions.slice(0, count),
+        isTruncated: count < sessions.length,
+      }),
+    );
+  let out = encode(sessions.length);
+  if (out.length <= MAX_DLEN) return out;
+  // Too long: find the most sessions that fit.
+  let low = 0;
+  let high = sessions.length;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (encode(mid).length <= MAX_DLEN) low = mid;
+    else high = mid - 1;
+  }
+  out = encode(low);
+  return out;
+}
+
+async function configure(
+  backends: MonitorBackends,
+  target: ConfigTarget,
+  data: Buffer,
+  admin: string,
+): Promise<void> {
+  const { logger } = backends;
+  switch (target) {
+    case 'maildir': {
+      if (backends.mailRoot === undefined) throw new BadData('this server has no mail root to change');
+      const path = resolve(field(data, 'path', 4096));
+      const info = await stat(path).catch(() => undefined);
+      if (info?.isDirectory() !== true) throw new BadData('not an existing directory');
+      const previous = backends.mailRoot.root;
+      backends.mailRoot.root = path;
+      logger.info({ admin, from: previous, to: path }, 'mail root changed');
+      return;
+    }
+    case 'chunkSize': {
+      const text = field(data, 'chunk size', 16);
+      if (!/^[0-9]{1,8}$/.test(text)) throw new BadData('chunk size must be decimal digits');
+      const bytes = Number(text);
+      if (bytes < 512 || bytes > 1_048_576) throw new BadData('chunk size must be from 512 to 1048576');
+      const from = backends.pop3.limits.transferChunkBytes;
+      backends.pop3.setLimits({ transferChunkBytes: bytes });
+      logger.info({ admin, from, to: bytes }, 'transfer chunk size changed');
+      return;
+    }
+    case 'addAdmin': {
+      const [name, token] = pair(data);
+      checkName(name);
+      if (!TOKEN_PATTERN.test(token)) throw new BadData('a token is 16 printable ASCII characters');
+      if (backends.isExposed && token === DEFAULT_ADMIN_TOKEN) {
+        throw new BadData('the default token cannot be used while the monitor is reachable beyond loopback');
+      }
+      if (!(await backends.admins.add(name, token))) throw new BadData('admin exists');
+      logger.info({ admin, name }, 'admin added');
+      return;
+    }
+    case 'deleteAdmin': {
+      const name = field(data, 'name', MAX_FIELD_BYTES);
+      const outcome = await backends.admins.remove(name);
+      if (outcome !== 'removed')
+        throw new BadData(outcome === 'last' ? 'the last admin cannot be deleted' : 'no such admin');
+      logger.info({ admin, name }, 'admin deleted');
+      return;
+    }
+    case 'setUser': {
+      if (backends.users === undefined) throw new BadData('users cannot be changed on this server');
+      const [name, password] = pair(data);
+      checkName(name);
+      // eslint-disable-next-line no-control-regex
+      if (password === '' || /[\x00-\x1f\x7f]/.test(password)) {
+        throw new BadData('a password is non-empty, without control characters');
+      }
+      await backends.users.setPassword(name, password);
+      logger.info({ admin, user: name }, 'user set');
+      return;
+    }
+    case 'deleteUser': {
+      if (backends.users === undefined) throw new BadData('users cannot be changed on this server');
+      const name = field(data, 'name', MAX_FIELD_BYTES);
+      if (!(await backends.users.deleteUser(name))) throw new BadData('no such user');
+      const ended = backends.pop3.endSessionsOf(name, 'account removed');
+      logger.info({ admin, user: name, sessionsEnded: ended }, 'user deleted');
+      return;
+    }
+    case 'endSessions': {
+      const name = field(data, 'name', MAX_FIELD_BYTES);
+      const ended = backends.pop3.endSessionsOf(name);
+      logger.info({ admin, user: name, sessionsEnded: ended }, 'sessions ended');
+      return;
+    }
+  }
+}
+
+/** DATA as one UTF-8 field without NUL. */
+function field(data: Buffer, what: string, maxBytes: number): string {
+  if (data.length === 0 || data.length > maxBytes)
+    throw new BadData(`${what} must be 1 to ${maxBytes} bytes`);
+  if (data.includes(0)) throw new BadData(`${what} contains NUL`);
+  try {
+    return utf8.decode(data);
+  } catch {
+    throw new BadData(`${what} is not UTF-8`);
+  }
+}
+
+/** DATA as `first 0x00 second`. */
+function pair(data: Buffer): [string, string] {
+  const nul = data.indexOf(0);
+  if (nul === -1) throw new BadData('expected two fields separated by NUL');
+  return [
+    field(data.subarray(0, nul), 'name', MAX_FIELD_BYTES),
+    field(data.subarray(nul + 1), 'secret', MAX_FIELD_BYTES),
+  ];
+}
+
+function checkName(name: string): void {
+  if (!isValidUserName(name)) throw new BadData('invalid name');
+}

@@ -1,0 +1,95 @@
+/**
+ * The monitor protocol, version 1 (docs/monitor-protocol.md): one binary request per TCP
+ * connection, one response in a single write, then the server closes. Pure definitions, no I/O.
+ */
+
+export const PROTOCOL_VERSION = 0x01;
+export const TOKEN_BYTES = 16;
+/** VER(1) TOKEN(16) TYPE(1) TARGET(1) DLEN(2). */
+export const REQUEST_HEADER_BYTES = 21;
+/** STATUS(1) DLEN(2). */
+export const RESPONSE_HEADER_BYTES = 3;
+/** DLEN is a uint16. */
+export const MAX_DLEN = 0xffff;
+
+export const RequestType = { get: 0x00, config: 0x01 } as const;
+export type RequestType = keyof typeof RequestType;
+
+/** GET targets: 0x00-0x02 from version 1 (uint32), the rest Poplar's (uint64, or JSON for 0x20). */
+export const GetTarget = {
+  historicConnections: 0x00,
+  concurrentConnections: 0x01,
+  transferredBytes: 0x02,
+  transferredBytes64: 0x03,
+  receivedBytes: 0x04,
+  authenticatedSessions: 0x05,
+  loginsSucceeded: 0x06,
+  loginsFailed: 0x07,
+  messagesRetrieved: 0x08,
+  messagesDeleted: 0x09,
+  uptimeSeconds: 0x0a,
+  snapshot: 0x20,
+} as const;
+export type GetTarget = keyof typeof GetTarget;
+
+export const ConfigTarget = {
+  maildir: 0x00,
+  chunkSize: 0x01,
+  addAdmin: 0x02,
+  deleteAdmin: 0x03,
+  setUser: 0x04,
+  deleteUser: 0x05,
+  endSessions: 0x06,
+} as const;
+export type ConfigTarget = keyof typeof ConfigTarget;
+
+export const Status = {
+  ok: 0x00,
+  badVersion: 0x01,
+  badType: 0x02,
+  badTarget: 0x03,
+  badData: 0x04,
+  authFailed: 0x05,
+  serverError: 0x06,
+} as const;
+export type Status = keyof typeof Status;
+
+/** A request as framed on the wire; DATA is interpreted only after the token has been checked. */
+export type MonitorRequest =
+  | { readonly type: 'get'; readonly token: Buffer; readonly target: GetTarget; readonly data: Buffer }
+  | { readonly type: 'config'; readonly token: Buffer; readonly target: ConfigTarget; readonly data: Buffer };
+
+export interface MonitorResponse {
+  readonly status: Status;
+  /** Empty means the protocol's one `0x00` byte. */
+  readonly data: Buffer;
+}
+
+/** Framing errors, with stable codes (like ws's WS_ERR_*). */
+export const FrameErrorCode = {
+  BAD_VERSION: 'badVersion',
+  BAD_TYPE: 'badType',
+  BAD_TARGET: 'badTarget',
+  TOO_LARGE: 'badData',
+} as const;
+export type FrameErrorCode = keyof typeof FrameErrorCode;
+
+export class FrameError extends Error {
+  override name = 'FrameError';
+  readonly code: FrameErrorCode;
+  constructor(code: FrameErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+
+  /** The status byte this error is answered with. */
+  get status(): Status {
+    return FrameErrorCode[this.code];
+  }
+}
+
+/** Reverse lookup: wire byte to name. */
+export function nameOf<K extends string>(table: Readonly<Record<K, number>>, byte: number): K | undefined {
+  for (const name of Object.keys(table) as K[]) if (table[name] === byte) return name;
+  return undefined;
+}
