@@ -18,7 +18,7 @@ import {
   ensureDemoMailbox,
   isCredentialValid,
 } from './demo.js';
-import { isLoopbackAddress } from './loopback.js';
+import { isLoopbackAddress } from '../loopback.js';
 
 interface Closable {
   close(): unknown;

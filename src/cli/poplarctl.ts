@@ -123,6 +123,13 @@ async function commandAction(words: string[]): Promise<Action> {
     return value;
   };
   if (command === undefined) throw new UsageError('no command given');
+  // An extra word (a token given as in the original form, say) would otherwise be silently dropped.
+  const maxArgs: Record<string, number> = { kick: 1, maildir: 1, 'chunk-size': 1, users: 2, admins: 2 };
+  if (rest.length > (maxArgs[command] ?? 0) && command in { stats: 0, sessions: 0, ...maxArgs }) {
+    throw new UsageError(
+      `too many arguments: ${command} takes the token from POPLAR_TOKEN or --token-file, not as an argument`,
+    );
+  }
   switch (command) {
     case 'stats':
       return snapshot;

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { RespCode } from '../errors.js';
 import { canApop } from '../auth/types.js';
 import { dispatch } from './dispatch.js';
-import { LineReader, OVERLONG } from './line-reader.js';
+import { LineReader, OVERLONG, type ReadLine } from './line-reader.js';
 import { ConnectionGoneError, ReplyWriter } from './reply.js';
 import { Session, type ConnectionInfo, type EngineContext, type SessionSummary } from './session.js';
 
@@ -24,7 +25,12 @@ let connectionCounter = 0;
 export class Pop3Connection {
   readonly info: ConnectionInfo;
   readonly session: Session;
-  readonly #socket: Socket;
+  /** The plain socket, then the TLS socket after STLS. */
+  #socket: Socket;
+  #reader: LineReader | undefined;
+  #lines: AsyncGenerator<ReadLine> | undefined;
+  /** Set by STLS: the read loop ends and starts again on this socket once its handshake is done. */
+  #upgrade: TLSSocket | undefined;
   readonly #engine: EngineContext;
   readonly #abort = new AbortController();
   readonly #startedAt = Date.now();
@@ -57,35 +63,24 @@ export class Pop3Connection {
       log: engine.logger.child({ cid: id }),
       apopTimestamp,
     });
+    this.session.channel = {
+      readLine: (maxBytes) => this.#readContinuation(maxBytes),
+      startTls: (reply) => {
+        this.#startTls(reply);
+      },
+    };
   }
 
   /** Runs the session to its end. Never rejects. */
   async run(): Promise<ClosedSessionInfo> {
-    const socket = this.#socket;
     const session = this.session;
-    socket.setNoDelay(true);
-    socket.on('error', (error) => {
-      session.log.debug({ err: error.message }, 'socket error');
-    });
-    socket.once('close', () => {
-      this.#abort.abort();
-    });
+    this.#watch(this.#socket);
+    this.#socket.setNoDelay(true);
     try {
       const stamp = session.apopTimestamp === undefined ? '' : ` ${session.apopTimestamp}`;
       await session.reply.ok(`Poplar POP3 server ready${stamp}`);
-      const reader = new LineReader(this.#countedInput(), this.#engine.limits.maxCommandBytes);
-      this.#armTimer();
-      for await (const line of reader.lines()) {
-        this.#clearTimer();
-        this.#isBusy = true;
-        await dispatch(session, line === OVERLONG ? undefined : line);
-        this.#isBusy = false;
-        if (session.isEnding || this.#abort.signal.aborted) break;
-        if (this.#shutdownMessage !== undefined) {
-          await this.#sayGoodbye(this.#shutdownMessage);
-          break;
-        }
-        this.#armTimer();
+      while (await this.#serve()) {
+        if (!(await this.#handshake())) break;
       }
     } catch (error) {
       if (!(error instanceof ConnectionGoneError))
@@ -97,9 +92,128 @@ export class Pop3Connection {
     return this.#finish();
   }
 
+  /**
+   * The command loop on the current socket. Resolves to true when STLS asked for a handshake (the
+   * loop must start again on the TLS socket), false when the session is over.
+   */
+  async #serve(): Promise<boolean> {
+    const session = this.session;
+    const reader = new LineReader(this.#countedInput(this.#socket), this.#engine.limits.maxCommandBytes);
+    const lines = reader.lines();
+    this.#reader = reader;
+    this.#lines = lines;
+    try {
+      this.#armTimer();
+      for (;;) {
+        const next = await lines.next();
+        if (next.done === true) return false;
+        this.#clearTimer();
+        this.#isBusy = true;
+        await dispatch(session, next.value === OVERLONG ? undefined : next.value);
+        this.#isBusy = false;
+        if (session.isEnding || this.#abort.signal.aborted) return false;
+        if (this.#upgrade !== undefined) return true;
+        if (this.#shutdownMessage !== undefined) {
+          await this.#sayGoodbye(this.#shutdownMessage);
+          return false;
+        }
+        this.#armTimer();
+      }
+    } finally {
+      // Whatever the reader still held (bytes sent after STLS, say) is dropped with it.
+      this.#lines = undefined;
+      await lines.return(undefined);
+    }
+  }
+
+  /** A SASL continuation line, read from the same stream as commands, with its own length limit. */
+  async #readContinuation(maxBytes: number): Promise<Buffer | undefined> {
+    const reader = this.#reader;
+    const lines = this.#lines;
+    if (reader === undefined || lines === undefined) throw new ConnectionGoneError('no reader');
+    const previous = reader.maxLineBytes;
+    reader.maxLineBytes = maxBytes;
+    this.#armTimer();
+    try {
+      const next = await lines.next();
+      if (next.done === true) throw new ConnectionGoneError('connection closed');
+      return next.value === OVERLONG ? undefined : next.value;
+    } finally {
+      this.#clearTimer();
+      reader.maxLineBytes = previous;
+    }
+  }
+
+  /**
+   * STLS, all in one synchronous step so that no byte can arrive in between: drop what the client
+   * sent after the command, write the reply, and wrap the socket for the handshake.
+   */
+  #startTls(reply: string): void {
+    const tls = this.#engine.tls;
+    if (tls === undefined) throw new Error('no TLS configured');
+    const plain = this.#socket;
+    while (plain.read() !== null) {
+      // Bytes read from the network but not yet consumed: sent before our reply, so not TLS.
+    }
+    this.session.reply.writeNow(reply);
+    const secure = new TLSSocket(plain, { isServer: true, ...tls.serverOptions() });
+    this.#upgrade = secure;
+  }
+
+  /** Waits for the STLS handshake (within what is left of the login time); true when it succeeded. */
+  async #handshake(): Promise<boolean> {
+    const secure = this.#upgrade;
+    if (secure === undefined) return false;
+    this.#upgrade = undefined;
+    this.#socket = secure;
+    this.session.reply.retarget(secure);
+    this.#watch(secure);
+    const { limits } = this.#engine;
+    const ms = Math.max(limits.loginTimeoutMs - (Date.now() - this.#startedAt), 1000);
+    const isSecure = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        done(false);
+      }, ms);
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        secure.off('secure', onSecure);
+        secure.off('error', onFail);
+        secure.off('close', onFail);
+        resolve(ok);
+      };
+      const onSecure = (): void => {
+        done(true);
+      };
+      const onFail = (): void => {
+        done(false);
+      };
+      secure.once('secure', onSecure);
+      secure.once('error', onFail);
+      secure.once('close', onFail);
+    });
+    if (!isSecure) {
+      this.session.log.info({}, 'TLS handshake failed after STLS');
+      secure.destroy();
+      return false;
+    }
+    this.session.enterTls();
+    this.session.log.info({ protocol: secure.getProtocol(), cipher: secure.getCipher().name }, 'TLS started');
+    return true;
+  }
+
+  /** Error and close handling for a socket (the plain one, then the TLS one). */
+  #watch(socket: Socket): void {
+    socket.on('error', (error) => {
+      this.session.log.debug({ err: error.message }, 'socket error');
+    });
+    socket.once('close', () => {
+      this.#abort.abort();
+    });
+  }
+
   /** The socket's chunks, counted as they arrive. Leaving the loop does not destroy the socket. */
-  async *#countedInput(): AsyncGenerator<Buffer> {
-    for await (const chunk of this.#socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+  async *#countedInput(socket: Socket): AsyncGenerator<Buffer> {
+    for await (const chunk of socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       this.#engine.stats.bytesIn += chunk.length;
       this.session.bytesIn += chunk.length;
       yield chunk;

@@ -18,6 +18,7 @@ const resolveUntyped = (given: Record<string, unknown>): Pop3Limits => resolveLi
 // Written out by hand from the README's limits table, not copied from DEFAULT_LIMITS.
 const DEFAULTS: Pop3Limits = {
   maxCommandBytes: 1024,
+  maxSaslLineBytes: 8192,
   maxProtocolErrors: 10,
   authFailureDelayMs: 1000,
   maxAuthFailures: 3,
@@ -32,6 +33,7 @@ const DEFAULTS: Pop3Limits = {
 // [option, smallest accepted, largest accepted (undefined: no maximum)]
 const RANGES: readonly [keyof Pop3Limits, number, number | undefined][] = [
   ['maxCommandBytes', 255, 65_536], // RFC 2449 section 4: at least 255 octets
+  ['maxSaslLineBytes', 512, 65_536],
   ['maxProtocolErrors', 1, undefined],
   ['authFailureDelayMs', 0, undefined],
   ['maxAuthFailures', 1, undefined],

@@ -7,6 +7,8 @@ import { ConfigError } from '../errors.js';
 export interface Pop3Limits {
   /** Longest command line accepted, in bytes, without its line end. RFC 2449 section 4 asks for at least 255. */
   readonly maxCommandBytes: number;
+  /** Longest SASL continuation line (AUTH exchanges carry base64 data, longer than commands). */
+  readonly maxSaslLineBytes: number;
   /** Bad commands (unknown, wrong state, bad arguments, overlong) allowed per connection; the next one closes it. */
   readonly maxProtocolErrors: number;
   /** Pause before answering a failed login, slowing password guessing. */
@@ -34,6 +36,7 @@ export const MIN_COMMAND_BYTES = 255;
 
 export const DEFAULT_LIMITS: Pop3Limits = {
   maxCommandBytes: 1024,
+  maxSaslLineBytes: 8192,
   maxProtocolErrors: 10,
   authFailureDelayMs: 1000,
   maxAuthFailures: 3,
@@ -47,6 +50,7 @@ export const DEFAULT_LIMITS: Pop3Limits = {
 
 const MINIMUMS: { readonly [K in keyof Pop3Limits]: number } = {
   maxCommandBytes: MIN_COMMAND_BYTES,
+  maxSaslLineBytes: 512,
   maxProtocolErrors: 1,
   authFailureDelayMs: 0,
   maxAuthFailures: 1,
@@ -60,6 +64,7 @@ const MINIMUMS: { readonly [K in keyof Pop3Limits]: number } = {
 
 const MAXIMUMS: Partial<{ readonly [K in keyof Pop3Limits]: number }> = {
   maxCommandBytes: 65_536,
+  maxSaslLineBytes: 65_536,
   transferChunkBytes: 1_048_576,
 };
 

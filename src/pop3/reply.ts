@@ -17,7 +17,7 @@ const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ');
  * holds back the producer. Each single-line reply and each short multi-line reply is one `write`.
  */
 export class ReplyWriter {
-  readonly #socket: Socket;
+  #socket: Socket;
   readonly #writeStallTimeoutMs: number;
   /** True between the first line of a multi-line reply and its terminator: an error then cannot be reported in-band. */
   #inMultiline = false;
@@ -29,6 +29,32 @@ export class ReplyWriter {
     this.#socket = socket;
     this.#writeStallTimeoutMs = writeStallTimeoutMs;
     this.#onWrite = onWrite;
+  }
+
+  /** Writes to another socket from now on (the TLS socket after STLS). */
+  retarget(socket: Socket): void {
+    this.#socket = socket;
+  }
+
+  /**
+   * Writes one line at once, without waiting for the socket to drain: for the reply that must be
+   * on the wire before a TLS handshake starts (STLS), when nothing else is queued.
+   */
+  writeNow(line: string): void {
+    this.#onWrite(Buffer.byteLength(line));
+    this.#socket.write(line);
+  }
+
+  /** Resolves once everything written so far has been handed to the operating system. */
+  async flushed(): Promise<void> {
+    const socket = this.#socket;
+    if (socket.writableLength === 0) return;
+    // A write's callback runs once it is flushed, and writes flush in order.
+    await new Promise<void>((resolve) =>
+      socket.write(Buffer.alloc(0), () => {
+        resolve();
+      }),
+    );
   }
 
   get isInMultiline(): boolean {

@@ -6,6 +6,10 @@ import { silentLogger, type Logger } from '../log.js';
 import type { MailStore } from '../mailstore/types.js';
 import { Pop3Connection, type ClosedSessionInfo } from './connection.js';
 import { resolveLimits, type Pop3Limits } from './options.js';
+import { isLoopbackAddress } from '../loopback.js';
+import { mechanismMap, type SaslMechanism } from './sasl/index.js';
+import { MIN_TLS_VERSION, TlsContexts, type Pop3TlsOptions } from './tls.js';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { CommandInfo, ConnectionInfo, EngineContext, LoginInfo, Pop3State } from './session.js';
 import { ServerStats } from './stats.js';
 
@@ -22,11 +26,24 @@ export interface Pop3ServerOptions {
   readonly hostname?: string;
   /** The CAPA `IMPLEMENTATION` text. */
   readonly implementation?: string;
+  /** Certificates: STLS is offered, and `listen({ tls: true })` serves implicit TLS (POP3S). */
+  readonly tls?: Pop3TlsOptions;
+  /**
+   * Allow cleartext logins (USER/PASS, SASL PLAIN and LOGIN, bearer tokens) on connections that
+   * are neither TLS nor local. Off by default: passwords are not sent where they can be sniffed.
+   */
+  readonly allowCleartextLogin?: boolean;
+  /** Which client addresses count as local for that policy; loopback by default. */
+  readonly isLocalAddress?: (address: string) => boolean;
+  /** SASL mechanisms offered (default: all of Poplar's that the authenticator can serve). */
+  readonly saslMechanisms?: readonly SaslMechanism[];
 }
 
 export interface ListenOptions {
   readonly host: string;
   readonly port: number;
+  /** Implicit TLS (RFC 8314, POP3S, conventionally port 995): needs the `tls` option. */
+  readonly tls?: boolean;
   /** For `::`, whether to refuse IPv4 on the same socket (default true, so `0.0.0.0` can listen too). */
   readonly ipv6Only?: boolean;
 }
@@ -65,6 +82,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   readonly #engine: EngineContext;
   readonly #hostname: string;
   readonly #listeners: Server[] = [];
+  readonly #tlsListeners = new Set<TlsServer>();
   readonly #connections = new Set<Pop3Connection>();
   readonly #perIp = new Map<string, number>();
   #isClosing = false;
@@ -80,6 +98,11 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       logger,
       stats: this.stats,
       implementation: options.implementation ?? 'Poplar',
+      hostname: options.hostname ?? osHostname(),
+      tls: options.tls === undefined ? undefined : new TlsContexts(options.tls),
+      allowCleartextLogin: options.allowCleartextLogin ?? false,
+      isLocalAddress: options.isLocalAddress ?? isLoopbackAddress,
+      mechanisms: mechanismMap(options.saslMechanisms),
       onCommand: (info) => {
         this.emit('command', info);
       },
@@ -98,9 +121,29 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     if (this.#isClosing) throw new Error('server is closing');
     // allowHalfOpen: a client may send its commands and then shut down its sending side (as
     // `nc -N` does); it still wants every reply. The connection ends the socket itself.
-    const listener = createNetServer({ allowHalfOpen: true }, (socket) => {
-      this.handleConnection(socket);
-    });
+    let listener: Server;
+    if (options.tls === true) {
+      const tls = this.#engine.tls;
+      if (tls === undefined) throw new Error('implicit TLS needs the tls option (a certificate and key)');
+      const tlsServer = createTlsServer(
+        { allowHalfOpen: true, handshakeTimeout: this.#engine.limits.loginTimeoutMs, ...tls.serverOptions() },
+        (socket) => {
+          this.handleConnection(socket, true);
+        },
+      );
+      tlsServer.on('tlsClientError', (error, socket) => {
+        this.#engine.logger.info(
+          { remote: socket.remoteAddress, err: error.message },
+          'TLS handshake failed',
+        );
+      });
+      this.#tlsListeners.add(tlsServer);
+      listener = tlsServer;
+    } else {
+      listener = createNetServer({ allowHalfOpen: true }, (socket) => {
+        this.handleConnection(socket);
+      });
+    }
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
       listener.listen({ host: options.host, port: options.port, ipv6Only: options.ipv6Only ?? true }, () => {
@@ -113,8 +156,25 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     });
     this.#listeners.push(listener);
     const address = listener.address() as AddressInfo;
-    this.#engine.logger.info({ address: address.address, port: address.port }, 'listening');
+    this.#engine.logger.info(
+      { address: address.address, port: address.port, tls: options.tls === true },
+      'listening',
+    );
     return address;
+  }
+
+  /**
+   * Replaces the certificates (a reload): handshakes that start afterwards use the new ones, open
+   * sessions go on. Throws, changing nothing, when a key or certificate is unusable.
+   */
+  setTls(options: Pop3TlsOptions): void {
+    const tls = this.#engine.tls;
+    if (tls === undefined) throw new Error('the server was created without TLS');
+    tls.update(options);
+    for (const server of this.#tlsListeners) {
+      server.setSecureContext({ ...tls.certificate, minVersion: MIN_TLS_VERSION });
+    }
+    this.#engine.logger.info({ sni: Object.keys(options.sni ?? {}) }, 'certificates reloaded');
   }
 
   /** Bound addresses of every listener. */

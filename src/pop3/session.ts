@@ -4,13 +4,30 @@ import type { Logger } from '../log.js';
 import type { Maildrop, MailStore, MailUser, MessageInfo } from '../mailstore/types.js';
 import type { Pop3Limits } from './options.js';
 import type { ReplyWriter } from './reply.js';
+import type { SaslMechanism } from './sasl/types.js';
 import type { ServerStats } from './stats.js';
+import type { TlsContexts } from './tls.js';
 
 export interface ConnectionInfo {
   readonly id: string;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** Encrypted now: implicit TLS, or after STLS. */
   readonly isTls: boolean;
+}
+
+/** What a multi-step command (STLS, AUTH) needs from the connection beyond replying. */
+export interface SessionChannel {
+  /**
+   * The client's next line, for SASL continuations: up to `maxBytes` bytes, undefined when it was
+   * longer. Rejects with ConnectionGoneError when the client goes away.
+   */
+  readLine(maxBytes: number): Promise<Buffer | undefined>;
+  /**
+   * STLS: throws away anything the client sent after the command, writes `reply`, and starts the
+   * TLS handshake. The session goes on once it succeeds.
+   */
+  startTls(reply: string): void;
 }
 
 /** One command as it finished, for metrics: the verb (upper case, '' when there was none) and its outcome. */
@@ -36,6 +53,16 @@ export interface EngineContext {
   readonly logger: Logger;
   readonly stats: ServerStats;
   readonly implementation: string;
+  /** The server's name, for challenges (APOP timestamps, CRAM-MD5). */
+  readonly hostname: string;
+  /** TLS contexts when certificates are configured (STLS offered, implicit TLS possible). */
+  readonly tls: TlsContexts | undefined;
+  /** Whether cleartext logins (USER/PASS, SASL PLAIN/LOGIN, bearer tokens) are allowed without TLS. */
+  readonly allowCleartextLogin: boolean;
+  /** Addresses treated like TLS for the cleartext policy; loopback by default. */
+  readonly isLocalAddress: (address: string) => boolean;
+  /** SASL mechanisms the server knows, by upper-case name. */
+  readonly mechanisms: ReadonlyMap<string, SaslMechanism>;
   /** Called after every command (the server's `command` event). */
   readonly onCommand: (info: CommandInfo) => void;
   /** Called when a login succeeds (the server's `login` event). */
@@ -60,7 +87,7 @@ const DIGITS = /^[0-9]{1,10}$/;
  * timers) lives in `connection.ts`; the handlers in `commands/` change this object and reply.
  */
 export class Session {
-  readonly info: ConnectionInfo;
+  info: ConnectionInfo;
   readonly engine: EngineContext;
   readonly reply: ReplyWriter;
   readonly signal: AbortSignal;
@@ -116,6 +143,21 @@ export class Session {
 
   get isTls(): boolean {
     return this.info.isTls;
+  }
+
+  /** RFC 2595 section 2.4 / RFC 8314: may a secret travel in the clear on this connection? */
+  get mayLogInCleartext(): boolean {
+    const { engine } = this;
+    return this.isTls || engine.allowCleartextLogin || engine.isLocalAddress(this.info.remoteAddress);
+  }
+
+  /** Set by the connection: reading continuation lines and starting TLS. */
+  channel!: SessionChannel;
+
+  /** After STLS: encrypted, and nothing from before the handshake is remembered (RFC 2595 section 4). */
+  enterTls(): void {
+    this.info = { ...this.info, isTls: true };
+    this.pendingUser = undefined;
   }
 
   get maildrop(): Maildrop {

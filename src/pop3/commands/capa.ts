@@ -1,11 +1,20 @@
 import { ProtocolError } from '../../errors.js';
 import type { Session } from '../session.js';
+import { usableMechanisms } from './policy.js';
 import type { Command } from './types.js';
 
-/** RFC 2449 section 5: only what works. USER is offered only while it can be used. */
+/**
+ * RFC 2449 section 5: only what works on this connection now. USER, STLS and SASL belong to the
+ * AUTHORIZATION state; USER and the cleartext mechanisms are left out where the policy refuses them.
+ */
 export function capabilities(session: Session): string[] {
   const caps = ['TOP', 'UIDL'];
-  if (session.state === 'AUTHORIZATION') caps.push('USER');
+  if (session.state === 'AUTHORIZATION') {
+    if (session.mayLogInCleartext) caps.push('USER');
+    if (session.engine.tls !== undefined && !session.isTls) caps.push('STLS');
+    const sasl = usableMechanisms(session).map((m) => m.name);
+    if (sasl.length > 0) caps.push(`SASL ${sasl.join(' ')}`);
+  }
   caps.push('RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING', `IMPLEMENTATION ${session.engine.implementation}`);
   return caps;
 }

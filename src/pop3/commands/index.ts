@@ -1,4 +1,5 @@
 import { apop } from './apop.js';
+import { auth } from './auth.js';
 import { capa } from './capa.js';
 import { dele } from './dele.js';
 import { list } from './list.js';
@@ -8,6 +9,7 @@ import { quit } from './quit.js';
 import { retr } from './retr.js';
 import { rset } from './rset.js';
 import { stat } from './stat.js';
+import { stls } from './stls.js';
 import { top } from './top.js';
 import type { Command } from './types.js';
 import { uidl } from './uidl.js';
@@ -30,4 +32,6 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['TOP', top],
   ['UIDL', uidl],
   ['CAPA', capa],
+  ['STLS', stls],
+  ['AUTH', auth],
 ]);

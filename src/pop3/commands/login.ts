@@ -16,19 +16,12 @@ export async function finishLogin(
 ): Promise<void> {
   const { engine } = session;
   if (!result.ok) {
-    session.authFailures += 1;
-    engine.stats.recordLogin(method, false);
-    session.log.info({ user: username, method, result: result.reason }, 'login failed');
     if (result.reason === 'temporary') {
+      engine.stats.recordLogin(method, false);
+      session.log.info({ user: username, method, result: result.reason }, 'login failed');
       throw new Pop3Error('authentication is temporarily unavailable, try again later', RespCode.sysTemp);
     }
-    await delay(engine.limits.authFailureDelayMs, undefined, { signal: session.signal });
-    const isLast = session.authFailures >= engine.limits.maxAuthFailures;
-    throw new Pop3Error(
-      isLast ? 'invalid user name or password, too many failures' : 'invalid user name or password',
-      RespCode.auth,
-      { close: isLast },
-    );
+    return failLogin(session, method, username, 'invalid user name or password');
   }
   const maildrop = await engine.store.open(result.user, session.signal);
   session.beginTransaction(result.user, maildrop);
@@ -38,4 +31,23 @@ export async function finishLogin(
   engine.onLogin({ ...session.info, user: result.user.name });
   const { count, bytes } = session.totals();
   await session.reply.ok(`${result.user.name} has ${count} messages (${bytes} octets)`);
+}
+
+/**
+ * A failed login (wrong credentials, or a SASL exchange that went wrong): counted, logged, answered
+ * `-ERR [AUTH]` after `authFailureDelayMs`, and the connection closed at `maxAuthFailures`.
+ */
+export async function failLogin(
+  session: Session,
+  method: string,
+  username: string | undefined,
+  message: string,
+): Promise<never> {
+  const { engine } = session;
+  session.authFailures += 1;
+  engine.stats.recordLogin(method, false);
+  session.log.info({ user: username, method, result: 'invalid' }, 'login failed');
+  await delay(engine.limits.authFailureDelayMs, undefined, { signal: session.signal });
+  const isLast = session.authFailures >= engine.limits.maxAuthFailures;
+  throw new Pop3Error(isLast ? `${message}, too many failures` : message, RespCode.auth, { close: isLast });
 }

@@ -1,5 +1,6 @@
 import { Pop3Error, ProtocolError } from '../../errors.js';
 import { finishLogin } from './login.js';
+import { requireSafeChannel } from './policy.js';
 import type { Command } from './types.js';
 
 /** RFC 1939 section 7. The whole rest of the line is the password, spaces included. */
@@ -7,6 +8,7 @@ export const pass: Command = {
   states: ['AUTHORIZATION'],
   hidesArgs: true,
   async run(session, args) {
+    requireSafeChannel(session);
     const username = session.pendingUser;
     if (username === undefined) throw new Pop3Error('send USER first');
     session.pendingUser = undefined;

@@ -1,4 +1,5 @@
 import { ProtocolError } from '../../errors.js';
+import { requireSafeChannel } from './policy.js';
 import type { Command } from './types.js';
 
 /** Longest name USER takes; longer ones can never be valid and are refused as a syntax error. */
@@ -8,6 +9,7 @@ const MAX_USER_ARG_BYTES = 255;
 export const user: Command = {
   states: ['AUTHORIZATION'],
   async run(session, args) {
+    requireSafeChannel(session);
     const name = args.trim();
     if (name === '') throw new ProtocolError('USER needs a name');
     if (Buffer.byteLength(name) > MAX_USER_ARG_BYTES) throw new ProtocolError('user name too long');
