@@ -259,6 +259,8 @@ export interface InteropServerOptions {
    * `{PLAIN}`. It offers APOP only when every password is `{PLAIN}`.
    */
   readonly passwdFile?: 'hashed' | 'plain';
+  /** Offer SASL (CAPA's SASL line, AUTH); default true. Clients such as curl prefer it to APOP and USER. */
+  readonly sasl?: boolean;
 }
 
 /**
@@ -307,6 +309,7 @@ export async function startInteropServer(
     authenticator,
     hostname: 'poplar.test',
     limits: { authFailureDelayMs: 0 },
+    ...(options.sasl === false ? { saslMechanisms: [] } : {}),
   });
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
   t.after(() => server.close({ graceMs: 0 }));
