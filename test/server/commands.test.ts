@@ -335,6 +335,7 @@ test('CAPA lists exactly what works, with USER only before login', async (t) => 
       'TOP',
       'UIDL',
       'USER',
+      'SASL PLAIN LOGIN',
       'RESP-CODES',
       'AUTH-RESP-CODE',
       'PIPELINING',

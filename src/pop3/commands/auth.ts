@@ -1,0 +1,78 @@
+import { Pop3Error, ProtocolError } from '../../errors.js';
+import { SaslError } from '../sasl/types.js';
+import { failLogin, finishLogin } from './login.js';
+import { requireSafeChannel, usableMechanisms } from './policy.js';
+import type { Command } from './types.js';
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function decode(text: string): Buffer {
+  if (!BASE64.test(text)) throw new SaslError('invalid base64');
+  return Buffer.from(text, 'base64');
+}
+
+/**
+ * AUTH (RFC 5034): `AUTH mechanism [initial-response]`, then `+ challenge` / client response lines
+ * until the mechanism is done; `*` cancels. A bare `AUTH` lists the mechanisms (as RFC 1734 servers
+ * did; old Outlook probes with it).
+ */
+export const auth: Command = {
+  states: ['AUTHORIZATION'],
+  hidesArgs: true,
+  async run(session, args) {
+    const usable = usableMechanisms(session);
+    if (args.trim() === '') {
+      await session.reply.lines(
+        'methods supported',
+        usable.map((m) => m.name),
+      );
+      return;
+    }
+    const [name = '', initialArg, extra] = args.split(' ');
+    if (extra !== undefined) throw new ProtocolError('usage: AUTH mechanism [initial-response]');
+    const { engine } = session;
+    const mechanism = engine.mechanisms.get(name.toUpperCase());
+    if (mechanism === undefined || !mechanism.isAvailable(engine.authenticator)) {
+      throw new Pop3Error(`unsupported authentication mechanism ${name.slice(0, 40)}`);
+    }
+    if (mechanism.isCleartext) requireSafeChannel(session);
+    session.pendingUser = undefined;
+    const method = mechanism.name;
+    try {
+      const exchange = mechanism.begin({
+        authenticator: engine.authenticator,
+        remoteAddress: session.remoteAddress,
+        isTls: session.isTls,
+        signal: session.signal,
+        hostname: engine.hostname,
+      });
+      const initial =
+        initialArg === undefined ? undefined : initialArg === '=' ? Buffer.alloc(0) : decode(initialArg);
+      let step = await exchange.start(initial);
+      while (step.kind === 'challenge') {
+        step = await exchange.step(await challenge(session, step.data));
+      }
+      if (step.result.ok && step.successData !== undefined) {
+        // RFC 5034 section 4: data sent with success travels as a last challenge, answered empty.
+        const answer = await challenge(session, step.successData);
+        if (answer.length !== 0) throw new SaslError('expected an empty response');
+      }
+      await finishLogin(session, method, step.username, step.result);
+    } catch (error) {
+      if (error instanceof SaslError) {
+        await failLogin(session, method, undefined, `authentication failed: ${error.message}`);
+      }
+      throw error;
+    }
+  },
+};
+
+/** Sends `+ base64` and reads the answer; `*` cancels the exchange. */
+async function challenge(session: Parameters<Command['run']>[0], data: Buffer): Promise<Buffer> {
+  await session.reply.write(`+ ${data.toString('base64')}\r\n`);
+  const line = await session.channel.readLine(session.engine.limits.maxSaslLineBytes);
+  if (line === undefined) throw new SaslError('response too long');
+  const text = line.toString('latin1');
+  if (text === '*') throw new SaslError('cancelled by the client');
+  return decode(text);
+}

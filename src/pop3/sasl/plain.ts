@@ -1,0 +1,68 @@
+import {
+  SaslError,
+  type SaslContext,
+  type SaslExchange,
+  type SaslMechanism,
+  type SaslStep,
+} from './types.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeField(bytes: Buffer, what: string): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new SaslError(`${what} is not UTF-8`);
+  }
+}
+
+/** Checks a user name and password through the authenticator, as USER/PASS does. */
+export async function verifyPassword(
+  context: SaslContext,
+  username: string,
+  password: string,
+): Promise<SaslStep> {
+  const result = await context.authenticator.authenticate({
+    mechanism: 'USER',
+    username,
+    password,
+    remoteAddress: context.remoteAddress,
+    isTls: context.isTls,
+    signal: context.signal,
+  });
+  return { kind: 'done', username, result };
+}
+
+/**
+ * PLAIN (RFC 4616): one message `authzid NUL authcid NUL passwd`. Poplar does not let one user act
+ * for another, so an authorization identity must be empty or equal to the authentication one.
+ */
+export const plain: SaslMechanism = {
+  name: 'PLAIN',
+  isCleartext: true,
+  isAvailable: () => true,
+  begin(context): SaslExchange {
+    const finish = async (message: Buffer): Promise<SaslStep> => {
+      const first = message.indexOf(0);
+      const second = first === -1 ? -1 : message.indexOf(0, first + 1);
+      if (second === -1 || message.indexOf(0, second + 1) !== -1)
+        throw new SaslError('malformed PLAIN message');
+      const authzid = decodeField(message.subarray(0, first), 'authorization identity');
+      const authcid = decodeField(message.subarray(first + 1, second), 'user name');
+      const password = decodeField(message.subarray(second + 1), 'password');
+      if (authcid === '' || password === '') throw new SaslError('empty user name or password');
+      if (authzid !== '' && authzid !== authcid) {
+        return { kind: 'done', username: authcid, result: { ok: false, reason: 'invalid' } };
+      }
+      return verifyPassword(context, authcid, password);
+    };
+    return {
+      // No initial response: an empty challenge asks for the message (RFC 4616 section 2).
+      start: (initial) =>
+        initial === undefined
+          ? Promise.resolve({ kind: 'challenge', data: Buffer.alloc(0) })
+          : finish(initial),
+      step: finish,
+    };
+  },
+};

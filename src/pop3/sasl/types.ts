@@ -1,0 +1,45 @@
+import type { AuthResult, Authenticator } from '../../auth/types.js';
+
+/** What a mechanism may use: the backend and facts about the connection. */
+export interface SaslContext {
+  readonly authenticator: Authenticator;
+  readonly remoteAddress: string;
+  readonly isTls: boolean;
+  readonly signal: AbortSignal;
+  /** For challenges that name the server (CRAM-MD5). */
+  readonly hostname: string;
+}
+
+/** One step of an exchange: send a challenge and wait, or finish. */
+export type SaslStep =
+  | { readonly kind: 'challenge'; readonly data: Buffer }
+  | {
+      readonly kind: 'done';
+      /** The name the client authenticated as, for logs and the failure count. */
+      readonly username: string;
+      readonly result: AuthResult;
+      /** Data to send with success (SCRAM's server signature), as a last `+` challenge (RFC 5034 section 4). */
+      readonly successData?: Buffer;
+    };
+
+/** A running exchange. `step` receives each client response, decoded from base64. */
+export interface SaslExchange {
+  /** The first step: `initial` is the initial response if the client sent one (RFC 4954 style). */
+  start(initial: Buffer | undefined): Promise<SaslStep>;
+  step(response: Buffer): Promise<SaslStep>;
+}
+
+/** Thrown by a mechanism for a malformed client message: the AUTH fails with -ERR. */
+export class SaslError extends Error {
+  override name = 'SaslError';
+}
+
+export interface SaslMechanism {
+  /** Upper-case IANA name, as in CAPA's SASL line. */
+  readonly name: string;
+  /** The client sends the secret itself (PLAIN, LOGIN, bearer tokens): only over TLS or from a local address. */
+  readonly isCleartext: boolean;
+  /** Whether the backend can serve it at all (CRAM-MD5 needs plain secrets, OAuth a token verifier). */
+  isAvailable(authenticator: Authenticator): boolean;
+  begin(context: SaslContext): SaslExchange;
+}
