@@ -9,6 +9,8 @@ import { createMetricsRegistry } from '../metrics/registry.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import { MonitorServer } from '../monitor/server.js';
 import { createServer } from '../pop3/server.js';
+import { TlsContexts, type Pop3TlsOptions } from '../pop3/tls.js';
+import { readFile } from 'node:fs/promises';
 import {
   DEFAULT_ADMINS_FILE,
   DEMO_PASSWORD,
@@ -75,11 +77,14 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
   users.watch();
 
   const store = new MaildirStore({ root: config.maildir, logger });
+  const tls = await readCertificates(config);
   const pop3 = createServer({
     authenticator: users,
     store,
     limits: config.limits,
     logger,
+    ...(tls === undefined ? {} : { tls }),
+    allowCleartextLogin: config.allowCleartextLogin,
     ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
   });
   let monitor: MonitorServer | undefined;
@@ -87,6 +92,16 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
   try {
     closables.push({ close: () => pop3.close({ graceMs: 0 }) });
     await listenAll(pop3, listen, config.port, config.listen.length === 0, logger);
+    if (config.tlsPort !== undefined) {
+      const tlsPort = config.tlsPort;
+      await listenAll(
+        { listen: (o) => pop3.listen({ ...o, tls: true }) },
+        listen,
+        tlsPort,
+        config.listen.length === 0,
+        logger,
+      );
+    }
     if (isMonitorOn) {
       if (isDefaultAdminFile) {
         const field = await hashPassword(DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME);
@@ -163,6 +178,16 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
     };
     const reload = (): void => {
       if (isStopping) return;
+      if (tls !== undefined) {
+        readCertificates(config).then(
+          (fresh) => {
+            if (fresh !== undefined) pop3.setTls(fresh);
+          },
+          (error: unknown) => {
+            logger.error({ err: String(error) }, 'certificates not reloaded; the old ones stay in use');
+          },
+        );
+      }
       for (const file of [users, admins]) {
         file?.reload().catch((error: unknown) => {
           logger.error({ file: file.path, err: String(error) }, 'file not reloaded');
@@ -202,4 +227,30 @@ async function listenAll(
       throw new Error(`cannot listen on ${host} port ${port}: ${(error as Error).message}`, { cause: error });
     }
   }
+}
+
+/** Reads the configured PEM files (at start and on SIGHUP); undefined when TLS is not configured. */
+async function readCertificates(config: DaemonConfig): Promise<Pop3TlsOptions | undefined> {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
+  const pair = async (cert: string, key: string): Promise<{ cert: Buffer; key: Buffer }> => {
+    try {
+      return { cert: await readFile(cert), key: await readFile(key) };
+    } catch (error) {
+      throw new Error(`cannot read TLS certificate or key: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const sni: Record<string, { cert: Buffer; key: Buffer }> = {};
+  for (const [name, files] of Object.entries(config.sni)) sni[name] = await pair(files.cert, files.key);
+  const options = { ...(await pair(config.tlsCert, config.tlsKey)), sni };
+  try {
+    new TlsContexts(options); // fails here, with a clear message, rather than inside the server
+  } catch (error) {
+    throw new Error(
+      `unusable TLS certificate or key (${config.tlsCert}, ${config.tlsKey}): ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return options;
 }

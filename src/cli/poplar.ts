@@ -30,6 +30,12 @@ Options:
                         token 123456789abcdef1 (monitor on loopback only)
       --metrics-listen ADDR:PORT
                         serve Prometheus metrics at http://ADDR:PORT/metrics
+      --tls-cert FILE   PEM certificate (chain): offers STLS, and POP3S with --tls-port
+      --tls-key FILE    PEM private key for it
+      --tls-port PORT   implicit TLS port (POP3S, conventionally 995)
+      --allow-cleartext-login
+                        allow USER/PASS and SASL PLAIN/LOGIN on unencrypted connections
+                        from non-loopback addresses (refused by default)
       --config FILE     TOML config file; flags win over it
       --log-level LEVEL fatal, error, warn, info (default), debug, trace or silent
   -h, --help            show this help
@@ -74,6 +80,10 @@ function flagsLayer(argv: string[]): {
       'no-monitor': { type: 'boolean' },
       admins: { type: 'string' },
       'metrics-listen': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-port': { type: 'string' },
+      'allow-cleartext-login': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -92,6 +102,11 @@ function flagsLayer(argv: string[]): {
   if (values['monitor-listen'] !== undefined) layer.monitorListen = values['monitor-listen'];
   if (values.admins !== undefined) layer.admins = values.admins;
   if (values['metrics-listen'] !== undefined) layer.metricsListen = values['metrics-listen'];
+  if (values['tls-cert'] !== undefined) layer.tlsCert = values['tls-cert'];
+  if (values['tls-key'] !== undefined) layer.tlsKey = values['tls-key'];
+  const tlsPort = port(values['tls-port'], 'TLS port');
+  if (tlsPort !== undefined) layer.tlsPort = tlsPort;
+  if (values['allow-cleartext-login'] === true) layer.allowCleartextLogin = true;
   if (values.maildir !== undefined) layer.maildir = values.maildir;
   if (values.listen !== undefined) layer.listen = values.listen;
   if (values.users !== undefined) layer.users = values.users;

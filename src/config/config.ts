@@ -22,6 +22,15 @@ export interface DaemonConfig {
   readonly admins: string | undefined;
   /** `ADDR:PORT` for the Prometheus endpoint; `undefined`: no endpoint. */
   readonly metricsListen: { readonly host: string; readonly port: number } | undefined;
+  /** PEM files of the default certificate; both or neither. */
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  /** Port for implicit TLS (POP3S), on the same addresses as POP3; `undefined`: none. */
+  readonly tlsPort: number | undefined;
+  /** More certificates by SNI name: `{ "mail.example.org": { cert, key } }`. */
+  readonly sni: Readonly<Record<string, { readonly cert: string; readonly key: string }>>;
+  /** Allow cleartext logins on unencrypted, non-loopback connections. */
+  readonly allowCleartextLogin: boolean;
 }
 
 export const DEFAULT_PORT = 1100;
@@ -43,6 +52,11 @@ const TOP_KEYS = [
   'monitorListen',
   'admins',
   'metricsListen',
+  'tlsCert',
+  'tlsKey',
+  'tlsPort',
+  'sni',
+  'allowCleartextLogin',
 ];
 
 /** A partial config, as read from one source (flags or file), before defaults. */
@@ -134,6 +148,33 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
   if (admins !== undefined) layer.admins = admins;
   const metricsListen = str('metricsListen');
   if (metricsListen !== undefined) layer.metricsListen = metricsListen;
+  const tlsCert = str('tlsCert');
+  if (tlsCert !== undefined) layer.tlsCert = tlsCert;
+  const tlsKey = str('tlsKey');
+  if (tlsKey !== undefined) layer.tlsKey = tlsKey;
+  const tlsPort = int('tlsPort');
+  if (tlsPort !== undefined) layer.tlsPort = tlsPort;
+  const cleartext = doc['allowCleartextLogin'];
+  if (cleartext !== undefined) {
+    if (typeof cleartext !== 'boolean')
+      throw new ConfigError(`${source}: allowCleartextLogin must be true or false`);
+    layer.allowCleartextLogin = cleartext;
+  }
+  const sni = doc['sni'];
+  if (sni !== undefined) {
+    if (typeof sni !== 'object' || sni === null || Array.isArray(sni)) {
+      throw new ConfigError(`${source}: [sni] must be a table of host names`);
+    }
+    const entries: Record<string, { cert: string; key: string }> = {};
+    for (const [name, value] of Object.entries(sni)) {
+      const v = value as Record<string, unknown>;
+      if (typeof v['cert'] !== 'string' || typeof v['key'] !== 'string' || Object.keys(v).length !== 2) {
+        throw new ConfigError(`${source}: [sni."${name}"] needs exactly cert and key file names`);
+      }
+      entries[name] = { cert: v['cert'], key: v['key'] };
+    }
+    layer.sni = entries;
+  }
   const limits = doc['limits'];
   if (limits !== undefined) {
     if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
@@ -156,6 +197,15 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
     if (layer.limits !== undefined) limits = { ...limits, ...layer.limits };
   }
   const port = checkPort(merged.port ?? DEFAULT_PORT, 'port');
+  if ((merged.tlsCert === undefined) !== (merged.tlsKey === undefined)) {
+    throw new ConfigError('tlsCert and tlsKey go together');
+  }
+  if (
+    (merged.tlsPort !== undefined || Object.keys(merged.sni ?? {}).length > 0) &&
+    merged.tlsCert === undefined
+  ) {
+    throw new ConfigError('tlsPort and sni need tlsCert and tlsKey');
+  }
   const logLevel = merged.logLevel ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigError(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
@@ -178,6 +228,11 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
     admins: merged.admins,
     metricsListen:
       merged.metricsListen === undefined ? undefined : parseHostPort(merged.metricsListen, 'metricsListen'),
+    tlsCert: merged.tlsCert,
+    tlsKey: merged.tlsKey,
+    tlsPort: checkPort(merged.tlsPort, 'tlsPort'),
+    sni: merged.sni ?? {},
+    allowCleartextLogin: merged.allowCleartextLogin ?? false,
   };
 }
 
