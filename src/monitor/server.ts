@@ -87,8 +87,18 @@ export class MonitorServer {
       clearTimeout(deadline);
       socket.off('data', onData);
       this.#count(type, response?.status ?? 'closed');
-      if (response === undefined) socket.destroy();
-      else socket.end(encodeResponse(response)); // one write: the original client reads one chunk
+      if (response === undefined) {
+        socket.destroy();
+        return;
+      }
+      socket.end(encodeResponse(response)); // one write: the original client reads one chunk
+      // Done once the response is out: a client that never reads or never closes its side must
+      // not keep its place (nor one that reconnects before its FIN is read).
+      socket.once('finish', () => socket.destroy());
+      const linger = setTimeout(() => socket.destroy(), this.#limits.requestDeadlineMs);
+      socket.once('close', () => {
+        clearTimeout(linger);
+      });
     };
     const deadline = setTimeout(() => {
       this.#backends.logger.info({ remote: socket.remoteAddress, received }, 'monitor request too slow');

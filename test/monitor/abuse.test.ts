@@ -1,0 +1,209 @@
+// The monitor listener against slow, partial, oversized, garbage and greedy clients: each gets its
+// status byte (or a closed connection) at once or at the deadline, and POP3 service goes on.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { Pop3TestClient } from '../helpers/pop3-client.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { hex, PASSWORDS, rawExchange, startMonitorFixture, type MonitorFixture } from './setup.js';
+
+const ROOT_HEX = '31323334353637383961626364656631';
+/** A whole valid request: GET 0x01 (concurrent connections) as the original client sends it. */
+const GET_CONCURRENT = hex(`01 ${ROOT_HEX} 00 01 0001 00`);
+const BAD_DATA = hex('04 0001 00');
+/**
+ * For the "at once" cases: a deadline far longer than the test's own timeout, so that an answer
+ * that only came at the deadline fails the test instead of passing slowly.
+ */
+const LONG_DEADLINE = { requestDeadlineMs: 600_000 };
+const AT_ONCE = { timeout: 30_000 };
+
+async function raw(t: TestContext, port: number): Promise<RawClient> {
+  const client = await RawClient.connect(port);
+  t.after(() => {
+    client.close();
+  });
+  return client;
+}
+
+/** A full POP3 session (login, STAT, RETR, QUIT) on its own connection. */
+async function fullPop3Session(f: MonitorFixture): Promise<void> {
+  const client = await Pop3TestClient.connect(f.pop3Port);
+  try {
+    assert.match(client.greeting, /^\+OK Poplar POP3 server ready/);
+    assert.equal(await client.login('alice', PASSWORDS.alice), '+OK alice has 2 messages (47 octets)');
+    assert.equal(await client.command('STAT'), '+OK 2 47');
+    const retr = await client.multi('RETR 2');
+    assert.equal(retr.status, '+OK 24 octets');
+    assert.deepEqual(retr.lines, ['Subject: two', '', 'second']);
+    assert.equal(await client.command('QUIT'), '+OK Poplar signing off (2 messages left)');
+    assert.equal(await client.closed(), '');
+  } finally {
+    client.close();
+  }
+}
+
+test('a request whose DATA never completes gets 0x04 at the deadline', async (t) => {
+  const f = await startMonitorFixture(t, { monitorLimits: { requestDeadlineMs: 200 } });
+  // CONFIG 0x04 announcing 10 bytes of data, of which 3 are sent.
+  const exchange = await rawExchange(f.monitorPort, hex(`01 ${ROOT_HEX} 01 04 000a 626f62`));
+  assert.deepEqual(exchange.received, BAD_DATA);
+  assert.equal(exchange.chunks.length, 1);
+  const entry = await f.log.waitFor('monitor request too slow');
+  assert.equal(entry.fields['received'], 24);
+  assert.equal(f.monitor.counts.get('none:badData'), 1);
+  assert.equal(f.users.hasUser('bob'), true, 'nothing was acted upon');
+});
+
+test('a request with only part of its header is closed without a response at the deadline', async (t) => {
+  const f = await startMonitorFixture(t, { monitorLimits: { requestDeadlineMs: 200 } });
+  const exchange = await rawExchange(f.monitorPort, hex(`01 ${ROOT_HEX.slice(0, 18)}`));
+  assert.deepEqual(exchange.received, Buffer.alloc(0));
+  assert.deepEqual(exchange.events, ['end', 'close']);
+  assert.equal((await f.log.waitFor('monitor request too slow')).fields['received'], 10);
+  assert.equal(f.monitor.counts.get('none:closed'), 1);
+});
+
+test('a client that connects and sends nothing is closed at the deadline', async (t) => {
+  const f = await startMonitorFixture(t, { monitorLimits: { requestDeadlineMs: 200 } });
+  const client = await raw(t, f.monitorPort);
+  assert.equal(await client.closed(), '');
+  assert.equal((await f.log.waitFor('monitor request too slow')).fields['received'], 0);
+  // The monitor still answers afterwards.
+  assert.equal(await f.get('concurrentConnections'), 0n);
+});
+
+test('an oversized DLEN gets 0x04 at once; DLEN at the limit is read', AT_ONCE, async (t) => {
+  const f = await startMonitorFixture(t, { monitorLimits: LONG_DEADLINE });
+  // 60000 (0xea60) with the default maxDataBytes of 8192: no DATA sent, no waiting for it.
+  const client = await raw(t, f.monitorPort);
+  client.write(hex(`01 ${ROOT_HEX} 01 04 ea60`));
+  assert.equal(await client.closed(), BAD_DATA.toString('latin1'));
+  // One byte over the limit.
+  const over = await raw(t, f.monitorPort);
+  over.write(hex(`01 ${ROOT_HEX} 00 00 2001`));
+  assert.equal(await over.closed(), BAD_DATA.toString('latin1'));
+  // Exactly the limit: a GET whose 8192 DATA bytes are ignored.
+  const limit = await rawExchange(f.monitorPort, [
+    hex(`01 ${ROOT_HEX} 00 01 2000`),
+    Buffer.alloc(8192, 0x61),
+  ]);
+  assert.deepEqual(limit.received, hex('00 0004 00000000'));
+  assert.equal(f.monitor.counts.get('none:badData'), 2);
+});
+
+test('framing errors are answered at once: version 0x01, type 0x02, target 0x03', AT_ONCE, async (t) => {
+  const f = await startMonitorFixture(t, { monitorLimits: LONG_DEADLINE });
+  const answer = async (bytes: Buffer): Promise<Buffer> => (await rawExchange(f.monitorPort, bytes)).received;
+
+  // Garbage from the first byte: an HTTP request, or one stray byte, without the rest.
+  assert.deepEqual(await answer(Buffer.from('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')), hex('01 0001 00'));
+  assert.deepEqual(await answer(hex('02')), hex('01 0001 00'));
+  assert.deepEqual(await answer(hex('00')), hex('01 0001 00'));
+  // Version ok, type 0x09: answered as soon as the type byte is there.
+  assert.deepEqual(await answer(hex(`01 ${ROOT_HEX} 09`)), hex('02 0001 00'));
+  assert.deepEqual(await answer(hex(`01 ${ROOT_HEX} 09 00 0001 00`)), hex('02 0001 00'));
+  // Unknown targets, GET and CONFIG.
+  assert.deepEqual(await answer(hex(`01 ${ROOT_HEX} 00 30`)), hex('03 0001 00'));
+  assert.deepEqual(await answer(hex(`01 ${ROOT_HEX} 00 30 0001 00`)), hex('03 0001 00'));
+  assert.deepEqual(await answer(hex(`01 ${ROOT_HEX} 00 0b 0001 00`)), hex('03 0001 00'));
+  assert.deepEqual(await answer(hex(`01 ${ROOT_HEX} 01 07 0001 00`)), hex('03 0001 00'));
+  // A framing error comes before the token check: a wrong token gets the framing error.
+  assert.deepEqual(await answer(hex(`01 ${'00'.repeat(16)} 00 30 0001 00`)), hex('03 0001 00'));
+
+  assert.equal(f.monitor.counts.get('none:badVersion'), 3);
+  assert.equal(f.monitor.counts.get('none:badType'), 2);
+  assert.equal(f.monitor.counts.get('none:badTarget'), 5);
+  assert.equal(f.log.find('monitor request too slow').length, 0);
+});
+
+test('connections beyond maxConcurrentRequests are closed at once', AT_ONCE, async (t) => {
+  const f = await startMonitorFixture(t, { monitorLimits: { ...LONG_DEADLINE, maxConcurrentRequests: 3 } });
+  const idle = [await raw(t, f.monitorPort), await raw(t, f.monitorPort), await raw(t, f.monitorPort)];
+  // The listener handles connections in the order it accepts them: these come after the three.
+  const extra = await rawExchange(f.monitorPort, GET_CONCURRENT);
+  assert.deepEqual(extra.received, Buffer.alloc(0), 'closed without a response');
+  const another = await rawExchange(f.monitorPort, GET_CONCURRENT);
+  assert.deepEqual(another.received, Buffer.alloc(0));
+  assert.equal(f.monitor.counts.get('none:closed'), 2);
+  assert.ok(
+    idle.every((c) => !c.isClosed),
+    'the idle ones are still waiting for their deadline',
+  );
+
+  // Once they leave, their places are free again (the server may see them go a moment later).
+  for (const c of idle) c.close();
+  let response;
+  for (let attempt = 1; response === undefined; attempt++) {
+    try {
+      response = await f.request('get', 'concurrentConnections');
+    } catch (error) {
+      if (attempt >= 200) throw error;
+    }
+  }
+  assert.deepEqual(response, { status: 'ok', data: hex('00000000') });
+});
+
+test('POP3 is served while the monitor is under abuse', AT_ONCE, async (t) => {
+  const f = await startMonitorFixture(t, { monitorLimits: { ...LONG_DEADLINE, maxConcurrentRequests: 4 } });
+  const silent = await raw(t, f.monitorPort);
+  const partial = await raw(t, f.monitorPort);
+  partial.write(hex(`01 ${ROOT_HEX}`));
+  const slow = await raw(t, f.monitorPort);
+  slow.write(hex(`01 ${ROOT_HEX} 01 04 0100 61`));
+  const refused = await rawExchange(f.monitorPort, hex(`ff ${ROOT_HEX}`));
+  assert.deepEqual(refused.received, hex('01 0001 00'));
+  const flood = await Promise.all(
+    Array.from({ length: 10 }, () => rawExchange(f.monitorPort, GET_CONCURRENT)),
+  );
+  for (const { received } of flood) {
+    // One free place: each is answered, or turned away without a response while it is taken.
+    assert.ok(received.length === 0 || received.equals(hex('00 0004 00000000')), received.toString('hex'));
+  }
+
+  await fullPop3Session(f);
+  await fullPop3Session(f);
+  assert.equal(await f.get('historicConnections'), 2n, 'monitor connections are not POP3 connections');
+  assert.equal(await f.get('messagesRetrieved'), 2n);
+  assert.ok(!silent.isClosed && !partial.isClosed && !slow.isClosed);
+});
+
+test(
+  'clients that never read the response, or never close, do not block the next request',
+  AT_ONCE,
+  async (t) => {
+    const f = await startMonitorFixture(t, { monitorLimits: { ...LONG_DEADLINE, maxConcurrentRequests: 2 } });
+    const sockets: Socket[] = [];
+    t.after(() => {
+      for (const s of sockets) s.destroy();
+    });
+    const open = async (options: { allowHalfOpen: boolean }): Promise<Socket> => {
+      const socket = connect({ host: '127.0.0.1', port: f.monitorPort, ...options });
+      sockets.push(socket);
+      socket.on('error', () => {});
+      await once(socket, 'connect');
+      return socket;
+    };
+
+    // Never reads: the response waits, unread, in the socket; the client never closes.
+    for (let i = 0; i < 3; i++) {
+      const socket = await open({ allowHalfOpen: false });
+      socket.write(GET_CONCURRENT);
+      await once(socket, 'readable'); // the response is there; nothing calls read()
+    }
+    // Reads the response and the server's FIN, but keeps its own side open.
+    for (let i = 0; i < 3; i++) {
+      const socket = await open({ allowHalfOpen: true });
+      socket.write(GET_CONCURRENT);
+      const data = once(socket, 'data');
+      await once(socket, 'end');
+      assert.deepEqual((await data)[0], hex('00 0004 00000000'));
+    }
+
+    // With room for two requests at a time, the next one is still answered.
+    assert.equal(await f.get('concurrentConnections'), 0n);
+    assert.equal(f.monitor.counts.get('none:closed') ?? 0, 0, 'nobody was turned away');
+    await fullPop3Session(f);
+  },
+);
