@@ -2,9 +2,25 @@ import { silentLogger, type Logger } from '../log.js';
 import { safeEqual } from './compare.js';
 import { CredentialFile } from './credential-file.js';
 import type { PasswdFileProblem } from './passwd-file-format.js';
-import { DEFAULT_SCHEME, hashPassword, parseStoredPassword, type StoredPassword } from './passwords.js';
-import { apopDigest } from './static.js';
-import type { ApopAuthRequest, AuthenticatorWithApop, AuthResult, PasswordAuthRequest } from './types.js';
+import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js';
+import {
+  DEFAULT_SCHEME,
+  hashPassword,
+  parseStoredPassword,
+  scramCredentials,
+  type ScramCredentials,
+  type StoredPassword,
+} from './passwords.js';
+import { apopDigest, cramMd5Digest } from './static.js';
+import type {
+  ApopAuthRequest,
+  AuthenticatorWithApop,
+  AuthResult,
+  BearerAuthRequest,
+  CramMd5AuthRequest,
+  PasswordAuthRequest,
+  ScramCredentialsRequest,
+} from './types.js';
 
 export { parsePasswdFile } from './passwd-file-format.js';
 export type { ParsedPasswdFile, PasswdFileProblem } from './passwd-file-format.js';
@@ -18,11 +34,14 @@ export class PasswdFileAuthenticator implements AuthenticatorWithApop {
   readonly #file: CredentialFile;
   /** Verified for unknown users, so that a failure costs the same time whether or not the name exists. */
   #decoy: Promise<StoredPassword> | undefined;
-  /** isApopOffered() for the entries last seen (asked at every connection). */
-  #apop: { entries: ReadonlyMap<string, StoredPassword>; isOffered: boolean } | undefined;
+  /** Which schemes every user has, for the entries last seen (asked at every connection and CAPA). */
+  #offers: { entries: ReadonlyMap<string, StoredPassword>; allPlain: boolean; allScram: boolean } | undefined;
+  readonly #oauth: OAuthVerifier | undefined;
 
-  constructor(path: string, options: { readonly logger?: Logger } = {}) {
+  /** `oauth`: checks bearer tokens, so that OAUTHBEARER and XOAUTH2 are offered (for users in the file). */
+  constructor(path: string, options: { readonly logger?: Logger; readonly oauth?: OAuthVerifier } = {}) {
     this.#file = new CredentialFile(path, { label: 'users', logger: options.logger ?? silentLogger });
+    this.#oauth = options.oauth;
   }
 
   get path(): string {
@@ -77,15 +96,7 @@ export class PasswdFileAuthenticator implements AuthenticatorWithApop {
    * with APOP whenever the greeting offers it and never falls back to USER/PASS.
    */
   isApopOffered(): boolean {
-    const entries = this.#file.entries;
-    if (this.#apop?.entries !== entries) {
-      const users = [...entries.values()];
-      this.#apop = {
-        entries,
-        isOffered: users.length > 0 && users.every((stored) => stored.scheme.isPlaintext),
-      };
-    }
-    return this.#apop.isOffered;
+    return this.#currentOffers().allPlain;
   }
 
   /** APOP works only for users whose password is stored as `{PLAIN}`. */
@@ -98,6 +109,60 @@ export class PasswdFileAuthenticator implements AuthenticatorWithApop {
     return Promise.resolve(
       isMatch ? { ok: true, user: { name: request.username } } : { ok: false, reason: 'invalid' },
     );
+  }
+
+  /** CRAM-MD5, like APOP, needs `{PLAIN}` passwords: it is offered only when every user has one. */
+  isCramMd5Offered(): boolean {
+    return this.#currentOffers().allPlain;
+  }
+
+  authenticateCramMd5(request: CramMd5AuthRequest): Promise<AuthResult> {
+    const stored = this.#file.entries.get(request.username);
+    const secret = stored?.scheme.isPlaintext === true && stored.data !== '' ? stored.data : undefined;
+    const isMatch =
+      safeEqual(cramMd5Digest(request.challenge, secret ?? '\0'), request.digest) && secret !== undefined;
+    return Promise.resolve(
+      isMatch ? { ok: true, user: { name: request.username } } : { ok: false, reason: 'invalid' },
+    );
+  }
+
+  /**
+   * SCRAM-SHA-256 is offered only when every user is stored `{SCRAM-SHA-256}`: clients such as
+   * mpop pick the strongest mechanism offered and do not fall back when it fails.
+   */
+  isScramOffered(): boolean {
+    return this.#currentOffers().allScram;
+  }
+
+  /** The keys of a `{SCRAM-SHA-256}` user; undefined for anyone else. */
+  scramCredentials(request: ScramCredentialsRequest): Promise<ScramCredentials | undefined> {
+    const stored = this.#file.entries.get(request.username);
+    return Promise.resolve(stored === undefined ? undefined : scramCredentials(stored));
+  }
+
+  isBearerOffered(): boolean {
+    return this.#oauth !== undefined;
+  }
+
+  /** A valid token logs in the user it names, if that user is in the file. */
+  authenticateBearer(request: BearerAuthRequest): Promise<AuthResult> {
+    if (this.#oauth === undefined) return Promise.resolve({ ok: false, reason: 'invalid' });
+    return authenticateBearerWith(this.#oauth, request, (name) => this.#file.entries.has(name));
+  }
+
+  #currentOffers(): { allPlain: boolean; allScram: boolean } {
+    const entries = this.#file.entries;
+    if (this.#offers?.entries !== entries) {
+      const users = [...entries.values()];
+      const all = (test: (stored: StoredPassword) => boolean): boolean =>
+        users.length > 0 && users.every(test);
+      this.#offers = {
+        entries,
+        allPlain: all((stored) => stored.scheme.isPlaintext),
+        allScram: all((stored) => scramCredentials(stored) !== undefined),
+      };
+    }
+    return this.#offers;
   }
 
   #decoyPassword(): Promise<StoredPassword> {

@@ -130,10 +130,13 @@ describe('parseStoredPassword', () => {
     assert.equal(data, 'a{b}:c d');
   });
 
-  test('{CLEARTEXT} is an alias of {PLAIN}', () => {
-    const { scheme, data } = parsed('{CLEARTEXT}secret');
-    assert.equal(scheme.name, 'PLAIN');
-    assert.equal(data, 'secret');
+  test('{CLEARTEXT} and {CLEAR} are aliases of {PLAIN}', () => {
+    // doveadm pw -s CLEAR -p 'secret' prints {CLEAR}secret
+    for (const field of ['{CLEARTEXT}secret', '{CLEAR}secret']) {
+      const { scheme, data } = parsed(field);
+      assert.equal(scheme.name, 'PLAIN');
+      assert.equal(data, 'secret');
+    }
   });
 
   test('scheme names are case-insensitive', async () => {
@@ -156,9 +159,10 @@ describe('parseStoredPassword', () => {
 
   test('an unknown scheme is refused, naming it', () => {
     assert.equal(parseStoredPassword('{MD5-CRYPT}$1$abc$def'), 'unsupported password scheme {MD5-CRYPT}');
-    assert.equal(parseStoredPassword('{sha512-crypt}$6$x$y'), 'unsupported password scheme {SHA512-CRYPT}');
+    assert.equal(parseStoredPassword('{des-crypt}Ab01234567890'), 'unsupported password scheme {DES-CRYPT}');
     assert.equal(parseStoredPassword('{SSHA256.HEX}00'), 'unsupported password scheme {SSHA256.HEX}');
-    assert.equal(parseStoredPassword('{ARGON2ID}x'), 'unsupported password scheme {ARGON2ID}');
+    assert.equal(parseStoredPassword('{SHA256}x'), 'unsupported password scheme {SHA256}');
+    assert.equal(parseStoredPassword('{ARGON2D}x'), 'unsupported password scheme {ARGON2D}');
   });
 
   test('malformed data is refused, naming the scheme', () => {
@@ -199,7 +203,19 @@ describe('parseStoredPassword', () => {
 
 describe('hashPassword', () => {
   test('the known schemes', () => {
-    assert.deepEqual(schemeNames().sort(), ['PBKDF2', 'PLAIN', 'SSHA256', 'SSHA512']);
+    assert.deepEqual(schemeNames().sort(), [
+      'ARGON2I',
+      'ARGON2ID',
+      'BLF-CRYPT',
+      'CRYPT',
+      'PBKDF2',
+      'PLAIN',
+      'SCRAM-SHA-256',
+      'SHA256-CRYPT',
+      'SHA512-CRYPT',
+      'SSHA256',
+      'SSHA512',
+    ]);
     assert.equal(DEFAULT_SCHEME, 'PBKDF2');
   });
 

@@ -1,28 +1,20 @@
 import { createHash, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
+import { ARGON2_SCHEMES } from './argon2-schemes.js';
 import { safeEqual } from './compare.js';
+import { CRYPT_SCHEMES } from './crypt-schemes.js';
+import { malformed, type PasswordScheme } from './password-scheme.js';
+import { scramSha256 } from './scram-scheme.js';
+
+export type { PasswordScheme } from './password-scheme.js';
+export { scramCredentials, type ScramCredentials } from './scram-scheme.js';
 
 const pbkdf2Async = promisify(pbkdf2);
-
-/**
- * A stored password, as Dovecot writes it: `{SCHEME}data`. Verification of slow schemes runs on
- * libuv's thread pool, off the event loop.
- */
-export interface PasswordScheme {
-  /** Upper-case name inside the braces. */
-  readonly name: string;
-  /** Whether `data` is well formed for this scheme. */
-  isValid(data: string): boolean;
-  verify(password: string, data: string): Promise<boolean>;
-  hash(password: string): Promise<string>;
-  /** Schemes that keep the secret recoverable (needed by APOP). */
-  readonly isPlaintext: boolean;
-}
 
 const plain: PasswordScheme = {
   name: 'PLAIN',
   isPlaintext: true,
-  isValid: () => true,
+  problem: () => undefined,
   verify: (password, data) => Promise.resolve(safeEqual(password, data)),
   hash: (password) => Promise.resolve(password),
 };
@@ -38,9 +30,9 @@ export const PBKDF2_DEFAULT_ROUNDS = 100_000;
 const pbkdf2Scheme: PasswordScheme = {
   name: 'PBKDF2',
   isPlaintext: false,
-  isValid: (data) => {
+  problem: (data) => {
     const m = PBKDF2_FORM.exec(data);
-    return m !== null && Number(m[2]) > 0;
+    return m !== null && Number(m[2]) > 0 ? undefined : malformed('PBKDF2');
   },
   async verify(password, data) {
     const m = PBKDF2_FORM.exec(data);
@@ -72,7 +64,8 @@ function saltedSha(name: string, algorithm: string, digestBytes: number): Passwo
   return {
     name,
     isPlaintext: false,
-    isValid: (data) => /^[A-Za-z0-9+/]+={0,2}$/.test(data) && split(data) !== undefined,
+    problem: (data) =>
+      /^[A-Za-z0-9+/]+={0,2}$/.test(data) && split(data) !== undefined ? undefined : malformed(name),
     verify(password, data) {
       const parts = split(data);
       if (parts === undefined) return Promise.resolve(false);
@@ -89,13 +82,21 @@ function saltedSha(name: string, algorithm: string, digestBytes: number): Passwo
 }
 
 const SCHEMES: ReadonlyMap<string, PasswordScheme> = new Map(
-  [plain, pbkdf2Scheme, saltedSha('SSHA256', 'sha256', 32), saltedSha('SSHA512', 'sha512', 64)].map((s) => [
-    s.name,
-    s,
-  ]),
+  [
+    plain,
+    pbkdf2Scheme,
+    saltedSha('SSHA256', 'sha256', 32),
+    saltedSha('SSHA512', 'sha512', 64),
+    ...CRYPT_SCHEMES,
+    ...ARGON2_SCHEMES,
+    scramSha256,
+  ].map((s) => [s.name, s]),
 );
 /** Dovecot's other names for the same schemes. */
-const ALIASES: ReadonlyMap<string, string> = new Map([['CLEARTEXT', 'PLAIN']]);
+const ALIASES: ReadonlyMap<string, string> = new Map([
+  ['CLEARTEXT', 'PLAIN'],
+  ['CLEAR', 'PLAIN'],
+]);
 
 export const DEFAULT_SCHEME = 'PBKDF2';
 
@@ -120,7 +121,8 @@ export function parseStoredPassword(field: string): StoredPassword | string {
   const [, name = '', data = ''] = m;
   const scheme = findScheme(name);
   if (scheme === undefined) return `unsupported password scheme {${name.toUpperCase()}}`;
-  if (!scheme.isValid(data)) return `malformed {${scheme.name}} password`;
+  const problem = scheme.problem(data);
+  if (problem !== undefined) return problem;
   return { scheme, data };
 }
 

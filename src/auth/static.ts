@@ -1,6 +1,16 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { safeEqual } from './compare.js';
-import type { ApopAuthRequest, AuthenticatorWithApop, AuthResult, PasswordAuthRequest } from './types.js';
+import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js';
+import { hashPassword, parseStoredPassword, scramCredentials, type ScramCredentials } from './passwords.js';
+import type {
+  ApopAuthRequest,
+  AuthenticatorWithApop,
+  AuthResult,
+  BearerAuthRequest,
+  CramMd5AuthRequest,
+  PasswordAuthRequest,
+  ScramCredentialsRequest,
+} from './types.js';
 
 /** The APOP digest (RFC 1939 section 7): hex MD5 of the greeting timestamp followed by the secret. */
 export function apopDigest(timestamp: string, secret: string): string {
@@ -9,15 +19,29 @@ export function apopDigest(timestamp: string, secret: string): string {
     .digest('hex');
 }
 
+/** The CRAM-MD5 digest (RFC 2195): lower-case hex HMAC-MD5 of the challenge, keyed with the secret. */
+export function cramMd5Digest(challenge: string, secret: string): string {
+  return createHmac('md5', Buffer.from(secret, 'utf8')).update(challenge, 'utf8').digest('hex');
+}
+
+export interface StaticAuthenticatorOptions {
+  /** Checks bearer tokens: OAUTHBEARER and XOAUTH2 are offered, for the users in the list. */
+  readonly oauth?: OAuthVerifier;
+}
+
 /**
  * Users and plain passwords given in code: for tests, demos and programs that keep their own
- * user list. Offers APOP, since it holds the secrets.
+ * user list. Offers APOP and CRAM-MD5, since it holds the secrets, and SCRAM-SHA-256, with keys
+ * worked out from each password the first time they are needed (a random salt per user).
  */
 export class StaticAuthenticator implements AuthenticatorWithApop {
   readonly #users: ReadonlyMap<string, string>;
+  readonly #oauth: OAuthVerifier | undefined;
+  readonly #scram = new Map<string, Promise<ScramCredentials | undefined>>();
 
-  constructor(users: Readonly<Record<string, string>>) {
+  constructor(users: Readonly<Record<string, string>>, options: StaticAuthenticatorOptions = {}) {
     this.#users = new Map(Object.entries(users));
+    this.#oauth = options.oauth;
   }
 
   authenticate(request: PasswordAuthRequest): Promise<AuthResult> {
@@ -37,8 +61,44 @@ export class StaticAuthenticator implements AuthenticatorWithApop {
       isMatch ? { ok: true, user: { name: request.username } } : { ok: false, reason: 'invalid' },
     );
   }
+
+  authenticateCramMd5(request: CramMd5AuthRequest): Promise<AuthResult> {
+    const secret = this.#users.get(request.username) || undefined;
+    const expected = cramMd5Digest(request.challenge, secret ?? '\0');
+    const isMatch = safeEqual(expected, request.digest) && secret !== undefined;
+    return Promise.resolve(
+      isMatch ? { ok: true, user: { name: request.username } } : { ok: false, reason: 'invalid' },
+    );
+  }
+
+  scramCredentials(request: ScramCredentialsRequest): Promise<ScramCredentials | undefined> {
+    const secret = this.#users.get(request.username) || undefined;
+    if (secret === undefined) return Promise.resolve(undefined);
+    let keys = this.#scram.get(request.username);
+    if (keys === undefined) {
+      // Hashed as a {SCRAM-SHA-256} users file entry would be: the same keys, the same checks.
+      keys = hashPassword(secret, 'SCRAM-SHA-256').then((field) => {
+        const stored = parseStoredPassword(field);
+        return typeof stored === 'string' ? undefined : scramCredentials(stored);
+      });
+      this.#scram.set(request.username, keys);
+    }
+    return keys;
+  }
+
+  isBearerOffered(): boolean {
+    return this.#oauth !== undefined;
+  }
+
+  authenticateBearer(request: BearerAuthRequest): Promise<AuthResult> {
+    if (this.#oauth === undefined) return Promise.resolve({ ok: false, reason: 'invalid' });
+    return authenticateBearerWith(this.#oauth, request, (name) => this.#users.has(name));
+  }
 }
 
-export function staticAuth(users: Readonly<Record<string, string>>): StaticAuthenticator {
-  return new StaticAuthenticator(users);
+export function staticAuth(
+  users: Readonly<Record<string, string>>,
+  options: StaticAuthenticatorOptions = {},
+): StaticAuthenticator {
+  return new StaticAuthenticator(users, options);
 }

@@ -1,11 +1,13 @@
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
-import { DEFAULT_SCHEME, hashPassword, schemeNames } from '../auth/passwords.js';
+import { DEFAULT_SCHEME, findScheme, hashPassword, schemeNames } from '../auth/passwords.js';
 import { isValidUserName } from '../auth/user-name.js';
 
 /**
  * `poplar hash-password [--scheme S] [--user NAME]`: reads a password on stdin (one line; its line
- * end is not part of it) and prints the users-file field, or a whole line with --user.
+ * end is not part of it) and prints the users-file field, or a whole line with --user. Every
+ * scheme is written as Dovecot's `doveadm pw` would accept it (PBKDF2, SSHA256, SSHA512,
+ * SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, CRYPT, ARGON2I, ARGON2ID, SCRAM-SHA-256, PLAIN).
  */
 export async function hashPasswordCommand(argv: string[]): Promise<number> {
   let values: { scheme?: string | undefined; user?: string | undefined };
@@ -19,10 +21,11 @@ export async function hashPasswordCommand(argv: string[]): Promise<number> {
     process.stderr.write(`poplar hash-password: ${(error as Error).message}\n`);
     return 2;
   }
-  const scheme = (values.scheme ?? DEFAULT_SCHEME).toUpperCase();
-  if (!schemeNames().includes(scheme)) {
+  // Any scheme the users file reads can be written, Dovecot's aliases ({CLEARTEXT}) included.
+  const scheme = findScheme(values.scheme ?? DEFAULT_SCHEME)?.name;
+  if (scheme === undefined) {
     process.stderr.write(
-      `poplar hash-password: unknown scheme ${scheme}; known: ${schemeNames().join(', ')}\n`,
+      `poplar hash-password: unknown scheme ${(values.scheme ?? '').toUpperCase()}; known: ${schemeNames().join(', ')}\n`,
     );
     return 2;
   }

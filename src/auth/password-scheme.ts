@@ -1,0 +1,24 @@
+/**
+ * A stored password, as Dovecot writes it: `{SCHEME}data`. Slow schemes never run on the event
+ * loop: PBKDF2, SCRAM and Argon2 run on libuv's thread pool, bcrypt and SHA-crypt (JavaScript) on
+ * the hash pool's worker threads (hash-pool.ts).
+ */
+export interface PasswordScheme {
+  /** Upper-case name inside the braces. */
+  readonly name: string;
+  /** Why `data` cannot be used with this scheme, or undefined when it can. */
+  problem(data: string): string | undefined;
+  /** Whether `password` matches; false (never a throw) for data that problem() refuses. */
+  verify(password: string, data: string): Promise<boolean>;
+  /** `data` for a new password, with this scheme's default cost. */
+  hash(password: string): Promise<string>;
+  /** Schemes that keep the secret recoverable (needed by APOP). */
+  readonly isPlaintext: boolean;
+}
+
+/** The problem() answer for data that does not have the scheme's form. */
+export const malformed = (scheme: string): string => `malformed {${scheme}} password`;
+
+/** The problem() answer for well-formed data that Poplar does not handle, saying why. */
+export const unsupported = (scheme: string, why: string): string =>
+  `unsupported {${scheme}} password: ${why}`;

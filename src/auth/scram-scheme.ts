@@ -1,0 +1,88 @@
+import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { safeEqual } from './compare.js';
+import { malformed, type PasswordScheme } from './password-scheme.js';
+import type { StoredPassword } from './passwords.js';
+
+const pbkdf2Async = promisify(pbkdf2);
+
+/**
+ * Dovecot's `{SCRAM-SHA-256}iterations,salt,StoredKey,ServerKey` (base64 with padding; Dovecot's
+ * password-scheme-scram.c), the keys of RFC 5802 section 3 with SHA-256 (RFC 7677). The password
+ * is used as its UTF-8 bytes, without SASLprep, as Dovecot 2.3 does.
+ */
+export interface ScramCredentials {
+  readonly iterations: number;
+  readonly salt: Buffer;
+  /** H(ClientKey): checks the client's proof. */
+  readonly storedKey: Buffer;
+  /** HMAC(SaltedPassword, "Server Key"): signs the server's final message. */
+  readonly serverKey: Buffer;
+}
+
+/** Iterations for new hashes: Dovecot's default, and RFC 7677's minimum. */
+export const SCRAM_DEFAULT_ITERATIONS = 4096;
+/** Dovecot refuses fewer ("Invalid SCRAM-SHA-256 iteration count in passdb") and more than INT_MAX. */
+const MIN_ITERATIONS = 4096;
+const MAX_ITERATIONS = 2 ** 31 - 1;
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const SHA256_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+
+function parseScram(data: string): ScramCredentials | undefined {
+  const fields = data.split(',');
+  if (fields.length !== 4) return undefined;
+  const [iterationsText = '', salt = '', storedKey = '', serverKey = ''] = fields;
+  if (!/^[1-9][0-9]{0,9}$/.test(iterationsText)) return undefined;
+  const iterations = Number(iterationsText);
+  if (iterations < MIN_ITERATIONS || iterations > MAX_ITERATIONS) return undefined;
+  if (salt === '' || !BASE64.test(salt) || !SHA256_BASE64.test(storedKey) || !SHA256_BASE64.test(serverKey)) {
+    return undefined;
+  }
+  return {
+    iterations,
+    salt: Buffer.from(salt, 'base64'),
+    storedKey: Buffer.from(storedKey, 'base64'),
+    serverKey: Buffer.from(serverKey, 'base64'),
+  };
+}
+
+/** SaltedPassword, ClientKey, StoredKey and ServerKey for `password`. */
+async function deriveKeys(
+  password: string,
+  salt: Buffer,
+  iterations: number,
+): Promise<{ storedKey: Buffer; serverKey: Buffer }> {
+  const salted = await pbkdf2Async(Buffer.from(password, 'utf8'), salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  return {
+    storedKey: createHash('sha256').update(clientKey).digest(),
+    serverKey: createHmac('sha256', salted).update('Server Key').digest(),
+  };
+}
+
+export const scramSha256: PasswordScheme = {
+  name: 'SCRAM-SHA-256',
+  isPlaintext: false,
+  problem: (data) => (parseScram(data) === undefined ? malformed('SCRAM-SHA-256') : undefined),
+  async verify(password, data) {
+    const stored = parseScram(data);
+    if (stored === undefined) return false;
+    const { storedKey } = await deriveKeys(password, stored.salt, stored.iterations);
+    return safeEqual(storedKey, stored.storedKey);
+  },
+  async hash(password) {
+    const salt = randomBytes(16);
+    const { storedKey, serverKey } = await deriveKeys(password, salt, SCRAM_DEFAULT_ITERATIONS);
+    const keys = `${storedKey.toString('base64')},${serverKey.toString('base64')}`;
+    return `${SCRAM_DEFAULT_ITERATIONS},${salt.toString('base64')},${keys}`;
+  },
+};
+
+/**
+ * The SCRAM-SHA-256 credentials in a stored password, for the SASL mechanism; undefined for any
+ * other scheme (a `{PLAIN}` user cannot use SCRAM until the password is rehashed).
+ */
+export function scramCredentials(stored: StoredPassword): ScramCredentials | undefined {
+  return stored.scheme === scramSha256 ? parseScram(stored.data) : undefined;
+}
