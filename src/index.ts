@@ -40,10 +40,33 @@ export type {
   Authenticator,
   AuthenticatorWithApop,
   AuthResult,
+  BearerAuthRequest,
+  CramMd5AuthRequest,
   PasswordAuthRequest,
+  ScramCredentials,
+  ScramCredentialsRequest,
 } from './auth/types.js';
-export { canApop } from './auth/types.js';
-export { StaticAuthenticator, staticAuth, apopDigest } from './auth/static.js';
+export { canApop, canBearer, canCramMd5, canScram } from './auth/types.js';
+export { StaticAuthenticator, staticAuth, apopDigest, cramMd5Digest } from './auth/static.js';
+export type { StaticAuthenticatorOptions } from './auth/static.js';
+export type { OAuthVerifier, TokenVerdict } from './auth/oauth/verifier.js';
+export { IntrospectionVerifier } from './auth/oauth/introspection.js';
+export type { IntrospectionVerifierOptions } from './auth/oauth/introspection.js';
+export { JwksVerifier, readJwksFile } from './auth/oauth/jwks.js';
+export type { JwksVerifierOptions } from './auth/oauth/jwks.js';
+export {
+  MECHANISMS,
+  createCramMd5,
+  createScramSha256,
+  cramMd5,
+  login,
+  oauthBearer,
+  plain,
+  scramSha256,
+  xoauth2,
+  SaslError,
+} from './pop3/sasl/index.js';
+export type { SaslContext, SaslExchange, SaslMechanism, SaslStep } from './pop3/sasl/index.js';
 export { PasswdFileAuthenticator, parsePasswdFile } from './auth/passwd-file.js';
 export type { ParsedPasswdFile, PasswdFileProblem } from './auth/passwd-file.js';
 export { hashPassword, schemeNames, DEFAULT_SCHEME } from './auth/passwords.js';

@@ -19,8 +19,10 @@ import {
   ensureCredentialFile,
   ensureDemoMailbox,
   isCredentialValid,
+  isSecretAccepted,
 } from './demo.js';
 import { isLoopbackAddress } from '../loopback.js';
+import { createOAuthVerifier } from './oauth.js';
 
 interface Closable {
   close(): unknown;
@@ -48,15 +50,18 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
   }
   const monitorExposed = isMonitorOn ? config.monitorListen.filter((a) => !isLoopbackAddress(a)) : [];
   const isDefaultAdminFile = config.admins === undefined;
-  if (
-    monitorExposed.length > 0 &&
-    (await isCredentialValid(adminsPath, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN))
-  ) {
+  if (monitorExposed.length > 0 && (await isSecretAccepted(adminsPath, DEFAULT_ADMIN_TOKEN))) {
     throw new Error(
       `refusing to expose the monitor on ${monitorExposed.join(', ')} while the default admin token is valid; ` +
         'give an admins file with --admins, or keep the monitor on loopback',
     );
   }
+
+  // Bearer tokens log in users of the users file only: a token never creates a mailbox.
+  const oauth = config.oauth === undefined ? undefined : await createOAuthVerifier(config.oauth, logger);
+
+  // Before anything is created or watched: a bad certificate must end the process at once.
+  const tls = await readCertificates(config);
 
   if (isDemo) {
     if (await ensureCredentialFile(usersPath, DEMO_USER, await hashPassword(DEMO_PASSWORD, DEFAULT_SCHEME))) {
@@ -71,13 +76,12 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       logger.info({ maildir: config.maildir }, 'demo mailbox created');
   }
   const closables: Closable[] = [];
-  const users = new PasswdFileAuthenticator(usersPath, { logger });
+  const users = new PasswdFileAuthenticator(usersPath, { logger, ...(oauth === undefined ? {} : { oauth }) });
   closables.push(users);
   await users.reload();
   users.watch();
 
   const store = new MaildirStore({ root: config.maildir, logger });
-  const tls = await readCertificates(config);
   const pop3 = createServer({
     authenticator: users,
     store,
@@ -233,24 +237,24 @@ async function listenAll(
 async function readCertificates(config: DaemonConfig): Promise<Pop3TlsOptions | undefined> {
   if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
   const pair = async (cert: string, key: string): Promise<{ cert: Buffer; key: Buffer }> => {
+    let certificate: { cert: Buffer; key: Buffer };
     try {
-      return { cert: await readFile(cert), key: await readFile(key) };
+      certificate = { cert: await readFile(cert), key: await readFile(key) };
     } catch (error) {
       throw new Error(`cannot read TLS certificate or key: ${(error as Error).message}`, { cause: error });
     }
+    // Each pair is checked on its own, so that the message names the files at fault (an SNI
+    // pair's, not the default's), and here rather than inside the server.
+    try {
+      new TlsContexts(certificate);
+    } catch (error) {
+      throw new Error(`unusable TLS certificate or key (${cert}, ${key}): ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    return certificate;
   };
   const sni: Record<string, { cert: Buffer; key: Buffer }> = {};
   for (const [name, files] of Object.entries(config.sni)) sni[name] = await pair(files.cert, files.key);
-  const options = { ...(await pair(config.tlsCert, config.tlsKey)), sni };
-  try {
-    new TlsContexts(options); // fails here, with a clear message, rather than inside the server
-  } catch (error) {
-    throw new Error(
-      `unusable TLS certificate or key (${config.tlsCert}, ${config.tlsKey}): ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
-  }
-  return options;
+  return { ...(await pair(config.tlsCert, config.tlsKey)), sni };
 }

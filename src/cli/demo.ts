@@ -58,6 +58,24 @@ export async function isCredentialValid(path: string, name: string, secret: stri
   return stored !== undefined && (await stored.scheme.verify(secret, stored.data));
 }
 
+/**
+ * Whether any entry of a passwd-format file (missing: it would be created with it) accepts
+ * `secret`: the default admin token opens the monitor whichever admin holds it.
+ */
+export async function isSecretAccepted(path: string, secret: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw error;
+  }
+  for (const stored of parsePasswdFile(text).users.values()) {
+    if (await stored.scheme.verify(secret, stored.data)) return true;
+  }
+  return false;
+}
+
 /** Creates a passwd-format file holding one entry, unless the file exists. Resolves to true if created. */
 export async function ensureCredentialFile(path: string, name: string, field: string): Promise<boolean> {
   await mkdir(dirname(path), { recursive: true });

@@ -34,6 +34,16 @@ describe('resolveConfig', () => {
       logLevel: 'info',
       shutdownGraceMs: 5000,
       limits: DEFAULT_LIMITS,
+      monitorPort: 1081,
+      monitorListen: ['127.0.0.1', '::1'],
+      admins: undefined,
+      metricsListen: undefined,
+      tlsCert: undefined,
+      tlsKey: undefined,
+      tlsPort: undefined,
+      sni: {},
+      allowCleartextLogin: false,
+      oauth: undefined,
     });
     assert.deepEqual(resolveConfig({}, {}), resolveConfig());
   });

@@ -2,6 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseToml } from 'smol-toml';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_LIMITS, resolveLimits, type Pop3Limits } from '../pop3/options.js';
+import { parseOAuthTable, type OAuthConfig } from './oauth.js';
+
+export type { OAuthConfig } from './oauth.js';
 
 /** Everything the daemon can be told, from flags and the TOML file. */
 export interface DaemonConfig {
@@ -31,6 +34,8 @@ export interface DaemonConfig {
   readonly sni: Readonly<Record<string, { readonly cert: string; readonly key: string }>>;
   /** Allow cleartext logins on unencrypted, non-loopback connections. */
   readonly allowCleartextLogin: boolean;
+  /** Bearer-token checking for OAUTHBEARER and XOAUTH2 (the `[oauth]` table); `undefined`: not offered. */
+  readonly oauth: OAuthConfig | undefined;
 }
 
 export const DEFAULT_PORT = 1100;
@@ -57,6 +62,7 @@ const TOP_KEYS = [
   'tlsPort',
   'sni',
   'allowCleartextLogin',
+  'oauth',
 ];
 
 /** A partial config, as read from one source (flags or file), before defaults. */
@@ -175,6 +181,7 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
     }
     layer.sni = entries;
   }
+  if (doc['oauth'] !== undefined) layer.oauth = parseOAuthTable(doc['oauth'], source);
   const limits = doc['limits'];
   if (limits !== undefined) {
     if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
@@ -233,6 +240,7 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
     tlsPort: checkPort(merged.tlsPort, 'tlsPort'),
     sni: merged.sni ?? {},
     allowCleartextLogin: merged.allowCleartextLogin ?? false,
+    oauth: merged.oauth,
   };
 }
 

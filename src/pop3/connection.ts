@@ -294,7 +294,8 @@ export class Pop3Connection {
       }
     }
     return {
-      ...this.info,
+      // The session's info, not the one from connect time: it says whether STLS happened.
+      ...session.info,
       user: session.user?.name,
       durationMs: Date.now() - this.#startedAt,
       summary: session.summary,

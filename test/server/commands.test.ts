@@ -335,7 +335,7 @@ test('CAPA lists exactly what works, with USER only before login', async (t) => 
       'TOP',
       'UIDL',
       'USER',
-      'SASL PLAIN LOGIN',
+      'SASL SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN',
       'RESP-CODES',
       'AUTH-RESP-CODE',
       'PIPELINING',

@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import { canCramMd5 } from '../../auth/types.js';
+import { SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
+
+// A user name without control characters, a space, and 16 octets in hex (RFC 2195 section 2).
+// eslint-disable-next-line no-control-regex
+const RESPONSE = /^([^\x00-\x1f\x7f]+) ([0-9a-fA-F]{32})$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export interface CramMd5Options {
+  /** Makes the challenge; tests give the one from RFC 2195. */
+  readonly challenge?: (context: SaslContext) => string;
+}
+
+/** RFC 2195: random digits, a timestamp and the server's name, in msg-id form. */
+const defaultChallenge = (context: SaslContext): string =>
+  `<${randomBytes(8).readBigUInt64BE()}.${Date.now()}@${context.hostname}>`;
+
+/**
+ * CRAM-MD5 (RFC 2195): the server sends a challenge, the client answers `user hexdigest`, the
+ * HMAC-MD5 of the challenge keyed with the password. The password never travels, so it is not a
+ * cleartext mechanism, but the server must hold it in the clear: only backends that can say
+ * `authenticateCramMd5` offer it.
+ */
+export function createCramMd5(options: CramMd5Options = {}): SaslMechanism {
+  const makeChallenge = options.challenge ?? defaultChallenge;
+  return {
+    name: 'CRAM-MD5',
+    isCleartext: false,
+    isAvailable: canCramMd5,
+    begin(context) {
+      const challenge = makeChallenge(context);
+      const answer = async (response: Buffer): Promise<SaslStep> => {
+        let text: string;
+        try {
+          text = utf8.decode(response);
+        } catch {
+          throw new SaslError('not UTF-8');
+        }
+        const m = RESPONSE.exec(text);
+        if (m === null) throw new SaslError('expected "user digest"');
+        const [, username = '', digest = ''] = m;
+        const { authenticator } = context;
+        if (authenticator.authenticateCramMd5 === undefined) throw new Error('CRAM-MD5 is not available');
+        const result = await authenticator.authenticateCramMd5({
+          mechanism: 'CRAM-MD5',
+          username,
+          challenge,
+          digest: digest.toLowerCase(),
+          remoteAddress: context.remoteAddress,
+          isTls: context.isTls,
+          signal: context.signal,
+        });
+        return { kind: 'done', username, result };
+      };
+      return {
+        // The server speaks first (RFC 2195): an initial response has nothing to answer yet.
+        start: (initial) =>
+          initial === undefined
+            ? Promise.resolve({ kind: 'challenge', data: Buffer.from(challenge, 'utf8') })
+            : Promise.reject(new SaslError('CRAM-MD5 takes no initial response')),
+        step: answer,
+      };
+    },
+  };
+}
+
+export const cramMd5: SaslMechanism = createCramMd5();
