@@ -33,7 +33,7 @@ export type { ParsedPasswdFile, PasswdFileProblem } from './passwd-file-format.j
 export class PasswdFileAuthenticator implements AuthenticatorWithApop {
   readonly #file: CredentialFile;
   /** Verified for unknown users, so that a failure costs the same time whether or not the name exists. */
-  #decoy: Promise<StoredPassword> | undefined;
+  #decoy: { entries: ReadonlyMap<string, StoredPassword>; stored: Promise<StoredPassword> } | undefined;
   /** Which schemes every user has, for the entries last seen (asked at every connection and CAPA). */
   #offers: { entries: ReadonlyMap<string, StoredPassword>; allPlain: boolean; allScram: boolean } | undefined;
   readonly #oauth: OAuthVerifier | undefined;
@@ -165,10 +165,27 @@ export class PasswdFileAuthenticator implements AuthenticatorWithApop {
     return this.#offers;
   }
 
+  /**
+   * What an unknown user's password is checked against: a real entry of the scheme most users
+   * have (the result is thrown away), so that the failure costs what a known user's does, whatever
+   * schemes and costs the file holds. With no users, a freshly made default hash.
+   */
   #decoyPassword(): Promise<StoredPassword> {
-    this.#decoy ??= hashPassword('decoy password').then(
-      (field) => parseStoredPassword(field) as StoredPassword,
-    );
-    return this.#decoy;
+    const entries = this.#file.entries;
+    if (this.#decoy?.entries !== entries) {
+      const counts = new Map<string, number>();
+      for (const stored of entries.values())
+        counts.set(stored.scheme.name, (counts.get(stored.scheme.name) ?? 0) + 1);
+      const common = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+      const sample = [...entries.values()].find((stored) => stored.scheme.name === common);
+      this.#decoy = {
+        entries,
+        stored:
+          sample === undefined
+            ? hashPassword('decoy password').then((field) => parseStoredPassword(field) as StoredPassword)
+            : Promise.resolve(sample),
+      };
+    }
+    return this.#decoy.stored;
   }
 }
