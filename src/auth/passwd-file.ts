@@ -32,6 +32,7 @@ export type { ParsedPasswdFile, PasswdFileProblem } from './passwd-file-format.j
  */
 export class PasswdFileAuthenticator implements AuthenticatorWithApop {
   readonly #file: CredentialFile;
+  readonly #scheme: string;
   /** Verified for unknown users, so that a failure costs the same time whether or not the name exists. */
   #decoy: { entries: ReadonlyMap<string, StoredPassword>; stored: Promise<StoredPassword> } | undefined;
   /** Which schemes every user has, for the entries last seen (asked at every connection and CAPA). */
@@ -39,9 +40,17 @@ export class PasswdFileAuthenticator implements AuthenticatorWithApop {
   readonly #oauth: OAuthVerifier | undefined;
 
   /** `oauth`: checks bearer tokens, so that OAUTHBEARER and XOAUTH2 are offered (for users in the file). */
-  constructor(path: string, options: { readonly logger?: Logger; readonly oauth?: OAuthVerifier } = {}) {
+  /**
+   * `scheme`: how new passwords (setPassword, the monitor's user changes) are hashed; PBKDF2 by
+   * default. Choose SCRAM-SHA-256 to let every user log in with SCRAM.
+   */
+  constructor(
+    path: string,
+    options: { readonly logger?: Logger; readonly oauth?: OAuthVerifier; readonly scheme?: string } = {},
+  ) {
     this.#file = new CredentialFile(path, { label: 'users', logger: options.logger ?? silentLogger });
     this.#oauth = options.oauth;
+    this.#scheme = options.scheme ?? DEFAULT_SCHEME;
   }
 
   get path(): string {
@@ -71,7 +80,7 @@ export class PasswdFileAuthenticator implements AuthenticatorWithApop {
   }
 
   /** Adds a user or changes a password: hashed with `scheme`, written to the file, then in force. */
-  async setPassword(name: string, password: string, scheme = DEFAULT_SCHEME): Promise<void> {
+  async setPassword(name: string, password: string, scheme = this.#scheme): Promise<void> {
     await this.#file.set(name, await hashPassword(password, scheme));
   }
 

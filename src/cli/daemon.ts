@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { pino } from 'pino';
 import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
-import { DEFAULT_SCHEME, hashPassword } from '../auth/passwords.js';
+import { hashPassword } from '../auth/passwords.js';
 import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
 import { MaildirStore } from '../mailstore/maildir/store.js';
 import { serveMetrics } from '../metrics/http.js';
@@ -64,7 +64,13 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
   const tls = await readCertificates(config);
 
   if (isDemo) {
-    if (await ensureCredentialFile(usersPath, DEMO_USER, await hashPassword(DEMO_PASSWORD, DEFAULT_SCHEME))) {
+    if (
+      await ensureCredentialFile(
+        usersPath,
+        DEMO_USER,
+        await hashPassword(DEMO_PASSWORD, config.passwordScheme),
+      )
+    ) {
       logger.info({ file: usersPath }, 'demo users file created');
     }
     logger.warn(
@@ -76,7 +82,11 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       logger.info({ maildir: config.maildir }, 'demo mailbox created');
   }
   const closables: Closable[] = [];
-  const users = new PasswdFileAuthenticator(usersPath, { logger, ...(oauth === undefined ? {} : { oauth }) });
+  const users = new PasswdFileAuthenticator(usersPath, {
+    logger,
+    scheme: config.passwordScheme,
+    ...(oauth === undefined ? {} : { oauth }),
+  });
   closables.push(users);
   await users.reload();
   users.watch();

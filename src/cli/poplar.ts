@@ -36,6 +36,9 @@ Options:
       --allow-cleartext-login
                         allow USER/PASS and SASL PLAIN/LOGIN on unencrypted connections
                         from non-loopback addresses (refused by default)
+      --password-scheme SCHEME
+                        how passwords set at run time are hashed (default PBKDF2;
+                        SCRAM-SHA-256 lets users log in with SCRAM)
       --config FILE     TOML config file; flags win over it
       --log-level LEVEL fatal, error, warn, info (default), debug, trace or silent
   -h, --help            show this help
@@ -84,6 +87,7 @@ function flagsLayer(argv: string[]): {
       'tls-key': { type: 'string' },
       'tls-port': { type: 'string' },
       'allow-cleartext-login': { type: 'boolean' },
+      'password-scheme': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -107,6 +111,7 @@ function flagsLayer(argv: string[]): {
   const tlsPort = port(values['tls-port'], 'TLS port');
   if (tlsPort !== undefined) layer.tlsPort = tlsPort;
   if (values['allow-cleartext-login'] === true) layer.allowCleartextLogin = true;
+  if (values['password-scheme'] !== undefined) layer.passwordScheme = values['password-scheme'];
   if (values.maildir !== undefined) layer.maildir = values.maildir;
   if (values.listen !== undefined) layer.listen = values.listen;
   if (values.users !== undefined) layer.users = values.users;

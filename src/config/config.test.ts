@@ -43,6 +43,7 @@ describe('resolveConfig', () => {
       tlsPort: undefined,
       sni: {},
       allowCleartextLogin: false,
+      passwordScheme: 'PBKDF2',
       oauth: undefined,
     });
     assert.deepEqual(resolveConfig({}, {}), resolveConfig());
@@ -237,4 +238,11 @@ describe('readConfigFile', () => {
     const layer = await readConfigFile(path);
     assert.throws(() => resolveConfig(layer), isConfigError('maxCommandBytes'));
   });
+});
+
+test('passwordScheme: a hashing scheme, by any of its names; PLAIN refused', () => {
+  assert.equal(resolveConfig({ passwordScheme: 'scram-sha-256' }).passwordScheme, 'SCRAM-SHA-256');
+  assert.equal(resolveConfig({ passwordScheme: 'ARGON2ID' }).passwordScheme, 'ARGON2ID');
+  assert.throws(() => resolveConfig({ passwordScheme: 'PLAIN' }), /passwordScheme must be a hashing scheme/);
+  assert.throws(() => resolveConfig({ passwordScheme: 'MD5' }), /passwordScheme must be a hashing scheme/);
 });

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseToml } from 'smol-toml';
+import { DEFAULT_SCHEME, findScheme, schemeNames } from '../auth/passwords.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_LIMITS, resolveLimits, type Pop3Limits } from '../pop3/options.js';
 import { parseOAuthTable, type OAuthConfig } from './oauth.js';
@@ -32,6 +33,8 @@ export interface DaemonConfig {
   readonly tlsPort: number | undefined;
   /** More certificates by SNI name: `{ "mail.example.org": { cert, key } }`. */
   readonly sni: Readonly<Record<string, { readonly cert: string; readonly key: string }>>;
+  /** Scheme for passwords Poplar writes (monitor, demo user): a `{SCHEME}` name without braces. */
+  readonly passwordScheme: string;
   /** Allow cleartext logins on unencrypted, non-loopback connections. */
   readonly allowCleartextLogin: boolean;
   /** Bearer-token checking for OAUTHBEARER and XOAUTH2 (the `[oauth]` table); `undefined`: not offered. */
@@ -62,6 +65,7 @@ const TOP_KEYS = [
   'tlsPort',
   'sni',
   'allowCleartextLogin',
+  'passwordScheme',
   'oauth',
 ];
 
@@ -154,6 +158,8 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
   if (admins !== undefined) layer.admins = admins;
   const metricsListen = str('metricsListen');
   if (metricsListen !== undefined) layer.metricsListen = metricsListen;
+  const passwordScheme = str('passwordScheme');
+  if (passwordScheme !== undefined) layer.passwordScheme = passwordScheme;
   const tlsCert = str('tlsCert');
   if (tlsCert !== undefined) layer.tlsCert = tlsCert;
   const tlsKey = str('tlsKey');
@@ -240,6 +246,7 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
     tlsPort: checkPort(merged.tlsPort, 'tlsPort'),
     sni: merged.sni ?? {},
     allowCleartextLogin: merged.allowCleartextLogin ?? false,
+    passwordScheme: checkScheme(merged.passwordScheme ?? DEFAULT_SCHEME),
     oauth: merged.oauth,
   };
 }
@@ -249,4 +256,16 @@ function checkPort<T extends number | undefined>(port: T, what: string): T {
     throw new ConfigError(`${what} must be from 0 to 65535`);
   }
   return port;
+}
+
+function checkScheme(name: string): string {
+  const scheme = findScheme(name);
+  if (scheme === undefined || scheme.isPlaintext) {
+    throw new ConfigError(
+      `passwordScheme must be a hashing scheme: ${schemeNames()
+        .filter((n) => n !== 'PLAIN')
+        .join(', ')}`,
+    );
+  }
+  return scheme.name;
 }

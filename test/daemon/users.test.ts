@@ -1,10 +1,11 @@
 // The `poplar` daemon with --users: passwd-file logins, `poplar hash-password`, reloads, login logs.
 import assert from 'node:assert/strict';
-import { mkdir, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { runPoplar, startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
+import { scramClientFinal } from '../helpers/scram-client.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const BAD_LOGIN = '-ERR [AUTH] invalid user name or password';
@@ -244,4 +245,27 @@ test('logins and failed logins are logged with user and method, and passwords ne
   ).toLowerCase();
   for (const password of [goodPassword, wrongPassword, unknownUserPassword])
     assert.ok(!lowered.includes(password.toLowerCase()));
+});
+
+test('--password-scheme SCRAM-SHA-256: the demo user is stored SCRAM-ready and logs in with SASL SCRAM-SHA-256', async (t) => {
+  const cwd = await tempDir(t);
+  const d = await startDaemon(t, { args: ['-p', '0', '--password-scheme', 'SCRAM-SHA-256'], cwd });
+  const users = await readFile(join(cwd, 'directories', '.poplar-users'), 'utf8');
+  assert.match(users, /^foo:\{SCRAM-SHA-256\}4096,[A-Za-z0-9+/=]+,[A-Za-z0-9+/=]+,[A-Za-z0-9+/=]+\n$/);
+  const client = await Pop3TestClient.connect(d.port);
+  t.after(() => {
+    client.close();
+  });
+  const capa = await client.multi('CAPA');
+  assert.ok(capa.lines.includes('SASL SCRAM-SHA-256 PLAIN LOGIN'), capa.lines.join('|'));
+  const clientFirstBare = 'n=foo,r=fyko+d2lbbFgONRv9qkxdawL';
+  const first = await client.command(
+    `AUTH SCRAM-SHA-256 ${Buffer.from(`n,,${clientFirstBare}`).toString('base64')}`,
+  );
+  assert.match(first, /^\+ /);
+  const serverFirst = Buffer.from(first.slice(2), 'base64').toString();
+  const final = scramClientFinal({ password: 'bar', gs2Header: 'n,,', clientFirstBare, serverFirst });
+  const second = await client.command(Buffer.from(final.message).toString('base64'));
+  assert.equal(Buffer.from(second.slice(2), 'base64').toString(), final.expectedServerFinal);
+  assert.match(await client.command(''), /^\+OK foo has 1 messages/);
 });
