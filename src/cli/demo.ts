@@ -45,24 +45,15 @@ export async function ensureDemoMailbox(root: string): Promise<boolean> {
 export const DEMO_USERS_FILE = '.poplar-users';
 export const DEFAULT_ADMINS_FILE = '.poplar-admins';
 
-/** Whether a passwd-format file (missing: it would be created with it) still accepts `name`/`secret`. */
-export async function isCredentialValid(path: string, name: string, secret: string): Promise<boolean> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
-    throw error;
-  }
-  const stored = parsePasswdFile(text).users.get(name);
-  return stored !== undefined && (await stored.scheme.verify(secret, stored.data));
-}
-
 /**
- * Whether any entry of a passwd-format file (missing: it would be created with it) accepts
- * `secret`: the default admin token opens the monitor whichever admin holds it.
+ * Whether a passwd-format file still accepts `secret`, for `name` or (without a name) for any
+ * entry. A missing file counts as accepting it: it would be created with the default entry.
  */
-export async function isSecretAccepted(path: string, secret: string): Promise<boolean> {
+export async function isCredentialValid(
+  path: string,
+  name: string | undefined,
+  secret: string,
+): Promise<boolean> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -70,11 +61,17 @@ export async function isSecretAccepted(path: string, secret: string): Promise<bo
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
     throw error;
   }
-  for (const stored of parsePasswdFile(text).users.values()) {
-    if (await stored.scheme.verify(secret, stored.data)) return true;
+  const users = parsePasswdFile(text).users;
+  const candidates = name === undefined ? [...users.values()] : [users.get(name)];
+  for (const stored of candidates) {
+    if (stored !== undefined && (await stored.scheme.verify(secret, stored.data))) return true;
   }
   return false;
 }
+
+/** Whether any entry accepts `secret`: the default admin token opens the monitor whichever admin holds it. */
+export const isSecretAccepted = (path: string, secret: string): Promise<boolean> =>
+  isCredentialValid(path, undefined, secret);
 
 /** Creates a passwd-format file holding one entry, unless the file exists. Resolves to true if created. */
 export async function ensureCredentialFile(path: string, name: string, field: string): Promise<boolean> {
