@@ -1,0 +1,220 @@
+// The scenarios of issue 5. Each takes a started server ({ name, port, pid, dropIndex }) and
+// resolves to a flat object of figures. All are bounded in time and count.
+import { performance } from 'node:perf_hooks';
+import { Pop3Conn, fullSession, parseList } from './pop3-client.mjs';
+import {
+  HUGE_USER,
+  PASSWORD,
+  PIPE_USER,
+  PIPELINE_MESSAGES,
+  SESSION_USERS,
+  bigUser,
+  idleUser,
+  sessionUser,
+} from './fixtures.mjs';
+import { processTree, resetPeaks, sampleRss, treeCpuSeconds, treePssMb, treeRssMb } from './proc.mjs';
+import { setTimeout as delay } from 'node:timers/promises';
+
+export function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** Generator CPU over a span, as a percentage of one core. */
+function generatorMeter() {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  return () => {
+    const d = process.cpuUsage(cpu0);
+    return ((d.user + d.system) / 1000 / (performance.now() - t0)) * 100;
+  };
+}
+
+/**
+ * Opens each maildrop once (STAT only) so that both servers have built their size index or
+ * cache before timing: the cold open has its own scenario (big maildrop).
+ */
+export async function warmUp(server, users) {
+  for (const user of users) {
+    await fullSession(server.port, user, PASSWORD, { retr: false, timeoutMs: 120_000 });
+  }
+}
+
+/** `clients` loops of full sessions for `durationMs`; each client owns its users (the POP3 lock). */
+export async function sessions(server, { clients, durationMs }) {
+  const times = [];
+  let bytes = 0;
+  let errors = 0;
+  let firstError;
+  const cpu0 = treeCpuSeconds(server.pid);
+  const gen = generatorMeter();
+  const t0 = performance.now();
+  const end = t0 + durationMs;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let k = 0; performance.now() < end; k++) {
+        const user = sessionUser((c + k * clients) % SESSION_USERS);
+        try {
+          const r = await fullSession(server.port, user, PASSWORD);
+          times.push(r.ms);
+          bytes += r.bytes;
+        } catch (err) {
+          errors++;
+          firstError ??= err.message;
+          await delay(10);
+        }
+      }
+    }),
+  );
+  const wallS = (performance.now() - t0) / 1000;
+  const cpuS = treeCpuSeconds(server.pid) - cpu0;
+  if (firstError !== undefined) console.error(`  ${server.name}: first error: ${firstError}`);
+  return {
+    'sessions/s': times.length / wallS,
+    'server CPU ms/session': (cpuS * 1000) / times.length,
+    'server CPU %': (cpuS / wallS) * 100,
+    'MB/s': bytes / 1e6 / wallS,
+    'p50 ms': percentile(times, 50),
+    'p99 ms': percentile(times, 99),
+    errors,
+    'generator CPU %': gen(),
+  };
+}
+
+/** `clients` parallel RETRs of the 100 MB message (one maildrop each, hard links to one file). */
+export async function largeRetr(server, { clients }) {
+  const base = treeRssMb(server.pid);
+  resetPeaks(server.pid);
+  const sampler = sampleRss(server.pid);
+  const cpu0 = treeCpuSeconds(server.pid);
+  const gen = generatorMeter();
+  const t0 = performance.now();
+  let bytes = 0;
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, i) => {
+      try {
+        // Not `bytes += await …`: that would read `bytes` before the await.
+        const r = await fullSession(server.port, bigUser(i), PASSWORD, { timeoutMs: 120_000 });
+        bytes += r.bytes;
+      } catch (err) {
+        errors++;
+        console.error(`  ${server.name}: large RETR: ${err.message}`);
+      }
+    }),
+  );
+  const wallS = (performance.now() - t0) / 1000;
+  const peak = sampler.stop();
+  const cpuS = treeCpuSeconds(server.pid) - cpu0;
+  return {
+    'MB/s': bytes / 1e6 / wallS,
+    'server CPU %': (cpuS / wallS) * 100,
+    'peak RSS MB': peak,
+    'RSS growth MB': peak - base,
+    errors,
+    'generator CPU %': gen(),
+  };
+}
+
+/** Login+STAT+LIST of the 50,000-message maildrop: first with no index, then again. */
+export async function bigMaildrop(server) {
+  await server.dropIndex(HUGE_USER);
+  const cpu0 = treeCpuSeconds(server.pid);
+  const first = await fullSession(server.port, HUGE_USER, PASSWORD, { retr: false, timeoutMs: 120_000 });
+  const cpu1 = treeCpuSeconds(server.pid);
+  const warm = await fullSession(server.port, HUGE_USER, PASSWORD, { retr: false, timeoutMs: 120_000 });
+  const cpu2 = treeCpuSeconds(server.pid);
+  if (first.messages !== 50_000) console.error(`  ${server.name}: STAT said ${first.messages}`);
+  return {
+    'first ms': first.ms,
+    'warm ms': warm.ms,
+    'first server CPU ms': (cpu1 - cpu0) * 1000,
+    'warm server CPU ms': (cpu2 - cpu1) * 1000,
+  };
+}
+
+/** `n` logged-in idle sessions; memory per session, then fresh full sessions meanwhile. */
+export async function idle(server, { n, fresh }) {
+  const pss0 = treePssMb(server.pid);
+  const procs0 = processTree(server.pid).length;
+  const conns = [];
+  let errors = 0;
+  let firstError;
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 100 }, async () => {
+      while (next < n) {
+        const user = idleUser(next++);
+        try {
+          const conn = await Pop3Conn.open(server.port, 60_000);
+          conns.push(conn);
+          conn.send(`USER ${user}\r\nPASS ${PASSWORD}\r\n`);
+          const [u, p] = await Promise.all([conn.expect(false), conn.expect(false)]);
+          if (!u.ok || !p.ok) throw new Error(`${user}: ${p.status}`);
+          conn.setTimeout(0);
+        } catch (err) {
+          errors++;
+          firstError ??= err.message;
+        }
+      }
+    }),
+  );
+  const loginS = (performance.now() - t0) / 1000;
+  await delay(500);
+  const pss1 = treePssMb(server.pid);
+  const times = [];
+  let freshErrors = 0;
+  for (let i = 0; i < fresh; i++) {
+    try {
+      times.push((await fullSession(server.port, sessionUser(i % SESSION_USERS), PASSWORD)).ms);
+    } catch (err) {
+      freshErrors++;
+      firstError ??= err.message;
+    }
+  }
+  for (const conn of conns) conn.close();
+  // Let the server wind down (Dovecot: one process per session) before the next scenario.
+  const deadline = Date.now() + 60_000;
+  while (processTree(server.pid).length > procs0 + 2 && Date.now() < deadline) await delay(200);
+  if (firstError !== undefined) console.error(`  ${server.name}: idle: first error: ${firstError}`);
+  return {
+    'KB/idle session (PSS)': ((pss1 - pss0) * 1024) / n,
+    'PSS total MB': pss1,
+    'logins/s': n / loginS,
+    'fresh p50 ms': percentile(times, 50),
+    'fresh p99 ms': percentile(times, 99),
+    errors: errors + freshErrors,
+  };
+}
+
+/** 1,000 RETR in one write on one connection; replies checked against LIST sizes, in order. */
+export async function pipelining(server) {
+  const conn = await Pop3Conn.open(server.port, 60_000);
+  try {
+    conn.send(`USER ${PIPE_USER}\r\nPASS ${PASSWORD}\r\nLIST\r\n`);
+    const [, pass, list] = await Promise.all([
+      conn.expect(false),
+      conn.expect(false),
+      conn.expect(true, true),
+    ]);
+    if (!pass.ok || !list.ok) throw new Error(`pipelining login: ${pass.status} ${list.status}`);
+    const sizes = parseList(list.body);
+    let cmds = '';
+    const pending = [];
+    for (let n = 1; n <= PIPELINE_MESSAGES; n++) {
+      cmds += `RETR ${n}\r\n`;
+      pending.push(conn.expect(true));
+    }
+    const t0 = performance.now();
+    conn.send(cmds);
+    const replies = await Promise.all(pending);
+    const s = (performance.now() - t0) / 1000;
+    // No fixture line starts with a dot, so each body is exactly its LIST size; sizes are distinct.
+    const inOrder = replies.every((r, i) => r.ok && r.bytes === sizes[i + 1]);
+    return { 'msgs/s': PIPELINE_MESSAGES / s, 'in order': inOrder ? 1 : 0 };
+  } finally {
+    conn.close();
+  }
+}

@@ -1,0 +1,187 @@
+// Poplar vs Dovecot on the same machine, same fixtures, same run (issue 5).
+// Usage: npm run bench -- [--vs-dovecot] [--quick] [--runs N] [--only a,b] [--fresh-fixtures] [--no-results]
+// Runs every scenario against the servers alternately (A B A B), prints medians and the ratio
+// Poplar/Dovecot, and appends a results block to bench/RESULTS.md. Loopback only; every server
+// started here is stopped before exit.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { appendFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  LARGE_CLIENTS_MAX,
+  PIPE_USER,
+  SESSION_USERS,
+  bigUser,
+  ensureFixtures,
+  sessionUser,
+} from './lib/fixtures.mjs';
+import { loopbackMBps, pageCache } from './lib/raw.mjs';
+import { bigMaildrop, idle, largeRetr, pipelining, sessions, warmUp } from './lib/scenarios.mjs';
+import { NOFILE_LIMIT, dovecotVersion, ensureDovecot, startDovecot, startPoplar } from './lib/servers.mjs';
+
+const { values: opts } = parseArgs({
+  options: {
+    'vs-dovecot': { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    runs: { type: 'string' },
+    only: { type: 'string' },
+    'fresh-fixtures': { type: 'boolean', default: false },
+    'no-results': { type: 'boolean', default: false },
+  },
+});
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const quick = opts.quick;
+const runs = Number(opts.runs ?? 3);
+const log = (msg) => {
+  console.error(msg);
+};
+
+// 10,000 client sockets live in this process during the idle scenario.
+spawnSync('prlimit', ['--pid', String(process.pid), `--nofile=${NOFILE_LIMIT}:${NOFILE_LIMIT}`]);
+
+const sessionUsers = Array.from({ length: SESSION_USERS }, (_, i) => sessionUser(i));
+const bigUsers = Array.from({ length: LARGE_CLIENTS_MAX }, (_, i) => bigUser(i));
+const scenarios = [
+  {
+    warm: sessionUsers,
+    id: 'sessions-10',
+    title: 'sessions, 10 clients',
+    run: (s) => sessions(s, { clients: 10, durationMs: quick ? 4000 : 10_000 }),
+  },
+  {
+    warm: sessionUsers,
+    id: 'sessions-50',
+    title: 'sessions, 50 clients',
+    run: (s) => sessions(s, { clients: 50, durationMs: quick ? 4000 : 10_000 }),
+  },
+  {
+    warm: bigUsers,
+    id: 'retr-1',
+    title: 'large RETR 100 MB, 1 client',
+    run: (s) => largeRetr(s, { clients: 1 }),
+  },
+  {
+    warm: bigUsers,
+    id: 'retr-8',
+    title: 'large RETR 100 MB, 8 clients',
+    run: (s) => largeRetr(s, { clients: 8 }),
+  },
+  { id: 'maildrop', title: 'big maildrop, 50,000 messages', run: (s) => bigMaildrop(s) },
+  {
+    id: 'idle',
+    title: `idle, ${quick ? '1,000' : '10,000'} sessions`,
+    run: (s) => idle(s, { n: quick ? 1000 : 10_000, fresh: quick ? 100 : 200 }),
+  },
+  { warm: [PIPE_USER], id: 'pipelining', title: 'pipelining, 1,000 RETR', run: (s) => pipelining(s) },
+].filter((s) => opts.only === undefined || opts.only.split(',').includes(s.id));
+
+const median = (xs) => {
+  const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 === 1 ? v[m] : (v[m - 1] + v[m]) / 2;
+};
+const fmt = (x) =>
+  !Number.isFinite(x)
+    ? '-'
+    : Math.abs(x) >= 100
+      ? x.toFixed(0)
+      : Math.abs(x) >= 10
+        ? x.toFixed(1)
+        : x.toFixed(2);
+
+const servers = [];
+const stopAll = async () => {
+  for (const s of servers.splice(0)) {
+    try {
+      await s.stop();
+    } catch (err) {
+      console.error(`stopping ${s.name}: ${err.message}`);
+    }
+  }
+};
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.once(sig, () => {
+    void stopAll().finally(() => process.exit(130));
+  });
+}
+
+const rows = [];
+const print = (row) => {
+  rows.push(row);
+  console.log(row.join(' | '));
+};
+
+try {
+  if (opts['vs-dovecot']) ensureDovecot(log);
+  const fixtures = await ensureFixtures({ fresh: opts['fresh-fixtures'], log });
+
+  log('raw limits...');
+  const loop = median([
+    await loopbackMBps(quick ? 1e9 : 4e9),
+    await loopbackMBps(quick ? 1e9 : 4e9),
+    await loopbackMBps(quick ? 1e9 : 4e9),
+  ]);
+  const cache = await pageCache(fixtures.root);
+
+  log('starting servers...');
+  servers.push(await startPoplar({ repo, fixtures }));
+  if (opts['vs-dovecot']) servers.push(await startDovecot({ fixtures }));
+
+  console.log(
+    `\nscenario | figure | ${servers.map((s) => s.name).join(' | ')}${servers.length > 1 ? ' | ratio P/D' : ''}`,
+  );
+  console.log(`---|---|${servers.map(() => '---').join('|')}${servers.length > 1 ? '|---' : ''}`);
+  print(['raw', 'loopback TCP MB/s', fmt(loop), ...(servers.length > 1 ? ['', ''] : [])]);
+  for (const [k, v] of Object.entries(cache))
+    print(['raw', `page cache ${k}`, fmt(v), ...(servers.length > 1 ? ['', ''] : [])]);
+
+  for (const sc of scenarios) {
+    const results = servers.map(() => []);
+    for (const server of servers) await warmUp(server, sc.warm ?? []);
+    for (let r = 0; r < runs; r++) {
+      // A B A B, starting with a different server each run so warm-up order does not favour one.
+      const order = servers.map((_, i) => i);
+      if (r % 2 === 1) order.reverse();
+      for (const i of order) {
+        log(`${sc.title}: ${servers[i].name} run ${r + 1}/${runs}`);
+        results[i].push(await sc.run(servers[i]));
+      }
+    }
+    const keys = Object.keys(results[0][0]);
+    for (const k of keys) {
+      const meds = results.map((rs) => median(rs.map((x) => x[k])));
+      const ratio = meds.length > 1 ? [fmt(meds[0] / meds[1])] : [];
+      print([sc.title, k, ...meds.map(fmt), ...ratio]);
+    }
+  }
+  if (!opts['no-results']) {
+    const mem = `${(totalmem() / 2 ** 30).toFixed(1)} GiB`;
+    const cpuModel = cpus()[0]?.model ?? '?';
+    const nproc = execFileSync('nproc').toString().trim();
+    const header =
+      servers.length > 1
+        ? '| scenario | figure | poplar | dovecot | ratio P/D |\n|---|---|---|---|---|'
+        : '| scenario | figure | poplar |\n|---|---|---|';
+    const block = [
+      `\n## ${new Date().toISOString()} ${quick ? '(quick)' : '(full)'}`,
+      '',
+      `- command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\``,
+      `- machine: nproc ${nproc}, ${cpuModel}, memory ${mem}, node ${process.version}, dovecot ${dovecotVersion() ?? 'n/a'}`,
+      `- medians of ${runs} runs, servers alternated; Poplar: one process, compiled build`,
+      '',
+      header,
+      ...rows.map((r) => `| ${r.join(' | ')} |`),
+      '',
+    ].join('\n');
+    await appendFile(join(repo, 'bench', 'RESULTS.md'), block);
+    // Keep `prettier --check .` (npm run lint) passing: prettier aligns markdown tables.
+    const prettier = join(repo, 'node_modules', '.bin', 'prettier');
+    spawnSync(prettier, ['--write', join(repo, 'bench', 'RESULTS.md')], { stdio: 'ignore' });
+    log('appended to bench/RESULTS.md');
+  }
+} finally {
+  await stopAll();
+}
