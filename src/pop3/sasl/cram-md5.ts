@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { canCramMd5 } from '../../auth/types.js';
-import { SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
+import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
 // A user name without control characters, a space, and 16 octets in hex (RFC 2195 section 2).
 // eslint-disable-next-line no-control-regex
 const RESPONSE = /^([^\x00-\x1f\x7f]+) ([0-9a-fA-F]{32})$/;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export interface CramMd5Options {
   /** Makes the challenge; tests give the one from RFC 2195. */
@@ -31,12 +30,7 @@ export function createCramMd5(options: CramMd5Options = {}): SaslMechanism {
     begin(context) {
       const challenge = makeChallenge(context);
       const answer = async (response: Buffer): Promise<SaslStep> => {
-        let text: string;
-        try {
-          text = utf8.decode(response);
-        } catch {
-          throw new SaslError('not UTF-8');
-        }
+        const text = decodeUtf8(response);
         const m = RESPONSE.exec(text);
         if (m === null) throw new SaslError('expected "user digest"');
         const [, username = '', digest = ''] = m;

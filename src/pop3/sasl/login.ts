@@ -1,9 +1,8 @@
 import { verifyPassword } from './plain.js';
-import { SaslError, type SaslExchange, type SaslMechanism, type SaslStep } from './types.js';
+import { decodeUtf8, SaslError, type SaslExchange, type SaslMechanism, type SaslStep } from './types.js';
 
 const USERNAME = Buffer.from('Username:');
 const PASSWORD = Buffer.from('Password:');
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * LOGIN (draft-murchison-sasl-login): the server asks `Username:` then `Password:`. Obsolete but
@@ -15,20 +14,13 @@ export const login: SaslMechanism = {
   isAvailable: () => true,
   begin(context): SaslExchange {
     let username: string | undefined;
-    const text = (bytes: Buffer): string => {
-      try {
-        return utf8.decode(bytes);
-      } catch {
-        throw new SaslError('not UTF-8');
-      }
-    };
     const take = async (response: Buffer): Promise<SaslStep> => {
       if (username === undefined) {
-        username = text(response);
+        username = decodeUtf8(response, 'user name');
         if (username === '') throw new SaslError('empty user name');
         return { kind: 'challenge', data: PASSWORD };
       }
-      const password = text(response);
+      const password = decodeUtf8(response, 'password');
       if (password === '') throw new SaslError('empty password');
       return verifyPassword(context, username, password);
     };

@@ -1,20 +1,11 @@
 import { canBearer, type AuthResult } from '../../auth/types.js';
-import { SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
+import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const KVSEP = '\x01';
 /** RFC 7628 section 3.1: `key = 1*ALPHA`, `value = *(VCHAR / SP / HTAB / CR / LF)`. */
 const PAIR = /^([A-Za-z]+)=([\x21-\x7e \t\r\n]*)$/;
 /** RFC 6750 section 2.1: `Bearer b64token`; the scheme name is case-insensitive. */
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
-
-function text(bytes: Buffer): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new SaslError('not UTF-8');
-  }
-}
 
 /** `key=value^A` pairs followed by a final `^A`. */
 function parsePairs(message: string): Map<string, string> {
@@ -94,7 +85,7 @@ function bearerMechanism(spec: BearerMechanismSpec): SaslMechanism {
           if (!spec.isAcknowledgement(response)) throw new SaslError('expected the error to be acknowledged');
           return { kind: 'done', ...failed };
         }
-        const { username, token } = spec.parse(text(response));
+        const { username, token } = spec.parse(decodeUtf8(response));
         const { authenticator } = context;
         if (authenticator.authenticateBearer === undefined) throw new Error(`${spec.name} is not available`);
         const result = await authenticator.authenticateBearer({

@@ -1,20 +1,11 @@
 import {
+  decodeUtf8,
   SaslError,
   type SaslContext,
   type SaslExchange,
   type SaslMechanism,
   type SaslStep,
 } from './types.js';
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function decodeField(bytes: Buffer, what: string): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new SaslError(`${what} is not UTF-8`);
-  }
-}
 
 /** Checks a user name and password through the authenticator, as USER/PASS does. */
 export async function verifyPassword(
@@ -47,9 +38,9 @@ export const plain: SaslMechanism = {
       const second = first === -1 ? -1 : message.indexOf(0, first + 1);
       if (second === -1 || message.indexOf(0, second + 1) !== -1)
         throw new SaslError('malformed PLAIN message');
-      const authzid = decodeField(message.subarray(0, first), 'authorization identity');
-      const authcid = decodeField(message.subarray(first + 1, second), 'user name');
-      const password = decodeField(message.subarray(second + 1), 'password');
+      const authzid = decodeUtf8(message.subarray(0, first), 'authorization identity');
+      const authcid = decodeUtf8(message.subarray(first + 1, second), 'user name');
+      const password = decodeUtf8(message.subarray(second + 1), 'password');
       if (authcid === '' || password === '') throw new SaslError('empty user name or password');
       if (authzid !== '' && authzid !== authcid) {
         return { kind: 'done', username: authcid, result: { ok: false, reason: 'invalid' } };

@@ -1,9 +1,8 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SCRAM_DEFAULT_ITERATIONS } from '../../auth/scram-scheme.js';
 import { canScram, type ScramCredentials } from '../../auth/types.js';
-import { SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
+import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 /** RFC 5802 `printable`: %x21-2B / %x2D-7E, the nonce's characters. */
 const NONCE = /^[\x21-\x2b\x2d-\x7e]+$/;
@@ -27,14 +26,6 @@ function fakeCredentials(username: string): ScramCredentials {
     storedKey: derive('stored key'),
     serverKey: derive('server key'),
   };
-}
-
-function text(bytes: Buffer): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new SaslError('not UTF-8');
-  }
 }
 
 /** RFC 5802 saslname: `=2C` is a comma and `=3D` an equals sign; any other `=` is an error. */
@@ -119,7 +110,7 @@ export function createScramSha256(options: ScramSha256Options = {}): SaslMechani
         | { readonly stage: 'done' } = { stage: 'first' };
 
       const first = async (response: Buffer): Promise<SaslStep> => {
-        const client = parseClientFirst(text(response));
+        const client = parseClientFirst(decodeUtf8(response));
         const real = await lookUp(context, client.username);
         const credentials = real ?? fakeCredentials(client.username);
         const nonce = client.nonce + makeServerNonce();
@@ -132,7 +123,7 @@ export function createScramSha256(options: ScramSha256Options = {}): SaslMechani
         if (state.stage !== 'final') throw new SaslError('unexpected response');
         const { client, serverFirst, nonce, credentials, isReal } = state;
         state = { stage: 'done' };
-        const parts = text(response).split(',');
+        const parts = decodeUtf8(response).split(',');
         const proofPart = parts.at(-1) ?? '';
         if (parts.length < 3 || !proofPart.startsWith('p='))
           throw new SaslError('malformed client-final message');

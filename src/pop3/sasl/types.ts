@@ -34,6 +34,17 @@ export class SaslError extends Error {
   override name = 'SaslError';
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A client message as UTF-8 text; a SaslError naming `what` when it is not UTF-8. */
+export function decodeUtf8(bytes: Uint8Array, what = 'response'): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new SaslError(`${what} is not UTF-8`);
+  }
+}
+
 export interface SaslMechanism {
   /** Upper-case IANA name, as in CAPA's SASL line. */
   readonly name: string;
