@@ -1,5 +1,4 @@
 import { silentLogger, type Logger } from '../log.js';
-import { safeEqual } from './compare.js';
 import { CredentialFile } from './credential-file.js';
 import type { PasswdFileProblem } from './passwd-file-format.js';
 import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js';
@@ -11,7 +10,7 @@ import {
   type ScramCredentials,
   type StoredPassword,
 } from './passwords.js';
-import { apopDigest, cramMd5Digest } from './static.js';
+import { apopDigest, checkDigest, cramMd5Digest } from './static.js';
 import type {
   ApopAuthRequest,
   AuthenticatorWithApop,
@@ -110,13 +109,10 @@ export class PasswdFileAuthenticator implements AuthenticatorWithApop {
 
   /** APOP works only for users whose password is stored as `{PLAIN}`. */
   authenticateApop(request: ApopAuthRequest): Promise<AuthResult> {
-    const stored = this.#file.entries.get(request.username);
-    // An empty secret would make the digest guessable from the greeting alone (and PASS refuses it).
-    const secret = stored?.scheme.isPlaintext === true && stored.data !== '' ? stored.data : undefined;
-    const isMatch =
-      safeEqual(apopDigest(request.timestamp, secret ?? '\0'), request.digest) && secret !== undefined;
     return Promise.resolve(
-      isMatch ? { ok: true, user: { name: request.username } } : { ok: false, reason: 'invalid' },
+      checkDigest(request.username, this.#plainSecret(request.username), request.digest, (s) =>
+        apopDigest(request.timestamp, s),
+      ),
     );
   }
 
@@ -126,13 +122,17 @@ export class PasswdFileAuthenticator implements AuthenticatorWithApop {
   }
 
   authenticateCramMd5(request: CramMd5AuthRequest): Promise<AuthResult> {
-    const stored = this.#file.entries.get(request.username);
-    const secret = stored?.scheme.isPlaintext === true && stored.data !== '' ? stored.data : undefined;
-    const isMatch =
-      safeEqual(cramMd5Digest(request.challenge, secret ?? '\0'), request.digest) && secret !== undefined;
     return Promise.resolve(
-      isMatch ? { ok: true, user: { name: request.username } } : { ok: false, reason: 'invalid' },
+      checkDigest(request.username, this.#plainSecret(request.username), request.digest, (s) =>
+        cramMd5Digest(request.challenge, s),
+      ),
     );
+  }
+
+  /** The secret of a `{PLAIN}` user, which APOP and CRAM-MD5 need; undefined for anyone else. */
+  #plainSecret(name: string): string | undefined {
+    const stored = this.#file.entries.get(name);
+    return stored?.scheme.isPlaintext === true ? stored.data : undefined;
   }
 
   /**

@@ -24,6 +24,22 @@ export function cramMd5Digest(challenge: string, secret: string): string {
   return createHmac('md5', Buffer.from(secret, 'utf8')).update(challenge, 'utf8').digest('hex');
 }
 
+/**
+ * A challenge-response login (APOP, CRAM-MD5) against a stored shared secret, compared in constant
+ * time. No secret, or an empty one (which would make the digest computable from the challenge
+ * alone), never matches, after the same work.
+ */
+export function checkDigest(
+  username: string,
+  secret: string | undefined,
+  digest: string,
+  expected: (secret: string) => string,
+): AuthResult {
+  const usable = secret === '' ? undefined : secret;
+  const isMatch = safeEqual(expected(usable ?? '\0'), digest) && usable !== undefined;
+  return isMatch ? { ok: true, user: { name: username } } : { ok: false, reason: 'invalid' };
+}
+
 export interface StaticAuthenticatorOptions {
   /** Checks bearer tokens: OAUTHBEARER and XOAUTH2 are offered, for the users in the list. */
   readonly oauth?: OAuthVerifier;
@@ -53,21 +69,16 @@ export class StaticAuthenticator implements AuthenticatorWithApop {
   }
 
   authenticateApop(request: ApopAuthRequest): Promise<AuthResult> {
-    // An empty secret would make the digest computable from the greeting alone.
-    const secret = this.#users.get(request.username) || undefined;
-    const expected = apopDigest(request.timestamp, secret ?? '\0');
-    const isMatch = safeEqual(expected, request.digest) && secret !== undefined;
+    const secret = this.#users.get(request.username);
     return Promise.resolve(
-      isMatch ? { ok: true, user: { name: request.username } } : { ok: false, reason: 'invalid' },
+      checkDigest(request.username, secret, request.digest, (s) => apopDigest(request.timestamp, s)),
     );
   }
 
   authenticateCramMd5(request: CramMd5AuthRequest): Promise<AuthResult> {
-    const secret = this.#users.get(request.username) || undefined;
-    const expected = cramMd5Digest(request.challenge, secret ?? '\0');
-    const isMatch = safeEqual(expected, request.digest) && secret !== undefined;
+    const secret = this.#users.get(request.username);
     return Promise.resolve(
-      isMatch ? { ok: true, user: { name: request.username } } : { ok: false, reason: 'invalid' },
+      checkDigest(request.username, secret, request.digest, (s) => cramMd5Digest(request.challenge, s)),
     );
   }
 
