@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -224,7 +224,19 @@ export async function runPoplar(
   args: readonly string[],
   options: { readonly cwd?: string; readonly input?: string; readonly timeoutMs?: number } = {},
 ): Promise<RunResult> {
-  const child = spawnPoplar(args, options.cwd);
+  return runToEnd(t, spawnPoplar(args, options.cwd), options);
+}
+
+/**
+ * Waits for a child process to end, feeding it `input` and collecting its output. It is killed
+ * after `timeoutMs`, and in any case when the test ends, so a child that hangs fails the test
+ * instead of hanging it.
+ */
+export async function runToEnd(
+  t: TestContext,
+  child: ChildProcessWithoutNullStreams,
+  options: { readonly input?: string; readonly timeoutMs?: number } = {},
+): Promise<RunResult> {
   const exited = exitOf(child);
   t.after(async () => {
     if (isRunning(child)) child.kill('SIGKILL');

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import type { TestContext } from 'node:test';
+import { runToEnd } from './daemon.js';
 import { nodeScript } from './node-script.js';
 
 export interface CtlResult {
@@ -62,34 +63,7 @@ async function run(t: TestContext, args: readonly string[], options: CtlOptions)
     env: { ...env, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
-      resolve({ code, signal });
-    });
-  });
-  t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const stdoutClosed = new Promise((resolve) => child.stdout.once('close', resolve));
-  const stderrClosed = new Promise((resolve) => child.stderr.once('close', resolve));
-  child.stdin.on('error', () => {}); // poplarctl may exit without reading its input
-  child.stdin.end(options.input ?? '');
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-  const { code, signal } = await exited;
-  clearTimeout(timer);
-  await Promise.all([stdoutClosed, stderrClosed]);
-  return { code, signal, stdout, stderr };
+  return runToEnd(t, child, { ...options, timeoutMs: options.timeoutMs ?? 60_000 });
 }
 
 /** The port the daemon's monitor bound on `address` (from its 'poplar started' log line). */
