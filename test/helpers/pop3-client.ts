@@ -22,24 +22,39 @@ export class Pop3TestClient {
   #isEnded = false;
   #error: Error | undefined;
 
-  private constructor(socket: Socket) {
+  readonly #onData = (chunk: Buffer): void => {
+    this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    this.#wake();
+  };
+  readonly #onEnd = (): void => {
+    this.#isEnded = true;
+    this.#wake();
+  };
+  readonly #onError = (error: Error): void => {
+    this.#error = error;
+    this.#wake();
+  };
+
+  /** Reads from a connected socket (the greeting is not read). */
+  constructor(socket: Socket) {
     this.socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
-      this.#wake();
-    });
-    socket.on('end', () => {
-      this.#isEnded = true;
-      this.#wake();
-    });
-    socket.on('close', () => {
-      this.#isEnded = true;
-      this.#wake();
-    });
-    socket.on('error', (error) => {
-      this.#error = error;
-      this.#wake();
-    });
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('close', this.#onEnd);
+    socket.on('error', this.#onError);
+  }
+
+  /**
+   * Stops reading the socket (before handing it to a TLS handshake, say); returns what had arrived
+   * and was not read yet.
+   */
+  detach(): Buffer {
+    this.socket.off('data', this.#onData);
+    this.socket.off('end', this.#onEnd);
+    this.socket.off('close', this.#onEnd);
+    const rest = this.#buffer;
+    this.#buffer = Buffer.alloc(0);
+    return rest;
   }
 
   /** Connects and reads the greeting. */
@@ -146,7 +161,7 @@ export class Pop3TestClient {
 
   /** Resolves when the server has closed the connection; returns what it sent that was not read. */
   async closed(): Promise<string> {
-    while (!this.#isEnded) {
+    while (!this.#isEnded && this.#error === undefined) {
       await new Promise<void>((resolve) => {
         this.#waiter = resolve;
       });

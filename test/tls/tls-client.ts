@@ -1,40 +1,13 @@
-import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTcp } from 'node:net';
 import { connect as connectTls, TLSSocket, type ConnectionOptions, type PeerCertificate } from 'node:tls';
-import { isMultilineCommand, unstuff } from '../helpers/pop3-client.js';
+import { isMultilineCommand, Pop3TestClient } from '../helpers/pop3-client.js';
 
 /**
  * A line-oriented POP3 test client over a plain or a TLS socket. `startTls()` does what an
  * RFC 2595 client does: sends STLS (and, for the injection tests, whatever else it is given in
  * the same write), reads the `+OK`, and starts the handshake on the same TCP connection.
  */
-export class LineClient {
-  readonly socket: Socket;
-  greeting = '';
-  #buffer: Buffer = Buffer.alloc(0);
-  #waiter: (() => void) | undefined;
-  #isEnded = false;
-  #error: Error | undefined;
-  readonly #onData = (chunk: Buffer): void => {
-    this.#buffer = Buffer.concat([this.#buffer, chunk]);
-    this.#wake();
-  };
-  readonly #onEnd = (): void => {
-    this.#isEnded = true;
-    this.#wake();
-  };
-  readonly #onError = (error: Error): void => {
-    this.#error = error;
-    this.#wake();
-  };
-
-  constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on('data', this.#onData);
-    socket.on('end', this.#onEnd);
-    socket.on('close', this.#onEnd);
-    socket.on('error', this.#onError);
-  }
-
+export class LineClient extends Pop3TestClient {
   /** A plain TCP connection to the loopback server; the greeting is read. */
   static async plain(port: number, host = '127.0.0.1'): Promise<LineClient> {
     const socket = connectTcp({ port, host });
@@ -68,11 +41,7 @@ export class LineClient {
     this.socket.write(payload);
     const reply = await this.readLine();
     if (!reply.startsWith('+OK')) throw new Error(`STLS refused: ${reply}`);
-    const leftover = this.#buffer.toString('latin1');
-    this.#buffer = Buffer.alloc(0);
-    this.socket.off('data', this.#onData);
-    this.socket.off('end', this.#onEnd);
-    this.socket.off('close', this.#onEnd);
+    const leftover = this.detach().toString('latin1');
     const socket = connectTls({ socket: this.socket, ...options });
     await secured(socket);
     return { client: new LineClient(socket), reply, leftover };
@@ -88,71 +57,6 @@ export class LineClient {
     return this.tlsSocket.getPeerCertificate();
   }
 
-  #wake(): void {
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.();
-  }
-
-  async #waitForData(): Promise<void> {
-    if (this.#error !== undefined) throw this.#error;
-    if (this.#isEnded)
-      throw new Error(`connection closed; unread: ${JSON.stringify(this.#buffer.toString('latin1'))}`);
-    await new Promise<void>((resolve) => {
-      this.#waiter = resolve;
-    });
-  }
-
-  send(line: string): void {
-    this.socket.write(`${line}\r\n`);
-  }
-
-  write(data: string | Buffer): void {
-    this.socket.write(data);
-  }
-
-  async readLine(): Promise<string> {
-    for (;;) {
-      const nl = this.#buffer.indexOf('\r\n');
-      if (nl !== -1) {
-        const line = this.#buffer.subarray(0, nl).toString('latin1');
-        this.#buffer = this.#buffer.subarray(nl + 2);
-        return line;
-      }
-      await this.#waitForData();
-    }
-  }
-
-  /** The body of a multi-line reply, un-stuffed, CRLF kept, without the final `.` line. */
-  async readBody(): Promise<Buffer> {
-    for (;;) {
-      if (this.#buffer.subarray(0, 3).equals(Buffer.from('.\r\n'))) {
-        this.#buffer = this.#buffer.subarray(3);
-        return Buffer.alloc(0);
-      }
-      const end = this.#buffer.indexOf('\r\n.\r\n');
-      if (end !== -1) {
-        const raw = this.#buffer.subarray(0, end + 2);
-        this.#buffer = this.#buffer.subarray(end + 5);
-        return unstuff(raw);
-      }
-      await this.#waitForData();
-    }
-  }
-
-  async command(line: string): Promise<string> {
-    this.send(line);
-    return this.readLine();
-  }
-
-  /** The status line and, after +OK, the body lines of a multi-line command. */
-  async multi(line: string): Promise<{ status: string; lines: string[] }> {
-    const status = await this.command(line);
-    if (!status.startsWith('+OK')) return { status, lines: [] };
-    const body = (await this.readBody()).toString('latin1');
-    return { status, lines: body === '' ? [] : body.slice(0, -2).split('\r\n') };
-  }
-
   /** The reply to one command: its status line, or for a multi-line +OK every line joined with `\n`. */
   async reply(line: string): Promise<string> {
     if (!isMultilineCommand(line)) return this.command(line);
@@ -165,23 +69,6 @@ export class LineClient {
     const { status, lines } = await this.multi('CAPA');
     if (status !== '+OK Capability list follows') throw new Error(`CAPA failed: ${status}`);
     return lines;
-  }
-
-  /** Resolves when the server has closed; returns what it sent that was not read. */
-  async closed(): Promise<string> {
-    while (!this.#isEnded) {
-      if (this.#error !== undefined) break;
-      await new Promise<void>((resolve) => {
-        this.#waiter = resolve;
-      });
-    }
-    const rest = this.#buffer.toString('latin1');
-    this.#buffer = Buffer.alloc(0);
-    return rest;
-  }
-
-  close(): void {
-    this.socket.destroy();
   }
 }
 
