@@ -1,17 +1,29 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { CR, DOT, LF } from '../message/octets.js';
 
-const CR_BUF = Buffer.from([CR]);
-const DOT_BUF = Buffer.from([DOT]);
 const CRLF_BUF = Buffer.from([CR, LF]);
 const LF_BUF = Buffer.from([LF]);
+const LF_DOT = Buffer.from([LF, DOT]);
+const EMPTY: Buffer = Buffer.alloc(0);
+/** Segments up to this long are copied byte by byte: cheaper than a native copy's set-up. */
+const SHORT_SEGMENT = 32;
+
+/** A copy of `buf`'s first `used` bytes in a buffer of at least `size` bytes (twice as big, at least). */
+function grown(buf: Buffer, used: number, size: number): Buffer {
+  const bigger = Buffer.allocUnsafe(Math.max(size, buf.length * 2));
+  buf.copy(bigger, 0, 0, used);
+  return bigger;
+}
 
 /**
  * Byte-stuffing for multi-line responses (RFC 1939 section 3), as a pure state machine so the
  * hot path needs no stream machinery: every bare LF becomes CRLF, a line that starts with `.`
  * gets a second `.` (the first line too), and {@link end} adds a final CRLF when the message
- * lacks one. The terminating `.` CRLF is the caller's. Chunks with nothing to change are
- * returned as they are, without a copy.
+ * lacks one. The terminating `.` CRLF is the caller's.
+ *
+ * Works on bytes only: line ends are found with `indexOf` (native memchr), and a chunk with
+ * nothing to change is returned as it is, without a copy. Otherwise the chunk is copied once into
+ * one output buffer, starting at the first change.
  */
 export class DotStuffing {
   #atLineStart = true;
@@ -22,32 +34,59 @@ export class DotStuffing {
     const len = chunk.length;
     if (len === 0) return chunk;
     this.#empty = false;
-    let parts: Buffer[] | undefined;
-    let copied = 0;
-    const insert = (at: number, bytes: Buffer): void => {
-      parts ??= [];
-      parts.push(chunk.subarray(copied, at), bytes);
-      copied = at;
-    };
-    if (this.#atLineStart && chunk[0] === DOT) insert(0, DOT_BUF);
+    let out: Buffer = EMPTY;
+    let o = 0; // next write position in out
+    let from = 0; // first byte of chunk not yet in out
+    if (this.#atLineStart && chunk[0] === DOT) {
+      out = Buffer.allocUnsafe(len + (len >> 3) + 16);
+      out[o++] = DOT;
+    }
     let nl = chunk.indexOf(LF);
     while (nl !== -1) {
-      const prevIsCR = nl > 0 ? chunk[nl - 1] === CR : this.#prevCR;
-      if (!prevIsCR) insert(nl, CR_BUF);
-      if (nl + 1 < len && chunk[nl + 1] === DOT) insert(nl + 1, DOT_BUF);
+      const bare = nl > 0 ? chunk[nl - 1] !== CR : !this.#prevCR;
+      const dotNext = nl + 1 < len && chunk[nl + 1] === DOT;
+      if (bare || dotNext) {
+        const n = nl - from;
+        if (o + n + 3 > out.length) out = grown(out, o, Math.max(o + n + 3, len + (len >> 3) + 16));
+        if (n > SHORT_SEGMENT) chunk.copy(out, o, from, nl);
+        else for (let k = from; k < nl; k++) out[o + k - from] = chunk[k] as number;
+        o += n;
+        if (bare) out[o++] = CR;
+        out[o++] = LF;
+        if (dotNext) out[o++] = DOT;
+        from = nl + 1;
+      }
       nl = chunk.indexOf(LF, nl + 1);
     }
     const last = chunk[len - 1];
     this.#prevCR = last === CR;
     this.#atLineStart = last === LF;
-    if (parts === undefined) return chunk;
-    parts.push(chunk.subarray(copied));
-    return Buffer.concat(parts);
+    if (out === EMPTY) return chunk;
+    if (o + len - from > out.length) out = grown(out, o, o + len - from);
+    chunk.copy(out, o, from, len);
+    return out.subarray(0, o + len - from);
+  }
+
+  /**
+   * For a message the store says is already in wire form (CRLF line ends, no line starting with
+   * `.`): checks only for dot-led lines, with one native search, and returns the chunk as it is
+   * when there are none. Should the file have changed meanwhile, the chunk is stuffed in full, so
+   * a stray `.` line can never end the reply early.
+   */
+  pushVerbatim(chunk: Buffer): Buffer {
+    const len = chunk.length;
+    if (len === 0) return chunk;
+    if ((this.#atLineStart && chunk[0] === DOT) || chunk.indexOf(LF_DOT) !== -1) return this.push(chunk);
+    this.#empty = false;
+    const last = chunk[len - 1];
+    this.#prevCR = last === CR;
+    this.#atLineStart = last === LF;
+    return chunk;
   }
 
   /** What must follow the last chunk so that the body ends with CRLF (empty when it does). */
   end(): Buffer {
-    if (this.#empty || this.#atLineStart) return Buffer.alloc(0);
+    if (this.#empty || this.#atLineStart) return EMPTY;
     return this.#prevCR ? LF_BUF : CRLF_BUF;
   }
 }
