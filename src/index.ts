@@ -25,6 +25,7 @@ export type {
   MaildropChanges,
   MailStore,
   MailUser,
+  MessageContent,
   MessageInfo,
   ReadOptions,
 } from './mailstore/types.js';

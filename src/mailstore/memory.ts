@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import { MessageGoneError, Pop3Error, RespCode } from '../errors.js';
 import { measureMessage } from '../message/octets.js';
 import type { CommitResult, Maildrop, MaildropChanges, MailStore, MailUser, MessageInfo } from './types.js';
@@ -55,7 +54,10 @@ export class MemoryStore implements MailStore {
     this.#locked.add(user.name);
     const box = this.#boxes.get(user.name) ?? [];
     this.#boxes.set(user.name, box);
-    const messages: MessageInfo[] = box.map((m) => ({ uid: m.uid, size: measureMessage(m.bytes).size }));
+    const messages: MessageInfo[] = box.map((m) => {
+      const { size, isVerbatim } = measureMessage(m.bytes);
+      return { uid: m.uid, size, isVerbatim };
+    });
     let isOpen = true;
     const find = (uid: string): StoredMessage | undefined =>
       this.#boxes.get(user.name)?.find((m) => m.uid === uid);
@@ -64,7 +66,7 @@ export class MemoryStore implements MailStore {
       read: (uid: string) => {
         const found = find(uid);
         if (found === undefined) return Promise.reject(new MessageGoneError());
-        return Promise.resolve(Readable.from([found.bytes], { objectMode: false }));
+        return Promise.resolve(found.bytes);
       },
       commit: (changes: MaildropChanges): Promise<CommitResult> => {
         const gone = new Set(changes.deleted);

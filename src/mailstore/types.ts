@@ -15,11 +15,23 @@ export interface MessageInfo {
   readonly uid: string;
   /** Octets RETR sends, every line end counted as CRLF, before byte-stuffing. */
   readonly size: number;
+  /**
+   * True when the stored bytes are already exactly what RETR sends before its final `.` line: CRLF
+   * line ends only, no line starting with `.`, a final CRLF. The engine then sends them without
+   * rewriting (it still makes sure no `.` line can end the reply early). Absent means false.
+   */
+  readonly isVerbatim?: boolean;
 }
+
+/** A message's stored bytes: a stream to read to its end or destroy, or a whole (small) message in one buffer. */
+export type MessageContent = Readable | Buffer;
 
 export interface ReadOptions {
   readonly signal: AbortSignal;
-  /** Preferred size of the chunks read from storage. */
+  /**
+   * Preferred size of the chunks read from storage. A message no bigger than this may be returned
+   * whole, as one buffer: one read instead of a stream.
+   */
   readonly chunkBytes?: number;
 }
 
@@ -44,11 +56,11 @@ export interface Maildrop {
   /** Snapshot taken when the maildrop was opened, in delivery order. */
   readonly messages: readonly MessageInfo[];
   /**
-   * The stored bytes of one message, in chunks. Line ends may be LF or CRLF: the engine normalises
-   * and byte-stuffs. The caller reads it to the end or destroys it. A message that has vanished
-   * since the snapshot rejects with {@link MessageGoneError}.
+   * The stored bytes of one message, as a stream (the caller reads it to the end or destroys it)
+   * or, for a small message, as one buffer. Line ends may be LF or CRLF: the engine normalises and
+   * byte-stuffs. A message that has vanished since the snapshot rejects with {@link MessageGoneError}.
    */
-  read(uid: string, options: ReadOptions): Promise<Readable>;
+  read(uid: string, options: ReadOptions): Promise<MessageContent>;
   /** UPDATE state, after QUIT: apply the session's changes. Never called otherwise. */
   commit(changes: MaildropChanges): Promise<CommitResult>;
   /** Called exactly once, after QUIT, an error or a disconnect. Releases the lock. */

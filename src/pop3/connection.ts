@@ -109,7 +109,12 @@ export class Pop3Connection {
         if (next.done === true) return false;
         this.#clearTimer();
         this.#isBusy = true;
+        // More commands already here: their replies may leave together with this one. Only in
+        // TRANSACTION, where each command answers from the snapshot or one message; a login may
+        // wait on purpose (failure delays), and replies before it must not wait with it.
+        if (session.state === 'TRANSACTION' && reader.hasBufferedLine()) session.reply.hold();
         await dispatch(session, next.value === OVERLONG ? undefined : next.value);
+        if (!reader.hasBufferedLine()) session.reply.release();
         this.#isBusy = false;
         if (session.isEnding || this.#abort.signal.aborted) return false;
         if (this.#upgrade !== undefined) return true;
@@ -120,6 +125,7 @@ export class Pop3Connection {
         this.#armTimer();
       }
     } finally {
+      session.reply.release();
       // Whatever the reader still held (bytes sent after STLS, say) is dropped with it.
       this.#lines = undefined;
       await lines.return(undefined);

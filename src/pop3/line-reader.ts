@@ -18,10 +18,21 @@ export type ReadLine = Buffer | typeof OVERLONG;
 export class LineReader {
   maxLineBytes: number;
   readonly #source: AsyncIterable<Buffer>;
+  /** The chunk being split, and where its unread part starts (for {@link hasBufferedLine}). */
+  #chunk: Buffer | undefined;
+  #start = 0;
 
   constructor(source: AsyncIterable<Buffer>, maxLineBytes: number) {
     this.#source = source;
     this.maxLineBytes = maxLineBytes;
+  }
+
+  /**
+   * True when a whole line has arrived and waits to be read: the client pipelined commands, so a
+   * reply may wait to go out together with the next one.
+   */
+  hasBufferedLine(): boolean {
+    return this.#chunk !== undefined && this.#chunk.indexOf(LF, this.#start) !== -1;
   }
 
   async *lines(): AsyncGenerator<ReadLine> {
@@ -45,6 +56,8 @@ export class LineReader {
           }
           break;
         }
+        this.#chunk = chunk;
+        this.#start = nl + 1;
         if (discarding) {
           discarding = false;
           yield OVERLONG;
@@ -58,6 +71,7 @@ export class LineReader {
         }
         start = nl + 1;
       }
+      this.#chunk = undefined;
     }
   }
 }

@@ -19,6 +19,8 @@ const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ');
 export class ReplyWriter {
   #socket: Socket;
   readonly #writeStallTimeoutMs: number;
+  /** True while writes are held back (corked) because more pipelined commands wait. */
+  #isHeld = false;
   /** True between the first line of a multi-line reply and its terminator: an error then cannot be reported in-band. */
   #inMultiline = false;
 
@@ -33,6 +35,7 @@ export class ReplyWriter {
 
   /** Writes to another socket from now on (the TLS socket after STLS). */
   retarget(socket: Socket): void {
+    this.release();
     this.#socket = socket;
   }
 
@@ -41,6 +44,7 @@ export class ReplyWriter {
    * on the wire before a TLS handshake starts (STLS), when nothing else is queued.
    */
   writeNow(line: string): void {
+    this.release();
     this.#onWrite(Buffer.byteLength(line));
     this.#socket.write(line);
   }
@@ -55,6 +59,23 @@ export class ReplyWriter {
         resolve();
       }),
     );
+  }
+
+  /**
+   * Holds replies back (the socket is corked) so that the replies to pipelined commands leave in
+   * one system call. A write that fills the socket's buffer releases them; so does {@link release}.
+   */
+  hold(): void {
+    if (this.#isHeld) return;
+    this.#isHeld = true;
+    this.#socket.cork();
+  }
+
+  /** Sends what {@link hold} kept back. */
+  release(): void {
+    if (!this.#isHeld) return;
+    this.#isHeld = false;
+    this.#socket.uncork();
   }
 
   get isInMultiline(): boolean {
@@ -77,16 +98,26 @@ export class ReplyWriter {
   }
 
   /**
-   * Sends `+OK first`, then the chunks byte-stuffed, then the terminator. Reads the next chunk only
-   * once the previous one is handed to the socket, so memory stays bounded by one chunk plus the
-   * socket's buffer. If `body` fails after the first line went out, the error propagates and the
-   * connection must be closed, because the reply cannot be finished.
+   * Sends `+OK first`, then the message byte-stuffed, then the terminator. A message given whole,
+   * as one buffer, leaves in one write. A stream is read one chunk at a time, the next only once
+   * the previous one is handed to the socket, so memory stays bounded by one chunk plus the
+   * socket's buffer; if it fails after the first line went out, the error propagates and the
+   * connection must be closed, because the reply cannot be finished. `isVerbatim`: the store says
+   * the bytes need no rewriting (see `MessageInfo.isVerbatim`).
    */
-  async body(first: string, body: AsyncIterable<Buffer>): Promise<void> {
-    await this.ok(first);
-    this.#inMultiline = true;
+  async body(first: string, content: Buffer | AsyncIterable<Buffer>, isVerbatim = false): Promise<void> {
     const stuffing = new DotStuffing();
-    for await (const chunk of body) await this.write(stuffing.push(chunk));
+    const stuff = isVerbatim
+      ? (chunk: Buffer) => stuffing.pushVerbatim(chunk)
+      : (chunk: Buffer) => stuffing.push(chunk);
+    const head = `+OK ${oneLine(first)}\r\n`;
+    if (Buffer.isBuffer(content)) {
+      const body = stuff(content);
+      return this.write(Buffer.concat([Buffer.from(head), body, stuffing.end(), TERMINATOR]));
+    }
+    await this.write(head);
+    this.#inMultiline = true;
+    for await (const chunk of content) await this.write(stuff(chunk));
     const tail = stuffing.end();
     await this.write(tail.length === 0 ? TERMINATOR : Buffer.concat([tail, TERMINATOR]));
     this.#inMultiline = false;
@@ -97,6 +128,7 @@ export class ReplyWriter {
     if (socket.destroyed || !socket.writable) throw new ConnectionGoneError('connection closed');
     this.#onWrite(typeof data === 'string' ? Buffer.byteLength(data) : data.length);
     if (socket.write(data)) return;
+    this.release();
     await new Promise<void>((resolve, reject) => {
       const done = (error?: Error): void => {
         clearTimeout(timer);

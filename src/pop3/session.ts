@@ -1,7 +1,7 @@
 import type { Authenticator } from '../auth/types.js';
 import { ProtocolError, Pop3Error } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Maildrop, MailStore, MailUser, MessageInfo } from '../mailstore/types.js';
+import type { Maildrop, MailStore, MailUser, MessageContent, MessageInfo } from '../mailstore/types.js';
 import type { Pop3Limits } from './options.js';
 import type { ReplyWriter } from './reply.js';
 import type { SaslMechanism } from './sasl/types.js';
@@ -225,6 +225,14 @@ export class Session {
       throw new ProtocolError(`${what} must be a non-negative number`);
     return Number(arg);
   }
+}
+
+/** A message's content from the session's maildrop, in the configured chunk size (RETR, TOP). */
+export function readMessage(session: Session, uid: string): Promise<MessageContent> {
+  return session.maildrop.read(uid, {
+    signal: session.signal,
+    chunkBytes: session.engine.limits.transferChunkBytes,
+  });
 }
 
 /** Splits arguments on runs of spaces; `expected` is the most a command takes. */

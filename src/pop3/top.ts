@@ -7,7 +7,7 @@ import { CR, LF } from '../message/octets.js';
  * huge message reads only its head.
  */
 export async function* topOfMessage(
-  source: AsyncIterable<Buffer>,
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
   bodyLines: number,
 ): AsyncGenerator<Buffer> {
   let inHeader = true;

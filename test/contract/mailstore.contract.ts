@@ -6,10 +6,10 @@
  * by CR counts as CRLF, and a message that does not end with a line end gets one.
  */
 import assert from 'node:assert/strict';
-import type { Readable } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
 import { MessageGoneError, Pop3Error, RespCode } from '../../src/errors.js';
 import type { Maildrop, MailStore } from '../../src/mailstore/types.js';
+import { readContent } from '../helpers/content.js';
 
 /** A store under test and ways to look at, and change, its mail behind its back. */
 export interface MailStoreFixture {
@@ -52,12 +52,6 @@ export const SAMPLE = [
 
 const signal = (): AbortSignal => new AbortController().signal;
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 /** Opens a maildrop and closes it after the test, whatever happens (close is idempotent in both stores). */
 async function openFor(t: TestContext, store: MailStore, name: string): Promise<Maildrop> {
   const drop = await store.open({ name }, signal());
@@ -66,7 +60,7 @@ async function openFor(t: TestContext, store: MailStore, name: string): Promise<
 }
 
 async function readUid(drop: Maildrop, uid: string): Promise<Buffer> {
-  return readAll(await drop.read(uid, { signal: signal() }));
+  return readContent(await drop.read(uid, { signal: signal() }));
 }
 
 const uidsOf = (drop: Maildrop): string[] => drop.messages.map((m) => m.uid);

@@ -1,16 +1,16 @@
-import type { Readable } from 'node:stream';
 import type {
   CommitResult,
   Maildrop,
   MaildropChanges,
   MailStore,
   MailUser,
+  MessageContent,
   ReadOptions,
 } from '../../src/mailstore/types.js';
 
 /** Replacements for some maildrop methods; each gets the wrapped maildrop to delegate to. */
 export interface MaildropOverrides {
-  read?(inner: Maildrop, uid: string, options: ReadOptions): Promise<Readable>;
+  read?(inner: Maildrop, uid: string, options: ReadOptions): Promise<MessageContent>;
   commit?(inner: Maildrop, changes: MaildropChanges): Promise<CommitResult>;
   close?(inner: Maildrop): Promise<void>;
 }

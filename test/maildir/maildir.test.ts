@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { MessageGoneError, Pop3Error, RespCode } from '../../src/errors.js';
@@ -10,20 +9,15 @@ import { MaildirStore } from '../../src/mailstore/maildir/store.js';
 import type { Maildrop, MailStore } from '../../src/mailstore/types.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { readContent } from '../helpers/content.js';
 
 const signal = (): AbortSignal => new AbortController().signal;
 
 /** Opens through the MailStore interface, which takes the signal. */
 const open = (store: MailStore, name = 'alice'): Promise<Maildrop> => store.open({ name }, signal());
 
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 async function readUid(drop: Maildrop, uid: string): Promise<string> {
-  return (await readAll(await drop.read(uid, { signal: signal() }))).toString('latin1');
+  return (await readContent(await drop.read(uid, { signal: signal() }))).toString('latin1');
 }
 
 async function openFor(t: TestContext, store: MaildirStore, user = 'alice'): Promise<Maildrop> {
@@ -32,11 +26,14 @@ async function openFor(t: TestContext, store: MaildirStore, user = 'alice'): Pro
   return drop;
 }
 
+const uidsAndSizes = (drop: Maildrop): { uid: string; size: number }[] =>
+  drop.messages.map(({ uid, size }) => ({ uid, size }));
+
 /** Opens, copies the snapshot, closes. */
 async function snapshot(store: MaildirStore, user = 'alice'): Promise<{ uid: string; size: number }[]> {
   const drop = await open(store, user);
   try {
-    return drop.messages.map((m) => ({ ...m }));
+    return uidsAndSizes(drop);
   } finally {
     await drop.close();
   }
@@ -232,6 +229,23 @@ describe('sizes', () => {
     );
   });
 
+  test('isVerbatim: true only for CRLF messages without dot-led lines, also once cached', async (t) => {
+    const { root, store } = await setup(t, [
+      { name: '1700000001.A.host', content: 'Subject: a\r\n\r\nbody\r\n' },
+      { name: '1700000002.B.host', content: 'Subject: b\n\nbody\n' },
+      { name: '1700000003.C.host', content: 'Subject: c\r\n\r\n.dot\r\n' },
+      { name: '1700000004.D.host', content: 'Subject: d\r\n\r\nno final line end' },
+    ]);
+    const flags = async (from: MaildirStore): Promise<(boolean | undefined)[]> => {
+      const drop = await open(from);
+      await drop.close();
+      return drop.messages.map((m) => m.isVerbatim);
+    };
+    assert.deepEqual(await flags(store), [true, false, false, false]);
+    // The second time from the size index, not from reading the files.
+    assert.deepEqual(await flags(new MaildirStore({ root })), [true, false, false, false]);
+  });
+
   test('the size index forgets deleted messages', async (t) => {
     const { dir, store } = await setup(t, [
       { name: '1700000001.A.host', content: 'hello\n' },
@@ -296,7 +310,7 @@ describe('junk in the maildir', () => {
     ].sort();
 
     const drop = await open(store);
-    assert.deepEqual(drop.messages, [
+    assert.deepEqual(uidsAndSizes(drop), [
       { uid: '1700000001.A.host', size: 3 },
       { uid: '1700000002.B.host', size: 3 },
     ]);
@@ -323,7 +337,7 @@ describe('a maildrop that cannot be opened', () => {
     });
     await rm(join(dir, 'cur', '1700000001.A.host:2,'), { recursive: true });
     const drop = await openFor(t, store);
-    assert.deepEqual(drop.messages, [{ uid: '1700000001.A.host', size: 3 }]);
+    assert.deepEqual(uidsAndSizes(drop), [{ uid: '1700000001.A.host', size: 3 }]);
   });
 });
 
@@ -332,7 +346,7 @@ describe('user names and maildir creation', () => {
     const root = join(await tempDir(t), 'mail');
     const store = new MaildirStore({ root });
     const drop = await openFor(t, store, 'carol');
-    assert.deepEqual(drop.messages, []);
+    assert.deepEqual(uidsAndSizes(drop), []);
     for (const sub of ['cur', 'new', 'tmp']) {
       assert.ok((await stat(join(root, 'carol', sub))).isDirectory(), sub);
       assert.deepEqual(await list(join(root, 'carol', sub)), []);

@@ -1,7 +1,6 @@
-import { createReadStream } from 'node:fs';
+import { close, createReadStream, open as openCallback, read as readCallback } from 'node:fs';
 import { access, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import { isValidUserName } from '../../auth/user-name.js';
 import { MessageGoneError, Pop3Error, RespCode } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
@@ -12,6 +11,7 @@ import type {
   MaildropChanges,
   MailStore,
   MailUser,
+  MessageContent,
   MessageInfo,
   ReadOptions,
 } from '../types.js';
@@ -208,6 +208,28 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+const ignore = (): void => {};
+
+/** open(2) for reading, with the callback API: one thread-pool trip and no FileHandle to track. */
+function openForReading(path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    openCallback(path, 'r', (error, fd) => {
+      if (error === null) resolve(fd);
+      else reject(error);
+    });
+  });
+}
+
+/** One pread(2) into `buffer` at `position`; resolves to the bytes read. */
+function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    readCallback(fd, buffer, 0, buffer.length, position, (error, bytesRead) => {
+      if (error === null) resolve(bytesRead);
+      else reject(error);
+    });
+  });
+}
+
 async function measureFile(path: string): Promise<{ size: number; isVerbatim: boolean }> {
   const handle = await open(path, 'r');
   try {
@@ -236,18 +258,31 @@ class MaildirMaildrop implements Maildrop {
     this.#lock = lock;
     this.#log = log;
     this.#byUid = new Map(scanned.map((m) => [m.uid, m]));
-    this.messages = scanned.map((m) => ({ uid: m.uid, size: m.size }));
+    this.messages = scanned.map((m) => ({ uid: m.uid, size: m.size, isVerbatim: m.isVerbatim }));
   }
 
-  async read(uid: string, options: ReadOptions): Promise<Readable> {
+  async read(uid: string, options: ReadOptions): Promise<MessageContent> {
     const message = this.#message(uid);
-    const handle = await this.#withCurrentName(message, (path) => open(path, 'r'));
-    if (handle === undefined) throw new MessageGoneError();
-    return createReadStream('', {
-      fd: handle,
-      highWaterMark: options.chunkBytes ?? 65_536,
-      signal: options.signal,
-    });
+    const fd = await this.#withCurrentName(message, openForReading);
+    if (fd === undefined) throw new MessageGoneError();
+    const chunkBytes = options.chunkBytes ?? 65_536;
+    if (message.size <= chunkBytes) {
+      // A small message in one read. Its stored bytes are at most its size (LF ends count as CRLF),
+      // so a read of one byte more shows whether the file is all there.
+      try {
+        const buffer = Buffer.allocUnsafe(message.size + 1);
+        const bytesRead = await readAt(fd, buffer, 0);
+        if (bytesRead <= message.size) {
+          close(fd, ignore);
+          return buffer.subarray(0, bytesRead);
+        }
+      } catch (error) {
+        close(fd, ignore);
+        throw error;
+      }
+      // Bigger than the snapshot said: changed by another program. Sent as it is now, streamed.
+    }
+    return createReadStream('', { fd, start: 0, highWaterMark: chunkBytes, signal: options.signal });
   }
 
   async commit(changes: MaildropChanges): Promise<CommitResult> {

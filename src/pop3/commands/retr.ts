@@ -1,5 +1,5 @@
 import { ProtocolError } from '../../errors.js';
-import { splitArgs } from '../session.js';
+import { readMessage, splitArgs } from '../session.js';
 import type { Command } from './types.js';
 
 /** RFC 1939 section 5: the whole message, streamed from the store, byte-stuffed. */
@@ -9,14 +9,11 @@ export const retr: Command = {
     const [arg, extra] = splitArgs(args, 2);
     if (extra !== undefined) throw new ProtocolError('RETR takes one message number');
     const [msgNo, info] = session.message(arg);
-    const source = await session.maildrop.read(info.uid, {
-      signal: session.signal,
-      chunkBytes: session.engine.limits.transferChunkBytes,
-    });
+    const content = await readMessage(session, info.uid);
     try {
-      await session.reply.body(`${info.size} octets`, source);
+      await session.reply.body(`${info.size} octets`, content, info.isVerbatim === true);
     } finally {
-      source.destroy();
+      if (!Buffer.isBuffer(content)) content.destroy();
     }
     session.retrieved.add(msgNo);
     session.summary.retrievedMessages += 1;

@@ -1,5 +1,5 @@
 import { ProtocolError } from '../../errors.js';
-import { splitArgs } from '../session.js';
+import { readMessage, splitArgs } from '../session.js';
 import { topOfMessage } from '../top.js';
 import type { Command } from './types.js';
 
@@ -11,14 +11,16 @@ export const top: Command = {
     if (linesArg === undefined) throw new ProtocolError('usage: TOP msg n');
     const [, info] = session.message(msgArg);
     const bodyLines = session.count(linesArg, 'line count');
-    const source = await session.maildrop.read(info.uid, {
-      signal: session.signal,
-      chunkBytes: session.engine.limits.transferChunkBytes,
-    });
+    const content = await readMessage(session, info.uid);
     try {
-      await session.reply.body('top of message follows', topOfMessage(source, bodyLines));
+      const chunks = Buffer.isBuffer(content) ? [content] : content;
+      await session.reply.body(
+        'top of message follows',
+        topOfMessage(chunks, bodyLines),
+        info.isVerbatim === true,
+      );
     } finally {
-      source.destroy();
+      if (!Buffer.isBuffer(content)) content.destroy();
     }
     session.summary.topCount += 1;
   },
