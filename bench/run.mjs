@@ -1,11 +1,13 @@
 // Poplar vs Dovecot on the same machine, same fixtures, same run (issue 5).
 // Usage: npm run bench -- [--vs-dovecot] [--quick] [--runs N] [--only a,b] [--fresh-fixtures] [--no-results]
+//                         [--cpu-prof] [--workers N]
 // Runs every scenario against the servers alternately (A B A B), prints medians and the ratio
 // Poplar/Dovecot, and appends a results block to bench/RESULTS.md. Loopback only; every server
 // started here is stopped before exit.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,6 +19,7 @@ import {
   ensureFixtures,
   sessionUser,
 } from './lib/fixtures.mjs';
+import { summariseProfiles } from './lib/profile.mjs';
 import { loopbackMBps, pageCache } from './lib/raw.mjs';
 import { bigMaildrop, idle, largeRetr, pipelining, sessions, warmUp } from './lib/scenarios.mjs';
 import { NOFILE_LIMIT, dovecotVersion, ensureDovecot, startDovecot, startPoplar } from './lib/servers.mjs';
@@ -29,11 +32,14 @@ const { values: opts } = parseArgs({
     only: { type: 'string' },
     'fresh-fixtures': { type: 'boolean', default: false },
     'no-results': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    workers: { type: 'string' },
   },
 });
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = opts.quick;
 const runs = Number(opts.runs ?? 3);
+const profileDir = opts['cpu-prof'] ? mkdtempSync(join(tmpdir(), 'poplar-cpu-prof-')) : undefined;
 const log = (msg) => {
   console.error(msg);
 };
@@ -127,7 +133,7 @@ try {
   const cache = await pageCache(fixtures.root);
 
   log('starting servers...');
-  servers.push(await startPoplar({ repo, fixtures }));
+  servers.push(await startPoplar({ repo, fixtures, cpuProfDir: profileDir, workers: opts.workers }));
   if (opts['vs-dovecot']) servers.push(await startDovecot({ fixtures }));
 
   console.log(
@@ -184,4 +190,15 @@ try {
   }
 } finally {
   await stopAll();
+}
+
+if (profileDir !== undefined) {
+  // Written by each Poplar process as it exits (stopAll above).
+  const { files, totalMs, rows: top } = await summariseProfiles(profileDir, repo);
+  console.log(
+    `\nPoplar CPU profile: ${files} process(es), ${(totalMs / 1000).toFixed(1)} s sampled, by self time`,
+  );
+  console.log('% | ms | function | where');
+  for (const row of top) console.log(row.join(' | '));
+  console.log(`(profiles kept in ${profileDir}; open them in Chrome DevTools)`);
 }

@@ -55,7 +55,7 @@ async function stopChild(child, ms = 10_000) {
 }
 
 /** Poplar from the compiled build, one process, limits raised. */
-export async function startPoplar({ repo, fixtures }) {
+export async function startPoplar({ repo, fixtures, cpuProfDir, workers }) {
   const dir = await mkdtemp(join(tmpdir(), 'poplar-bench-poplar-'));
   linkTree(fixtures.root, join(dir, 'mail'));
   await writeUsersFile(join(dir, 'users'), fixtures.users);
@@ -67,7 +67,9 @@ export async function startPoplar({ repo, fixtures }) {
   const args = [
     NOFILE,
     process.execPath,
+    ...(cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir]),
     join(repo, 'bin/poplar.js'),
+    ...(workers === undefined ? [] : ['--workers', String(workers)]),
     '-p',
     String(port),
     '-m',
