@@ -113,7 +113,8 @@ export class ReplyWriter {
     const head = `+OK ${oneLine(first)}\r\n`;
     if (Buffer.isBuffer(content)) {
       const body = stuff(content);
-      return this.write(Buffer.concat([Buffer.from(head), body, stuffing.end(), TERMINATOR]));
+      const tail = stuffing.end();
+      return this.writeAll([head, body, tail.length === 0 ? TERMINATOR : Buffer.concat([tail, TERMINATOR])]);
     }
     await this.write(head);
     this.#inMultiline = true;
@@ -124,10 +125,34 @@ export class ReplyWriter {
   }
 
   async write(data: string | Buffer): Promise<void> {
+    if (this.#send(data)) return;
+    await this.#drained();
+  }
+
+  /** Several parts as one reply: corked, so they leave in one writev without being copied together. */
+  async writeAll(parts: readonly (string | Buffer)[]): Promise<void> {
+    const wasHeld = this.#isHeld;
+    this.hold();
+    let isFlowing = true;
+    try {
+      for (const part of parts) isFlowing = this.#send(part);
+    } finally {
+      if (!wasHeld) this.release();
+    }
+    if (!isFlowing) await this.#drained();
+  }
+
+  /** Hands data to the socket; false when its buffer is full (wait for {@link #drained} before more). */
+  #send(data: string | Buffer): boolean {
     const socket = this.#socket;
     if (socket.destroyed || !socket.writable) throw new ConnectionGoneError('connection closed');
     this.#onWrite(typeof data === 'string' ? Buffer.byteLength(data) : data.length);
-    if (socket.write(data)) return;
+    return socket.write(data);
+  }
+
+  /** Waits for the socket to drain; a client that reads nothing for the write-stall time is dropped. */
+  async #drained(): Promise<void> {
+    const socket = this.#socket;
     this.release();
     await new Promise<void>((resolve, reject) => {
       const done = (error?: Error): void => {

@@ -26,37 +26,40 @@ async function listMessages(dir: string): Promise<{ folder: string; name: string
 
 let late = 0;
 
-describeMailStore('MaildirStore', async (t, mailboxes) => {
-  const root = await tempDir(t);
-  for (const [user, messages] of Object.entries(mailboxes)) {
-    // Half the messages still in new/, half already in cur/: both are part of the maildrop.
-    await buildMaildir(
-      root,
-      user,
-      messages.map((content, i) => ({ content, folder: i % 2 === 0 ? 'new' : 'cur' })),
-    );
-  }
-  const store = new MaildirStore({ root });
-  return {
-    store,
-    remaining: async (user) => {
-      const dir = join(root, user);
-      const files = await listMessages(dir);
-      return Promise.all(files.map((f) => readFile(join(dir, f.folder, f.name))));
-    },
-    expunge: async (user, uid) => {
-      const dir = join(root, user);
-      // Test names are valid UIDLs, so the uid is the base name (the part before ':').
-      const file = (await listMessages(dir)).find((f) => f.name.split(':')[0] === uid);
-      assert.ok(file, `no file for uid ${uid}`);
-      await unlink(join(dir, file.folder, file.name));
-    },
-    deliver: async (user, message) => {
-      late += 1;
-      const { dir } = await buildMaildir(root, user);
-      const name = `${1_800_000_000 + late}.late${late}.test`;
-      await writeFile(join(dir, 'tmp', name), message);
-      await rename(join(dir, 'tmp', name), join(dir, 'new', name));
-    },
-  };
-});
+// Both ways of touching files: blocking bursts (the default) and the thread pool only.
+for (const blockingIo of [true, false]) {
+  describeMailStore(`MaildirStore, blockingIo ${String(blockingIo)}`, async (t, mailboxes) => {
+    const root = await tempDir(t);
+    for (const [user, messages] of Object.entries(mailboxes)) {
+      // Half the messages still in new/, half already in cur/: both are part of the maildrop.
+      await buildMaildir(
+        root,
+        user,
+        messages.map((content, i) => ({ content, folder: i % 2 === 0 ? 'new' : 'cur' })),
+      );
+    }
+    const store = new MaildirStore({ root, blockingIo, measureConcurrency: 3 });
+    return {
+      store,
+      remaining: async (user) => {
+        const dir = join(root, user);
+        const files = await listMessages(dir);
+        return Promise.all(files.map((f) => readFile(join(dir, f.folder, f.name))));
+      },
+      expunge: async (user, uid) => {
+        const dir = join(root, user);
+        // Test names are valid UIDLs, so the uid is the base name (the part before ':').
+        const file = (await listMessages(dir)).find((f) => f.name.split(':')[0] === uid);
+        assert.ok(file, `no file for uid ${uid}`);
+        await unlink(join(dir, file.folder, file.name));
+      },
+      deliver: async (user, message) => {
+        late += 1;
+        const { dir } = await buildMaildir(root, user);
+        const name = `${1_800_000_000 + late}.late${late}.test`;
+        await writeFile(join(dir, 'tmp', name), message);
+        await rename(join(dir, 'tmp', name), join(dir, 'new', name));
+      },
+    };
+  });
+}

@@ -1,10 +1,19 @@
-import { close, createReadStream, open as openCallback, read as readCallback } from 'node:fs';
+import {
+  close,
+  closeSync,
+  createReadStream,
+  open as openCallback,
+  openSync,
+  read as readCallback,
+  readSync,
+  renameSync,
+} from 'node:fs';
 import { access, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isValidUserName } from '../../auth/user-name.js';
 import { MessageGoneError, Pop3Error, RespCode } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
-import { MessageMeter } from '../../message/octets.js';
+import { MessageMeter, type MessageMeasure } from '../../message/octets.js';
 import type {
   CommitResult,
   Maildrop,
@@ -23,9 +32,22 @@ export interface MaildirStoreOptions {
   /** The mail root: each user's maildir is `<root>/<user>/{new,cur,tmp}`. */
   readonly root: string;
   readonly logger?: Logger;
-  /** Messages measured at once when sizes are not yet known (first login to a big maildrop). */
+  /** Files moved or measured at once when sizes are not yet known (first login to a big maildrop), when not blocking. */
   readonly measureConcurrency?: number;
+  /**
+   * Use blocking system calls for small reads (a message no bigger than the transfer chunk, in one
+   * pread) and for the files of a maildrop scan, in bursts of at most {@link blockingBurstMs}
+   * between which other sessions are served. From the page cache such a call takes a few
+   * microseconds, far less than a hand-off to libuv's thread pool. Default true; set false where one
+   * call may take long (network filesystems).
+   */
+  readonly blockingIo?: boolean;
+  /** Longest run of blocking calls before other work gets its turn. Default 5 ms. */
+  readonly blockingBurstMs?: number;
 }
+
+/** Default of {@link MaildirStoreOptions.blockingBurstMs}. */
+export const DEFAULT_BLOCKING_BURST_MS = 5;
 
 /** Characters that may not appear in a message file name we serve (they would break the size index or logs). */
 // eslint-disable-next-line no-control-regex
@@ -44,11 +66,15 @@ export class MaildirStore implements MailStore {
   #root: string;
   readonly #logger: Logger;
   readonly #measureConcurrency: number;
+  readonly #isBlocking: boolean;
+  readonly #burstMs: number;
 
   constructor(options: MaildirStoreOptions) {
     this.#root = resolve(options.root);
     this.#logger = options.logger ?? silentLogger;
     this.#measureConcurrency = options.measureConcurrency ?? 8;
+    this.#isBlocking = options.blockingIo ?? true;
+    this.#burstMs = options.blockingBurstMs ?? DEFAULT_BLOCKING_BURST_MS;
   }
 
   get root(): string {
@@ -78,7 +104,7 @@ export class MaildirStore implements MailStore {
     const lock = await MaildropLock.acquire(dir);
     try {
       const messages = await this.#scan(dir, log);
-      return new MaildirMaildrop(dir, messages, lock, log);
+      return new MaildirMaildrop(dir, messages, lock, log, this.#isBlocking);
     } catch (error) {
       await lock.release();
       if (error instanceof Pop3Error) throw error;
@@ -87,8 +113,27 @@ export class MaildirStore implements MailStore {
     }
   }
 
+  /** How the scan touches each file: one at a time in blocking bursts, or several at once through the thread pool. */
+  #fileOps(): FileOps {
+    if (!this.#isBlocking) {
+      return { concurrency: this.#measureConcurrency, rename, measure: measureFile, pause: () => undefined };
+    }
+    let burstEnd = performance.now() + this.#burstMs;
+    return {
+      concurrency: 1,
+      rename: renameSync,
+      measure: measureFileBlocking,
+      pause: async () => {
+        if (performance.now() < burstEnd) return;
+        await new Promise((resolve) => setImmediate(resolve));
+        burstEnd = performance.now() + this.#burstMs;
+      },
+    };
+  }
+
   async #scan(dir: string, log: Logger): Promise<ScannedMessage[]> {
-    await moveNewToCur(dir, log);
+    const ops = this.#fileOps();
+    await moveNewToCur(dir, log, ops);
     const entries = await readdir(join(dir, 'cur'), { withFileTypes: true });
     const index = await SizeIndex.load(dir);
     const found: ScannedMessage[] = [];
@@ -114,7 +159,7 @@ export class MaildirStore implements MailStore {
     for (const m of found) {
       if (shared.has(m.file.base) && m.file.virtualSize === undefined && m.size >= 0) toMeasure.push(m);
     }
-    const unreadable = await this.#measure(dir, toMeasure, index, log);
+    const unreadable = await measureAll(dir, toMeasure, index, log, ops);
     const messages = found.filter((m) => !unreadable.has(m));
     index.retain(new Set(messages.map((m) => m.file.base)));
     try {
@@ -125,33 +170,51 @@ export class MaildirStore implements MailStore {
     messages.sort(byDelivery);
     return uniqueUids(messages);
   }
+}
 
-  /** Reads the messages whose size is unknown; returns those that could not be read. */
-  async #measure(
-    dir: string,
-    messages: ScannedMessage[],
-    index: SizeIndex,
-    log: Logger,
-  ): Promise<Set<ScannedMessage>> {
-    const unreadable = new Set<ScannedMessage>();
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < messages.length) {
-        const message = messages[next++] as ScannedMessage;
-        try {
-          const measure = await measureFile(join(dir, 'cur', message.file.name));
-          message.size = measure.size;
-          message.isVerbatim = measure.isVerbatim;
-          index.set(message.file.base, measure);
-        } catch (error) {
-          log.warn({ file: message.file.name, err: String(error) }, 'message skipped: unreadable');
-          unreadable.add(message);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#measureConcurrency, messages.length) }, worker));
-    return unreadable;
-  }
+/** File operations of a scan, blocking or not; {@link FileOps.pause} lets other work run between blocking bursts. */
+interface FileOps {
+  readonly concurrency: number;
+  rename(from: string, to: string): Promise<void> | void;
+  measure(path: string): Promise<MessageMeasure> | MessageMeasure;
+  pause(): Promise<void> | undefined;
+}
+
+/** Runs `action` on every item, `concurrency` at a time. */
+async function forEachLimited<T>(
+  items: readonly T[],
+  concurrency: number,
+  action: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await action(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
+
+/** Reads the messages whose size is unknown; returns those that could not be read. */
+async function measureAll(
+  dir: string,
+  messages: ScannedMessage[],
+  index: SizeIndex,
+  log: Logger,
+  ops: FileOps,
+): Promise<Set<ScannedMessage>> {
+  const unreadable = new Set<ScannedMessage>();
+  await forEachLimited(messages, ops.concurrency, async (message) => {
+    await ops.pause();
+    try {
+      const measure = await ops.measure(join(dir, 'cur', message.file.name));
+      message.size = measure.size;
+      message.isVerbatim = measure.isVerbatim;
+      index.set(message.file.base, measure);
+    } catch (error) {
+      log.warn({ file: message.file.name, err: String(error) }, 'message skipped: unreadable');
+      unreadable.add(message);
+    }
+  });
+  return unreadable;
 }
 
 interface ScannedMessage {
@@ -185,18 +248,21 @@ async function ensureMaildir(dir: string): Promise<void> {
 }
 
 /** Moves delivered messages from `new/` to `cur/` (each rename is atomic: a message is in one place or the other). */
-async function moveNewToCur(dir: string, log: Logger): Promise<void> {
+async function moveNewToCur(dir: string, log: Logger, ops: FileOps): Promise<void> {
   const entries = await readdir(join(dir, 'new'), { withFileTypes: true });
-  for (const entry of entries) {
-    if (!entry.isFile() || entry.name.startsWith('.') || UNSAFE_NAME.test(entry.name)) continue;
+  const names = entries
+    .filter((e) => e.isFile() && !e.name.startsWith('.') && !UNSAFE_NAME.test(e.name))
+    .map((e) => e.name);
+  await forEachLimited(names, ops.concurrency, async (name) => {
+    await ops.pause();
     try {
-      await rename(join(dir, 'new', entry.name), join(dir, 'cur', curNameFor(entry.name)));
+      await ops.rename(join(dir, 'new', name), join(dir, 'cur', curNameFor(name)));
     } catch (error) {
-      if (isErrno(error, 'ENOENT')) continue; // taken by another program meanwhile
-      log.error({ file: entry.name, err: String(error) }, 'cannot move message from new/ to cur/');
+      if (isErrno(error, 'ENOENT')) return; // taken by another program meanwhile
+      log.error({ file: name, err: String(error) }, 'cannot move message from new/ to cur/');
       throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
     }
-  }
+  });
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -230,7 +296,24 @@ function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
   });
 }
 
-async function measureFile(path: string): Promise<{ size: number; isVerbatim: boolean }> {
+/** Reads a whole file with blocking calls, measuring it as it goes. */
+function measureFileBlocking(path: string): MessageMeasure {
+  const fd = openSync(path, 'r');
+  try {
+    const meter = new MessageMeter();
+    const buffer = Buffer.allocUnsafe(65_536);
+    for (;;) {
+      const bytesRead = readSync(fd, buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      meter.push(buffer.subarray(0, bytesRead));
+    }
+    return meter.finish();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function measureFile(path: string): Promise<MessageMeasure> {
   const handle = await open(path, 'r');
   try {
     const meter = new MessageMeter();
@@ -252,9 +335,11 @@ class MaildirMaildrop implements Maildrop {
   readonly #byUid: Map<string, ScannedMessage>;
   readonly #lock: MaildropLock;
   readonly #log: Logger;
+  readonly #isBlocking: boolean;
 
-  constructor(dir: string, scanned: ScannedMessage[], lock: MaildropLock, log: Logger) {
+  constructor(dir: string, scanned: ScannedMessage[], lock: MaildropLock, log: Logger, isBlocking: boolean) {
     this.#dir = dir;
+    this.#isBlocking = isBlocking;
     this.#lock = lock;
     this.#log = log;
     this.#byUid = new Map(scanned.map((m) => [m.uid, m]));
@@ -263,9 +348,13 @@ class MaildirMaildrop implements Maildrop {
 
   async read(uid: string, options: ReadOptions): Promise<MessageContent> {
     const message = this.#message(uid);
+    const chunkBytes = options.chunkBytes ?? 65_536;
+    if (message.size <= chunkBytes && this.#isBlocking) {
+      const whole = this.#readSmallBlocking(message);
+      if (whole !== undefined) return whole;
+    }
     const fd = await this.#withCurrentName(message, openForReading);
     if (fd === undefined) throw new MessageGoneError();
-    const chunkBytes = options.chunkBytes ?? 65_536;
     if (message.size <= chunkBytes) {
       // A small message in one read. Its stored bytes are at most its size (LF ends count as CRLF),
       // so a read of one byte more shows whether the file is all there.
@@ -283,6 +372,28 @@ class MaildirMaildrop implements Maildrop {
       // Bigger than the snapshot said: changed by another program. Sent as it is now, streamed.
     }
     return createReadStream('', { fd, start: 0, highWaterMark: chunkBytes, signal: options.signal });
+  }
+
+  /**
+   * A small message in one blocking open + pread + close. Undefined when the file is not under its
+   * scanned name (renamed by another program) or is bigger than the snapshot says (changed): the
+   * caller then takes the general path, which copes with both.
+   */
+  #readSmallBlocking(message: ScannedMessage): Buffer | undefined {
+    let fd: number;
+    try {
+      fd = openSync(join(this.#dir, 'cur', message.file.name), 'r');
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined;
+      throw error;
+    }
+    try {
+      const buffer = Buffer.allocUnsafe(message.size + 1);
+      const bytesRead = readSync(fd, buffer, 0, buffer.length, 0);
+      return bytesRead <= message.size ? buffer.subarray(0, bytesRead) : undefined;
+    } finally {
+      closeSync(fd);
+    }
   }
 
   async commit(changes: MaildropChanges): Promise<CommitResult> {
