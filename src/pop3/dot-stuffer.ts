@@ -77,6 +77,8 @@ export class DotStuffing {
     const len = chunk.length;
     if (len === 0) return chunk;
     if ((this.#atLineStart && chunk[0] === DOT) || chunk.indexOf(LF_DOT) !== -1) return this.push(chunk);
+    // A bare LF at the very end would leave the terminator without its CRLF before it.
+    if (chunk[len - 1] === LF && (len > 1 ? chunk[len - 2] !== CR : !this.#prevCR)) return this.push(chunk);
     this.#empty = false;
     const last = chunk[len - 1];
     this.#prevCR = last === CR;

@@ -88,6 +88,20 @@ export class FrameError extends Error {
   }
 }
 
+/**
+ * A response the client cannot read: its STATUS byte is none of the protocol's. Separate from
+ * {@link FrameError}, whose codes are statuses the server answers with.
+ */
+export class ResponseFrameError extends Error {
+  override name = 'ResponseFrameError';
+  readonly code = 'BAD_STATUS';
+  readonly statusByte: number;
+  constructor(statusByte: number) {
+    super(`unknown status byte ${statusByte}`);
+    this.statusByte = statusByte;
+  }
+}
+
 /** Reverse lookup: wire byte to name. */
 export function nameOf<K extends string>(table: Readonly<Record<K, number>>, byte: number): K | undefined {
   for (const name of Object.keys(table) as K[]) if (table[name] === byte) return name;
