@@ -1,14 +1,19 @@
-import { join } from 'node:path';
+import cluster from 'node:cluster';
+import { join, resolve } from 'node:path';
 import type { pino } from 'pino';
 import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import { hashPassword } from '../auth/passwords.js';
 import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
 import { MaildirStore } from '../mailstore/maildir/store.js';
 import { serveMetrics } from '../metrics/http.js';
-import { createMetricsRegistry } from '../metrics/registry.js';
+import { createMetricsRegistry, createPrimaryRegistry } from '../metrics/registry.js';
+import type { Registry } from 'prom-client';
+import { WorkerPool } from '../cluster/primary.js';
+import { answerPrimary, send } from '../cluster/worker.js';
+import type { MonitoredPop3, UserDirectory } from '../monitor/handlers.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import { MonitorServer } from '../monitor/server.js';
-import { createServer } from '../pop3/server.js';
+import { createServer, type Pop3Server } from '../pop3/server.js';
 import { TlsContexts, type Pop3TlsOptions } from '../pop3/tls.js';
 import { readFile } from 'node:fs/promises';
 import {
@@ -28,16 +33,41 @@ interface Closable {
   close(): unknown;
 }
 
+/** Where the daemon keeps its files and listens, from the config. */
+interface Plan {
+  readonly isDemo: boolean;
+  readonly usersPath: string;
+  readonly adminsPath: string;
+  readonly listen: readonly string[];
+  readonly isMonitorOn: boolean;
+  readonly monitorExposed: readonly string[];
+  readonly isDefaultAdminFile: boolean;
+}
+
+function planOf(config: DaemonConfig): Plan {
+  const isDemo = config.users === undefined;
+  const isMonitorOn = config.monitorPort !== undefined;
+  return {
+    isDemo,
+    usersPath: config.users ?? join(config.maildir, DEMO_USERS_FILE),
+    adminsPath: config.admins ?? join(config.maildir, DEFAULT_ADMINS_FILE),
+    listen: config.listen.length > 0 ? config.listen : isDemo ? ['127.0.0.1', '::1'] : ['0.0.0.0', '::'],
+    isMonitorOn,
+    monitorExposed: isMonitorOn ? config.monitorListen.filter((a) => !isLoopbackAddress(a)) : [],
+    isDefaultAdminFile: config.admins === undefined,
+  };
+}
+
 /**
  * Runs the daemon until SIGTERM or SIGINT; resolves to the exit code. Everything that could make
- * it refuse to start is checked before any file is created.
+ * it refuse to start is checked before any file is created. With `workers` > 1 this process is
+ * the primary: it keeps the monitor, the metrics and the files, and forks the POP3 workers
+ * (node:cluster), which run {@link serveWorker}.
  */
 export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<number> {
-  const isDemo = config.users === undefined;
-  const usersPath = config.users ?? join(config.maildir, DEMO_USERS_FILE);
-  const adminsPath = config.admins ?? join(config.maildir, DEFAULT_ADMINS_FILE);
-  const listen = config.listen.length > 0 ? config.listen : isDemo ? ['127.0.0.1', '::1'] : ['0.0.0.0', '::'];
-  const isMonitorOn = config.monitorPort !== undefined;
+  if (cluster.isWorker) return serveWorker(config, logger);
+  const plan = planOf(config);
+  const { isDemo, usersPath, adminsPath, listen, monitorExposed, isDefaultAdminFile } = plan;
 
   // Demo credentials are only ever served on loopback: the demo user's password, and the
   // default admin token, may not be reachable from elsewhere.
@@ -48,8 +78,6 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
         'give a users file with --users, or listen on loopback only',
     );
   }
-  const monitorExposed = isMonitorOn ? config.monitorListen.filter((a) => !isLoopbackAddress(a)) : [];
-  const isDefaultAdminFile = config.admins === undefined;
   if (monitorExposed.length > 0 && (await isSecretAccepted(adminsPath, DEFAULT_ADMIN_TOKEN))) {
     throw new Error(
       `refusing to expose the monitor on ${monitorExposed.join(', ')} while the default admin token is valid; ` +
@@ -82,41 +110,36 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       logger.info({ maildir: config.maildir }, 'demo mailbox created');
   }
   const closables: Closable[] = [];
-  const users = new PasswdFileAuthenticator(usersPath, {
-    logger,
-    scheme: config.passwordScheme,
-    ...(oauth === undefined ? {} : { oauth }),
-  });
-  closables.push(users);
-  await users.reload();
-  users.watch();
-
-  const store = new MaildirStore({ root: config.maildir, logger });
-  const pop3 = createServer({
-    authenticator: users,
-    store,
-    limits: config.limits,
-    logger,
-    ...(tls === undefined ? {} : { tls }),
-    allowCleartextLogin: config.allowCleartextLogin,
-    ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
-  });
+  const isCluster = config.workers > 1;
+  let local: LocalPop3 | undefined;
+  let pool: WorkerPool | undefined;
+  let users: PasswdFileAuthenticator;
+  if (isCluster) {
+    // The primary's copy of the users file is the one the monitor edits; workers re-read it.
+    users = new PasswdFileAuthenticator(usersPath, { logger, scheme: config.passwordScheme });
+    await users.reload();
+    closables.push(users);
+  } else {
+    local = await createLocalPop3(config, plan, oauth, tls, logger);
+    users = local.users;
+    closables.push(users, { close: () => local?.pop3.close({ graceMs: 0 }) });
+  }
   let monitor: MonitorServer | undefined;
   let admins: AdminStore | undefined;
+  let addresses: readonly { address: string; family: string; port: number }[];
   try {
-    closables.push({ close: () => pop3.close({ graceMs: 0 }) });
-    await listenAll(pop3, listen, config.port, config.listen.length === 0, logger);
-    if (config.tlsPort !== undefined) {
-      const tlsPort = config.tlsPort;
-      await listenAll(
-        { listen: (o) => pop3.listen({ ...o, tls: true }) },
-        listen,
-        tlsPort,
-        config.listen.length === 0,
-        logger,
-      );
+    if (local !== undefined) {
+      await listenPop3(local.pop3, config, plan, logger);
+      addresses = local.pop3.addresses();
+    } else {
+      cluster.setupPrimary({ silent: false });
+      pool = new WorkerPool({ count: config.workers, limits: config.limits, root: config.maildir, logger });
+      const started = pool;
+      closables.push({ close: () => started.stop(0) });
+      addresses = await pool.start();
     }
-    if (isMonitorOn) {
+    const pop3: MonitoredPop3 = local?.pop3 ?? (pool as WorkerPool);
+    if (config.monitorPort !== undefined) {
       if (isDefaultAdminFile) {
         const field = await hashPassword(DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME);
         if (await ensureCredentialFile(adminsPath, DEFAULT_ADMIN, field)) {
@@ -136,8 +159,8 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       monitor = new MonitorServer({
         pop3,
         admins,
-        users,
-        mailRoot: store,
+        users: pool === undefined ? users : usersOfCluster(users, pool),
+        mailRoot: local?.store ?? (pool as WorkerPool),
         logger: logger.child({ component: 'monitor' }),
         isExposed: monitorExposed.length > 0,
       });
@@ -151,7 +174,10 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       );
     }
     if (config.metricsListen !== undefined) {
-      const registry = createMetricsRegistry(pop3, monitor);
+      const registry =
+        local !== undefined
+          ? createMetricsRegistry(local.pop3, monitor)
+          : clusterRegistry(pool as WorkerPool, createPrimaryRegistry(monitor));
       const { server, address } = await serveMetrics(registry, config.metricsListen);
       closables.push({ close: () => new Promise((resolve) => server.close(resolve)) });
       logger.info({ address: address.address, port: address.port }, 'metrics listening');
@@ -163,10 +189,11 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
   }
   logger.info(
     {
-      addresses: pop3.addresses(),
+      addresses,
       monitor: monitor?.addresses() ?? [],
-      maildir: store.root,
+      maildir: resolve(config.maildir),
       demo: isDemo,
+      workers: config.workers,
     },
     'poplar started',
   );
@@ -181,10 +208,12 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
         return;
       }
       isStopping = true;
-      logger.info({ signal, sessions: pop3.connectionCount }, 'shutting down');
+      logger.info({ signal, sessions: local?.pop3.connectionCount }, 'shutting down');
       users.close();
       admins?.close();
-      void Promise.all([monitor?.close(), pop3.close({ graceMs: config.shutdownGraceMs })]).then(async () => {
+      const stopping =
+        local?.pop3.close({ graceMs: config.shutdownGraceMs }) ?? pool?.stop(config.shutdownGraceMs);
+      void Promise.all([monitor?.close(), stopping]).then(async () => {
         for (const c of closables) if (c !== users && c !== admins && c !== monitor) await c.close();
         logger.info('stopped');
         resolve(0);
@@ -192,16 +221,10 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
     };
     const reload = (): void => {
       if (isStopping) return;
-      if (tls !== undefined) {
-        readCertificates(config).then(
-          (fresh) => {
-            if (fresh !== undefined) pop3.setTls(fresh);
-          },
-          (error: unknown) => {
-            logger.error({ err: String(error) }, 'certificates not reloaded; the old ones stay in use');
-          },
-        );
-      }
+      if (local !== undefined) reloadCertificates(config, local.pop3, logger);
+      pool?.reloadAll().catch((error: unknown) => {
+        logger.error({ err: String(error) }, 'workers did not all reload');
+      });
       for (const file of [users, admins]) {
         file?.reload().catch((error: unknown) => {
           logger.error({ file: file.path, err: String(error) }, 'file not reloaded');
@@ -215,6 +238,151 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       stop('SIGINT');
     });
     process.on('SIGHUP', reload);
+  });
+}
+
+/** A POP3 server in this process, with its users and store. */
+interface LocalPop3 {
+  readonly users: PasswdFileAuthenticator;
+  readonly store: MaildirStore;
+  readonly pop3: Pop3Server;
+}
+
+async function createLocalPop3(
+  config: DaemonConfig,
+  plan: Plan,
+  oauth: Awaited<ReturnType<typeof createOAuthVerifier>> | undefined,
+  tls: Pop3TlsOptions | undefined,
+  logger: pino.Logger,
+): Promise<LocalPop3> {
+  const users = new PasswdFileAuthenticator(plan.usersPath, {
+    logger,
+    scheme: config.passwordScheme,
+    ...(oauth === undefined ? {} : { oauth }),
+  });
+  await users.reload();
+  users.watch();
+  const store = new MaildirStore({ root: config.maildir, logger, blockingIo: config.blockingIo });
+  const pop3 = createServer({
+    authenticator: users,
+    store,
+    limits: config.limits,
+    logger,
+    ...(tls === undefined ? {} : { tls }),
+    allowCleartextLogin: config.allowCleartextLogin,
+    ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
+  });
+  return { users, store, pop3 };
+}
+
+async function listenPop3(
+  pop3: Pop3Server,
+  config: DaemonConfig,
+  plan: Plan,
+  logger: pino.Logger,
+): Promise<void> {
+  const areDefaults = config.listen.length === 0;
+  await listenAll(pop3, plan.listen, config.port, areDefaults, logger);
+  if (config.tlsPort !== undefined) {
+    const tlsPort = config.tlsPort;
+    await listenAll(
+      { listen: (o) => pop3.listen({ ...o, tls: true }) },
+      plan.listen,
+      tlsPort,
+      areDefaults,
+      logger,
+    );
+  }
+}
+
+/** The users file as the monitor edits it in a cluster: a change is answered once every worker has it. */
+function usersOfCluster(users: PasswdFileAuthenticator, pool: WorkerPool): UserDirectory {
+  return {
+    async setPassword(name, password) {
+      await users.setPassword(name, password);
+      await pool.reloadUsers();
+    },
+    async deleteUser(name) {
+      const isDeleted = await users.deleteUser(name);
+      if (isDeleted) await pool.reloadUsers();
+      return isDeleted;
+    },
+  };
+}
+
+/** /metrics of a cluster: every worker's registry and the primary's, summed at each scrape. */
+function clusterRegistry(pool: WorkerPool, own: Registry): Pick<Registry, 'metrics' | 'contentType'> {
+  return {
+    contentType: own.contentType,
+    metrics: async () => (await pool.metrics(own)).metrics(),
+  };
+}
+
+function reloadCertificates(config: DaemonConfig, pop3: Pop3Server, logger: pino.Logger): void {
+  if (config.tlsCert === undefined) return;
+  readCertificates(config).then(
+    (fresh) => {
+      if (fresh !== undefined) pop3.setTls(fresh);
+    },
+    (error: unknown) => {
+      logger.error({ err: String(error) }, 'certificates not reloaded; the old ones stay in use');
+    },
+  );
+}
+
+/**
+ * A POP3 worker of the cluster: serves POP3 on the sockets it shares with the other workers and
+ * answers the primary. The primary has already checked the config, created the demo files and
+ * validated the certificates. Stops when the primary says so (or on SIGTERM); SIGINT is left to
+ * the primary, which stops every worker in order.
+ */
+async function serveWorker(config: DaemonConfig, logger: pino.Logger): Promise<number> {
+  const plan = planOf(config);
+  let local: LocalPop3;
+  try {
+    const oauth = config.oauth === undefined ? undefined : await createOAuthVerifier(config.oauth, logger);
+    const tls = await readCertificates(config);
+    local = await createLocalPop3(config, plan, oauth, tls, logger);
+    await listenPop3(local.pop3, config, plan, logger);
+  } catch (error) {
+    send({ kind: 'failed', error: (error as Error).message });
+    throw error;
+  }
+  const { users, store, pop3 } = local;
+  return new Promise<number>((resolveExit) => {
+    let isStopping = false;
+    const shutdown = async (graceMs: number): Promise<void> => {
+      if (isStopping) return;
+      isStopping = true;
+      users.close();
+      await pop3.close({ graceMs });
+      resolveExit(0);
+      // The IPC channel would keep the process alive.
+      setImmediate(() => {
+        if (process.connected) process.disconnect();
+      });
+    };
+    answerPrimary({
+      pop3,
+      registry: createMetricsRegistry(pop3),
+      mailRoot: store,
+      logger,
+      reloadUsers: async () => {
+        await users.reload();
+      },
+      reloadAll: async () => {
+        reloadCertificates(config, pop3, logger);
+        await users.reload();
+      },
+      shutdown,
+    });
+    process.on('SIGINT', () => {
+      // The primary got it too and will stop this worker in order.
+    });
+    process.on('SIGTERM', () => {
+      void shutdown(config.shutdownGraceMs);
+    });
+    send({ kind: 'listening', addresses: pop3.addresses() });
   });
 }
 

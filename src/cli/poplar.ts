@@ -39,6 +39,8 @@ Options:
       --password-scheme SCHEME
                         how passwords set at run time are hashed (default PBKDF2;
                         SCRAM-SHA-256 lets users log in with SCRAM)
+      --workers N       POP3 worker processes (default: one per CPU; 1: a single process)
+      --no-blocking-io  never block on file reads (for maildirs on network filesystems)
       --config FILE     TOML config file; flags win over it
       --log-level LEVEL fatal, error, warn, info (default), debug, trace or silent
   -h, --help            show this help
@@ -88,6 +90,8 @@ function flagsLayer(argv: string[]): {
       'tls-port': { type: 'string' },
       'allow-cleartext-login': { type: 'boolean' },
       'password-scheme': { type: 'string' },
+      workers: { type: 'string' },
+      'no-blocking-io': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -112,6 +116,11 @@ function flagsLayer(argv: string[]): {
   if (tlsPort !== undefined) layer.tlsPort = tlsPort;
   if (values['allow-cleartext-login'] === true) layer.allowCleartextLogin = true;
   if (values['password-scheme'] !== undefined) layer.passwordScheme = values['password-scheme'];
+  if (values.workers !== undefined) {
+    if (!/^[0-9]{1,3}$/.test(values.workers)) throw new ConfigError(`invalid workers "${values.workers}"`);
+    layer.workers = Number(values.workers);
+  }
+  if (values['no-blocking-io'] === true) layer.blockingIo = false;
   if (values.maildir !== undefined) layer.maildir = values.maildir;
   if (values.listen !== undefined) layer.listen = values.listen;
   if (values.users !== undefined) layer.users = values.users;

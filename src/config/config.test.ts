@@ -5,7 +5,8 @@ import { describe, test, type TestContext } from 'node:test';
 import { tempDir } from '../../test/helpers/temp-dir.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_LIMITS } from '../pop3/options.js';
-import { layerFromToml, readConfigFile, resolveConfig, type ConfigLayer } from './config.js';
+import { availableParallelism } from 'node:os';
+import { layerFromToml, MAX_WORKERS, readConfigFile, resolveConfig, type ConfigLayer } from './config.js';
 
 /** Asserts a ConfigError whose message contains every one of `parts`. */
 function isConfigError(...parts: string[]): (error: unknown) => boolean {
@@ -45,8 +46,20 @@ describe('resolveConfig', () => {
       allowCleartextLogin: false,
       passwordScheme: 'PBKDF2',
       oauth: undefined,
+      workers: Math.min(availableParallelism(), MAX_WORKERS),
+      blockingIo: true,
     });
     assert.deepEqual(resolveConfig({}, {}), resolveConfig());
+  });
+
+  test('workers and blockingIo: from the file, checked', () => {
+    const layer = layerFromToml({ workers: 3, blockingIo: false }, 'f.toml');
+    const config = resolveConfig(layer);
+    assert.equal(config.workers, 3);
+    assert.equal(config.blockingIo, false);
+    assert.throws(() => resolveConfig({ workers: 0 }), isConfigError('workers'));
+    assert.throws(() => resolveConfig({ workers: MAX_WORKERS + 1 }), isConfigError('workers'));
+    assert.throws(() => layerFromToml({ blockingIo: 'no' }, 'f.toml'), isConfigError('blockingIo'));
   });
 
   test('later layers win (flags over file), untouched settings come from earlier layers', () => {

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { DEFAULT_SCHEME, findScheme, schemeNames } from '../auth/passwords.js';
 import { ConfigError } from '../errors.js';
@@ -39,7 +40,14 @@ export interface DaemonConfig {
   readonly allowCleartextLogin: boolean;
   /** Bearer-token checking for OAUTHBEARER and XOAUTH2 (the `[oauth]` table); `undefined`: not offered. */
   readonly oauth: OAuthConfig | undefined;
+  /** POP3 worker processes (1: one process, no cluster). Default: the number of CPUs. */
+  readonly workers: number;
+  /** Blocking calls for small reads and maildir scans (see MaildirStoreOptions.blockingIo). */
+  readonly blockingIo: boolean;
 }
+
+/** Most worker processes allowed (each holds its own copy of the users file and caches). */
+export const MAX_WORKERS = 64;
 
 export const DEFAULT_PORT = 1100;
 export const DEFAULT_MAILDIR = './directories/';
@@ -67,6 +75,8 @@ const TOP_KEYS = [
   'allowCleartextLogin',
   'passwordScheme',
   'oauth',
+  'workers',
+  'blockingIo',
 ];
 
 /** A partial config, as read from one source (flags or file), before defaults. */
@@ -166,6 +176,13 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
   if (tlsKey !== undefined) layer.tlsKey = tlsKey;
   const tlsPort = int('tlsPort');
   if (tlsPort !== undefined) layer.tlsPort = tlsPort;
+  const workers = int('workers');
+  if (workers !== undefined) layer.workers = workers;
+  const blockingIo = doc['blockingIo'];
+  if (blockingIo !== undefined) {
+    if (typeof blockingIo !== 'boolean') throw new ConfigError(`${source}: blockingIo must be true or false`);
+    layer.blockingIo = blockingIo;
+  }
   const cleartext = doc['allowCleartextLogin'];
   if (cleartext !== undefined) {
     if (typeof cleartext !== 'boolean')
@@ -222,6 +239,9 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
   const logLevel = merged.logLevel ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigError(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
+  const workers = merged.workers ?? Math.min(availableParallelism(), MAX_WORKERS);
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS)
+    throw new ConfigError(`workers must be a whole number from 1 to ${MAX_WORKERS}`);
   const shutdownGraceMs = merged.shutdownGraceMs ?? 5000;
   if (shutdownGraceMs < 0) throw new ConfigError('shutdownGraceMs must not be negative');
   return {
@@ -248,6 +268,8 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
     allowCleartextLogin: merged.allowCleartextLogin ?? false,
     passwordScheme: checkScheme(merged.passwordScheme ?? DEFAULT_SCHEME),
     oauth: merged.oauth,
+    workers,
+    blockingIo: merged.blockingIo ?? true,
   };
 }
 

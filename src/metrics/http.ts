@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 
 /** Serves `GET /metrics` in Prometheus' text format on its own port; everything else is 404. */
 export async function serveMetrics(
-  registry: Registry,
+  registry: Pick<Registry, 'metrics' | 'contentType'>,
   options: { readonly host: string; readonly port: number },
 ): Promise<{ server: Server; address: AddressInfo }> {
   const server = createServer((req, res) => {

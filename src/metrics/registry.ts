@@ -104,20 +104,33 @@ export function createMetricsRegistry(pop3: Pop3Server, monitor?: MonitorServer)
     latency.observe({ command }, seconds);
   });
 
-  if (monitor !== undefined) {
-    new Counter({
-      name: 'monitor_requests_total',
-      help: 'Monitor protocol requests by type and status',
-      labelNames: ['type', 'status'],
-      registers,
-      collect() {
-        this.reset();
-        for (const [key, count] of monitor.counts) {
-          const [type = 'none', status = 'closed'] = key.split(':');
-          this.inc({ type, status }, count);
-        }
-      },
-    });
-  }
+  if (monitor !== undefined) addMonitorMetrics(registry, monitor);
   return registry;
+}
+
+/**
+ * The registry of a primary process whose POP3 workers count for themselves (their registries
+ * are summed into it at scrape time): its own process metrics and the monitor's.
+ */
+export function createPrimaryRegistry(monitor?: MonitorServer): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  if (monitor !== undefined) addMonitorMetrics(registry, monitor);
+  return registry;
+}
+
+function addMonitorMetrics(registry: Registry, monitor: MonitorServer): void {
+  new Counter({
+    name: 'monitor_requests_total',
+    help: 'Monitor protocol requests by type and status',
+    labelNames: ['type', 'status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [key, count] of monitor.counts) {
+        const [type = 'none', status = 'closed'] = key.split(':');
+        this.inc({ type, status }, count);
+      }
+    },
+  });
 }

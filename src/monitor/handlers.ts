@@ -2,7 +2,9 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isValidUserName } from '../auth/user-name.js';
 import type { Logger } from '../log.js';
-import type { Pop3Server } from '../pop3/server.js';
+import type { Pop3Limits } from '../pop3/options.js';
+import type { SessionSnapshot } from '../pop3/server.js';
+import type { ServerStats } from '../pop3/stats.js';
 import { DEFAULT_ADMIN_TOKEN, TOKEN_PATTERN, type AdminStore } from './admins.js';
 import { uint32, uint64 } from './protocol/encode.js';
 import {
@@ -19,9 +21,20 @@ export interface UserDirectory {
   deleteUser(name: string): Promise<boolean>;
 }
 
+/** The POP3 side the monitor reads and steers: a `Pop3Server`, or the primary's pool of workers. */
+export interface MonitoredPop3 {
+  readonly stats: ServerStats;
+  readonly limits: Pop3Limits;
+  sessions(): readonly SessionSnapshot[];
+  setLimits(changes: Partial<Pop3Limits>): unknown;
+  endSessionsOf(user: string, message?: string): number | Promise<number>;
+  /** Brings `stats` and `sessions()` up to date before they are read (the pool asks its workers). */
+  refresh?(): Promise<void>;
+}
+
 /** What the monitor reads and steers. */
 export interface MonitorBackends {
-  readonly pop3: Pop3Server;
+  readonly pop3: MonitoredPop3;
   readonly admins: AdminStore;
   /** Absent: user changes are refused (status 0x04). */
   readonly users?: UserDirectory;
@@ -55,7 +68,10 @@ export async function handleRequest(
     return { status: 'authFailed', data: Buffer.alloc(0) };
   }
   try {
-    if (request.type === 'get') return { status: 'ok', data: readTarget(backends, request.target) };
+    if (request.type === 'get') {
+      await backends.pop3.refresh?.();
+      return { status: 'ok', data: readTarget(backends, request.target) };
+    }
     await configure(backends, request.target, request.data, admin);
     return OK;
   } catch (error) {
@@ -209,13 +225,13 @@ async function configure(
       if (backends.users === undefined) throw new BadData('users cannot be changed on this server');
       const name = field(data, 'name', MAX_FIELD_BYTES);
       if (!(await backends.users.deleteUser(name))) throw new BadData('no such user');
-      const ended = backends.pop3.endSessionsOf(name, 'account removed');
+      const ended = await backends.pop3.endSessionsOf(name, 'account removed');
       logger.info({ admin, user: name, sessionsEnded: ended }, 'user deleted');
       return;
     }
     case 'endSessions': {
       const name = field(data, 'name', MAX_FIELD_BYTES);
-      const ended = backends.pop3.endSessionsOf(name);
+      const ended = await backends.pop3.endSessionsOf(name);
       logger.info({ admin, user: name, sessionsEnded: ended }, 'sessions ended');
       return;
     }

@@ -75,7 +75,13 @@ function spawnPoplar(args: readonly string[], cwd: string | undefined, env: Reco
   // Tests never use the fixed default monitor port: several daemons run at once.
   const isDaemon = args[0] !== 'hash-password';
   const hasMonitorFlag = args.some((a) => a === '--monitor-port' || a === '--no-monitor');
-  const all = isDaemon && !hasMonitorFlag ? ['--monitor-port', '0', ...args] : args;
+  // One process unless a test asks for workers: forking one per CPU in every test costs time.
+  const hasWorkersFlag = args.includes('--workers');
+  const all = [
+    ...(isDaemon && !hasMonitorFlag ? ['--monitor-port', '0'] : []),
+    ...(isDaemon && !hasWorkersFlag ? ['--workers', '1'] : []),
+    ...args,
+  ];
   const { command, args: argv } = poplarCommand(import.meta.url, all);
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   // The test runner marks its children; the daemon is not a test file.

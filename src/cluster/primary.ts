@@ -1,0 +1,242 @@
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import type { Logger } from '../log.js';
+import { resolveLimits, type Pop3Limits } from '../pop3/options.js';
+import type { SessionSnapshot } from '../pop3/server.js';
+import { ServerStats } from '../pop3/stats.js';
+import {
+  sumStats,
+  type MetricsData,
+  type PrimaryRequest,
+  type StatsData,
+  type WorkerMessage,
+} from './protocol.js';
+
+/** How long the primary waits for a worker's answer before giving up on it. */
+export const WORKER_REPLY_TIMEOUT_MS = 5000;
+/** Pause before a worker that died is replaced, so a worker that cannot start does not spin. */
+export const WORKER_RESTART_DELAY_MS = 1000;
+
+export interface WorkerPoolOptions {
+  readonly count: number;
+  readonly limits: Pop3Limits;
+  readonly root: string;
+  readonly logger: Logger;
+}
+
+interface Pending {
+  readonly worker: Worker;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+type Address = Extract<WorkerMessage, { kind: 'listening' }>['addresses'][number];
+
+/**
+ * The primary's view of its POP3 workers (node:cluster; they share the listening sockets). It
+ * forks them, replaces one that dies, forwards what the monitor changes to every worker and sums
+ * what they count, so the monitor and /metrics report totals over all workers. Maildrop locks
+ * are files, good across processes, so two workers never serve one maildrop at once.
+ */
+export class WorkerPool {
+  /** Sums over the workers, as of the last {@link refresh}. */
+  readonly stats = new ServerStats();
+  readonly #options: WorkerPoolOptions;
+  /** Workers that listen and answer requests. */
+  readonly #workers = new Set<Worker>();
+  /** Every live worker, starting ones too. */
+  readonly #all = new Set<Worker>();
+  readonly #pending = new Map<number, Pending>();
+  #sessions: SessionSnapshot[] = [];
+  #limits: Pop3Limits;
+  #root: string;
+  #nextId = 1;
+  #isStopping = false;
+
+  constructor(options: WorkerPoolOptions) {
+    this.#options = options;
+    this.#limits = options.limits;
+    this.#root = options.root;
+  }
+
+  /** Forks the workers; resolves with the addresses they listen on once every one listens. */
+  async start(): Promise<Address[]> {
+    const started = await Promise.all(Array.from({ length: this.#options.count }, () => this.#fork()));
+    return started[0] ?? [];
+  }
+
+  #fork(): Promise<Address[]> {
+    const worker = cluster.fork();
+    this.#all.add(worker);
+    const { logger } = this.#options;
+    return new Promise<Address[]>((resolve, reject) => {
+      let isUp = false;
+      worker.on('message', (message: WorkerMessage) => {
+        if (message.kind === 'reply') {
+          this.#settle(message.id, message.value, message.error);
+        } else if (message.kind === 'listening') {
+          isUp = true;
+          this.#workers.add(worker);
+          resolve(message.addresses);
+        } else {
+          reject(new Error(message.error));
+        }
+      });
+      worker.on('exit', (code, signal) => {
+        this.#workers.delete(worker);
+        this.#all.delete(worker);
+        for (const [id, pending] of this.#pending) {
+          if (pending.worker === worker) this.#settle(id, undefined, 'worker exited');
+        }
+        if (!isUp) {
+          reject(
+            new Error(
+              `worker ${String(worker.process.pid)} exited while starting (code ${String(code)}, signal ${signal})`,
+            ),
+          );
+          return;
+        }
+        if (this.#isStopping) return;
+        logger.error({ worker: worker.process.pid, code, signal }, 'worker died; starting another');
+        setTimeout(() => {
+          if (!this.#isStopping) void this.#replace();
+        }, WORKER_RESTART_DELAY_MS).unref();
+      });
+    });
+  }
+
+  /** A new worker, told what the monitor changed since start. */
+  async #replace(): Promise<void> {
+    try {
+      await this.#fork();
+      await this.broadcast({ kind: 'set-limits', limits: this.#limits });
+      await this.broadcast({ kind: 'set-root', root: this.#root });
+    } catch (error) {
+      this.#options.logger.error({ err: String(error) }, 'worker could not be replaced');
+      if (!this.#isStopping) {
+        setTimeout(() => void this.#replace(), WORKER_RESTART_DELAY_MS).unref();
+      }
+    }
+  }
+
+  #settle(id: number, value: unknown, error: string | undefined): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    if (error === undefined) pending.resolve(value);
+    else pending.reject(new Error(error));
+  }
+
+  request(worker: Worker, request: PrimaryRequest): Promise<unknown> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#settle(id, undefined, `worker ${String(worker.process.pid)} did not answer ${request.kind}`);
+      }, WORKER_REPLY_TIMEOUT_MS);
+      this.#pending.set(id, { worker, resolve, reject, timer });
+      worker.send({ ...request, id });
+    });
+  }
+
+  /** The request to every worker; resolves with their answers. */
+  broadcast(request: PrimaryRequest): Promise<unknown[]> {
+    return Promise.all([...this.#workers].map((w) => this.request(w, request)));
+  }
+
+  get workerCount(): number {
+    return this.#workers.size;
+  }
+
+  /** Fetches every worker's counters and sessions into {@link stats} and {@link sessions}. */
+  async refresh(): Promise<void> {
+    const parts = (await this.broadcast({ kind: 'stats' })) as StatsData[];
+    this.#sessions = sumStats(this.stats, parts);
+  }
+
+  sessions(): SessionSnapshot[] {
+    return this.#sessions;
+  }
+
+  get limits(): Pop3Limits {
+    return this.#limits;
+  }
+
+  /** Validated here, then applied by every worker (and by workers started later). */
+  setLimits(changes: Partial<Pop3Limits>): Pop3Limits {
+    this.#limits = resolveLimits({ ...this.#limits, ...changes });
+    void this.broadcast({ kind: 'set-limits', limits: changes }).catch((error: unknown) => {
+      this.#options.logger.error({ err: String(error) }, 'limits not applied by every worker');
+    });
+    return this.#limits;
+  }
+
+  get root(): string {
+    return this.#root;
+  }
+
+  /** The mail root for maildrops opened from now on, in every worker. */
+  set root(path: string) {
+    this.#root = path;
+    void this.broadcast({ kind: 'set-root', root: path }).catch((error: unknown) => {
+      this.#options.logger.error({ err: String(error) }, 'mail root not changed in every worker');
+    });
+  }
+
+  async endSessionsOf(user: string, message?: string): Promise<number> {
+    const counts = (await this.broadcast({
+      kind: 'end-sessions',
+      user,
+      ...(message === undefined ? {} : { message }),
+    })) as number[];
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Every worker re-reads the users file; resolves once all have. */
+  async reloadUsers(): Promise<void> {
+    await this.broadcast({ kind: 'reload-users' });
+  }
+
+  /** SIGHUP: users file and certificates, in every worker. */
+  async reloadAll(): Promise<void> {
+    await this.broadcast({ kind: 'reload-all' });
+  }
+
+  /** Metrics of every worker and of `own` (the primary's), summed the way prom-client sums a cluster. */
+  async metrics(own: Registry): Promise<Registry> {
+    const parts = (await this.broadcast({ kind: 'metrics' })) as MetricsData[];
+    return AggregatorRegistry.aggregate([...parts, await own.getMetricsAsJSON()]);
+  }
+
+  /** Asks every worker to stop within `graceMs`; resolves once all have exited (killing late ones). */
+  async stop(graceMs: number): Promise<void> {
+    this.#isStopping = true;
+    const exited = [...this.#all].map(
+      (worker) =>
+        new Promise<void>((resolve) => {
+          if (worker.isDead()) {
+            resolve();
+            return;
+          }
+          const timer = setTimeout(() => {
+            worker.kill('SIGKILL');
+          }, graceMs + WORKER_REPLY_TIMEOUT_MS);
+          worker.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        }),
+    );
+    for (const worker of this.#all) {
+      if (!this.#workers.has(worker)) {
+        worker.process.kill('SIGTERM'); // still starting: nothing to hand over
+        continue;
+      }
+      this.request(worker, { kind: 'shutdown', graceMs }).catch(() => {
+        // It exits either way; a lost answer changes nothing.
+      });
+    }
+    await Promise.all(exited);
+  }
+}

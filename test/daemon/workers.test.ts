@@ -1,0 +1,218 @@
+// The daemon with --workers 2 (node:cluster): POP3 served by both workers on one port, maildrop
+// locks that hold across them, the monitor's counters and /metrics summed over them, users added
+// and removed through the monitor seen by every worker at once, a dead worker replaced, and a
+// clean stop.
+import assert from 'node:assert/strict';
+import { get } from 'node:http';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { sendMonitorRequest, tokenBytes } from '../../src/monitor/client.js';
+import type { ConfigTarget, GetTarget, MonitorResponse } from '../../src/monitor/protocol/messages.js';
+import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
+import { buildMaildir } from '../helpers/maildir-builder.js';
+import { Pop3TestClient } from '../helpers/pop3-client.js';
+import { monitorPort } from '../helpers/poplarctl.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const LIMIT = { timeout: 120_000 };
+const TOKEN = '123456789abcdef1';
+const USERS = ['u0', 'u1', 'u2', 'u3'];
+const MESSAGE = 'Subject: hi\r\n\r\nHello from the cluster.\r\n';
+
+async function cluster(t: TestContext, extra: readonly string[] = []): Promise<RunningDaemon> {
+  const cwd = await tempDir(t);
+  await writeFile(join(cwd, 'users'), USERS.map((u) => `${u}:{PLAIN}pw-${u}\n`).join(''));
+  await writeFile(join(cwd, 'poplar.toml'), '[limits]\nauthFailureDelayMs = 0\n');
+  for (const user of USERS) await buildMaildir(join(cwd, 'mail'), user, [{ content: MESSAGE }]);
+  return startDaemon(t, {
+    cwd,
+    args: [
+      '--workers',
+      '2',
+      '--users',
+      'users',
+      '--config',
+      'poplar.toml',
+      '--listen',
+      '127.0.0.1',
+      '-p',
+      '0',
+      '-m',
+      'mail',
+      ...extra,
+    ],
+  });
+}
+
+function monitor(d: RunningDaemon) {
+  const port = monitorPort(d.started);
+  const ask = (
+    type: 'get' | 'config',
+    target: GetTarget | ConfigTarget,
+    data = Buffer.alloc(0),
+  ): Promise<MonitorResponse> =>
+    sendMonitorRequest(
+      { host: '127.0.0.1', port },
+      type === 'get'
+        ? { type, token: tokenBytes(TOKEN), target: target as GetTarget, data }
+        : { type, token: tokenBytes(TOKEN), target: target as ConfigTarget, data },
+    );
+  return {
+    async count(target: GetTarget): Promise<number> {
+      const response = await ask('get', target);
+      assert.equal(response.status, 'ok');
+      return Number(
+        response.data.length === 8 ? response.data.readBigUInt64BE() : response.data.readUInt32BE(),
+      );
+    },
+    async snapshot(): Promise<{ counters: Record<string, number>; sessionCount: number }> {
+      const response = await ask('get', 'snapshot');
+      assert.equal(response.status, 'ok');
+      return JSON.parse(response.data.toString('utf8')) as {
+        counters: Record<string, number>;
+        sessionCount: number;
+      };
+    },
+    async config(target: ConfigTarget, ...fields: string[]): Promise<string> {
+      return (await ask('config', target, Buffer.from(fields.join('\0')))).status;
+    },
+  };
+}
+
+/** Login, STAT, RETR 1, QUIT; resolves to the RETR body. */
+async function fullSession(d: RunningDaemon, user: string, password = `pw-${user}`): Promise<string> {
+  const client = await Pop3TestClient.connect(d.port);
+  try {
+    assert.match(await client.login(user, password), /^\+OK/);
+    assert.match(await client.command('STAT'), /^\+OK 1 /);
+    const retr = await client.multi('RETR 1');
+    assert.match(retr.status, /^\+OK/);
+    assert.match(await client.command('QUIT'), /^\+OK/);
+    return retr.lines.join('\n');
+  } finally {
+    client.close();
+  }
+}
+
+/** Pids of the processes that logged `msg`. */
+const pidsThatLogged = (d: RunningDaemon, msg: string): Set<unknown> =>
+  new Set(d.logs.filter((e) => e.msg === msg).map((e) => e['pid']));
+
+test(
+  'two workers share the POP3 port; the monitor and /metrics report totals over both',
+  LIMIT,
+  async (t) => {
+    const d = await cluster(t, ['--metrics-listen', '127.0.0.1:0']);
+    assert.equal(d.started['workers'], 2);
+    for (let i = 0; i < 8; i++) {
+      const user = USERS[i % USERS.length] as string;
+      assert.match(await fullSession(d, user), /Hello from the cluster/);
+    }
+    // Connections go round the workers: both served logins.
+    assert.equal(pidsThatLogged(d, 'login').size, 2);
+    assert.ok(!pidsThatLogged(d, 'login').has(d.pid), 'the primary serves no POP3');
+    await d.waitForLog((e) => e.msg === 'logout' && d.logs.filter((x) => x.msg === 'logout').length >= 8);
+    const m = monitor(d);
+    assert.equal(await m.count('loginsSucceeded'), 8);
+    assert.equal(await m.count('historicConnections'), 8);
+    assert.equal(await m.count('messagesRetrieved'), 8);
+    const snap = await m.snapshot();
+    assert.equal(snap.counters['loginsSucceeded'], 8);
+    assert.equal(snap.sessionCount, 0);
+
+    const listening = await d.waitForLog((e) => e.msg === 'metrics listening');
+    const metrics = await new Promise<string>((resolve, reject) => {
+      get({ host: '127.0.0.1', port: listening['port'] as number, path: '/metrics' }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => {
+          resolve(body);
+        });
+      }).on('error', reject);
+    });
+    const sample = (name: string): number =>
+      Number(
+        metrics
+          .split('\n')
+          .find((l) => l.startsWith(`${name} `))
+          ?.slice(name.length + 1),
+      );
+    assert.equal(sample('pop3_connections_total'), 8);
+    assert.equal(sample('pop3_messages_retrieved_total'), 8);
+    assert.match(metrics, /monitor_requests_total\{type="get",status="ok"\} [1-9]/);
+  },
+);
+
+test('a maildrop locked by a session in one worker is IN-USE in the other', LIMIT, async (t) => {
+  const d = await cluster(t);
+  const holder = await Pop3TestClient.connect(d.port);
+  t.after(() => {
+    holder.close();
+  });
+  assert.match(await holder.login('u0', 'pw-u0'), /^\+OK/);
+  // Round robin: of two more connections, one reaches the other worker; both must be refused.
+  for (let i = 0; i < 2; i++) {
+    const other = await Pop3TestClient.connect(d.port);
+    try {
+      assert.match(await other.command('USER u0'), /^\+OK/);
+      assert.match(await other.command('PASS pw-u0'), /^-ERR \[IN-USE\]/);
+    } finally {
+      other.close();
+    }
+  }
+  assert.match(await holder.command('QUIT'), /^\+OK/);
+});
+
+test('users added and deleted through the monitor count in every worker at once', LIMIT, async (t) => {
+  const d = await cluster(t);
+  const m = monitor(d);
+  assert.equal(await m.config('setUser', 'newbie', 'fresh-pw-1'), 'ok');
+  // Answered only once every worker has re-read the users file: each connection logs in.
+  for (let i = 0; i < 4; i++) {
+    const c = await Pop3TestClient.connect(d.port);
+    try {
+      assert.match(await c.login('newbie', 'fresh-pw-1'), /^\+OK/);
+      assert.match(await c.command('QUIT'), /^\+OK/);
+    } finally {
+      c.close();
+    }
+  }
+  // Open sessions of a deleted user end, whichever worker holds them.
+  const open = [await Pop3TestClient.connect(d.port), await Pop3TestClient.connect(d.port)];
+  assert.match(await (open[0] as Pop3TestClient).login('newbie', 'fresh-pw-1'), /^\+OK/);
+  assert.match(await (open[1] as Pop3TestClient).login('u1', 'pw-u1'), /^\+OK/);
+  assert.equal(await m.config('deleteUser', 'newbie'), 'ok');
+  assert.match(await (open[0] as Pop3TestClient).closed(), /-ERR \[SYS\/TEMP\] account removed/);
+  // Another user's session goes on.
+  assert.match(await (open[1] as Pop3TestClient).command('STAT'), /^\+OK 1 /);
+  (open[1] as Pop3TestClient).close();
+  const c = await Pop3TestClient.connect(d.port);
+  try {
+    assert.match(await c.command('USER newbie'), /^\+OK/);
+    assert.match(await c.command('PASS fresh-pw-1'), /^-ERR \[AUTH\]/);
+  } finally {
+    c.close();
+  }
+});
+
+test('a worker that dies is replaced; SIGTERM stops the primary and every worker', LIMIT, async (t) => {
+  const d = await cluster(t);
+  const workers = [...pidsThatLogged(d, 'listening')] as number[];
+  assert.equal(workers.length, 2);
+  const victim = workers[0] as number;
+  process.kill(victim, 'SIGKILL');
+  await d.waitForLog((e) => e.msg === 'worker died; starting another' && e['worker'] === victim);
+  await d.waitForLog((e) => e.msg === 'listening' && !workers.includes(e['pid'] as number));
+  for (const user of USERS) assert.match(await fullSession(d, user), /Hello from the cluster/);
+  const all = [...pidsThatLogged(d, 'listening')] as number[];
+  assert.equal(await d.stop('SIGTERM'), 0);
+  for (const pid of all) {
+    assert.throws(
+      () => process.kill(pid, 0),
+      (error: NodeJS.ErrnoException) => error.code === 'ESRCH',
+      `worker ${String(pid)} still runs`,
+    );
+  }
+});
