@@ -176,7 +176,7 @@ try {
       '',
       `- command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\``,
       `- machine: nproc ${nproc}, ${cpuModel}, memory ${mem}, node ${process.version}, dovecot ${dovecotVersion() ?? 'n/a'}`,
-      `- medians of ${runs} runs, servers alternated; Poplar: one process, compiled build`,
+      `- medians of ${runs} runs, servers alternated; Poplar: compiled build, ${opts.workers === undefined ? 'default workers (one per CPU)' : `--workers ${opts.workers}`}`,
       '',
       header,
       ...rows.map((r) => `| ${r.join(' | ')} |`),
