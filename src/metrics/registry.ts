@@ -70,6 +70,11 @@ export function createMetricsRegistry(pop3: Pop3Server, monitor?: MonitorServer)
     'Messages retrieved in full (RETR)',
     () => stats.messagesRetrieved,
   );
+  fromStats(
+    'pop3_logins_throttled_total',
+    'Login attempts answered late by the login throttle (recent failures of the address or user name)',
+    () => stats.loginsThrottled,
+  );
   fromStats('pop3_messages_deleted_total', 'Messages deleted at QUIT (UPDATE)', () => stats.messagesDeleted);
   new Counter({
     name: 'pop3_logins_total',

@@ -126,6 +126,7 @@ function snapshot(backends: MonitorBackends, uptimeSeconds: number): Buffer {
     authenticatedSessions: s.sessionsAuthenticated,
     loginsSucceeded: s.loginsSucceeded,
     loginsFailed: s.loginsFailed,
+    loginsThrottled: s.loginsThrottled,
     messagesRetrieved: s.messagesRetrieved,
     messagesDeleted: s.messagesDeleted,
     uptimeSeconds,

@@ -28,6 +28,10 @@ const DEFAULTS: Pop3Limits = {
   loginTimeoutMs: 60_000,
   writeStallTimeoutMs: 60_000,
   transferChunkBytes: 65_536,
+  authThrottleMaxDelayMs: 30_000,
+  authThrottleMaxUserDelayMs: 4000,
+  authThrottleWindowMs: 900_000,
+  authThrottleMaxEntries: 10_000,
 };
 
 // [option, smallest accepted, largest accepted (undefined: no maximum)]
@@ -43,6 +47,10 @@ const RANGES: readonly [keyof Pop3Limits, number, number | undefined][] = [
   ['loginTimeoutMs', 1, undefined],
   ['writeStallTimeoutMs', 1, undefined],
   ['transferChunkBytes', 512, 1_048_576],
+  ['authThrottleMaxDelayMs', 0, undefined],
+  ['authThrottleMaxUserDelayMs', 0, undefined],
+  ['authThrottleWindowMs', 1, undefined],
+  ['authThrottleMaxEntries', 1, 1_000_000],
 ];
 
 describe('resolveLimits', () => {

@@ -27,6 +27,20 @@ export interface Pop3Limits {
   readonly writeStallTimeoutMs: number;
   /** Size of the chunks in which message bodies are read and sent. */
   readonly transferChunkBytes: number;
+  /**
+   * Login throttle: the longest delay before answering a login from an address with recent failures
+   * (an IPv6 address counts as its /64). The delay doubles from `authFailureDelayMs` with each failure.
+   */
+  readonly authThrottleMaxDelayMs: number;
+  /**
+   * Login throttle: the longest delay caused by failures for one user name, from any address. Kept
+   * small so that an attack on a name from elsewhere never locks its owner out.
+   */
+  readonly authThrottleMaxUserDelayMs: number;
+  /** Login throttle: failures of an address or user name are forgotten this long after the last one. */
+  readonly authThrottleWindowMs: number;
+  /** Login throttle: addresses, and separately user names, remembered at most; the stalest go first. */
+  readonly authThrottleMaxEntries: number;
 }
 
 /** RFC 1939 section 3: "an autologout timer ... of at least 10 minutes". */
@@ -46,6 +60,10 @@ export const DEFAULT_LIMITS: Pop3Limits = {
   loginTimeoutMs: 60_000,
   writeStallTimeoutMs: 60_000,
   transferChunkBytes: 65_536,
+  authThrottleMaxDelayMs: 30_000,
+  authThrottleMaxUserDelayMs: 4000,
+  authThrottleWindowMs: 900_000,
+  authThrottleMaxEntries: 10_000,
 };
 
 const MINIMUMS: { readonly [K in keyof Pop3Limits]: number } = {
@@ -60,12 +78,18 @@ const MINIMUMS: { readonly [K in keyof Pop3Limits]: number } = {
   loginTimeoutMs: 1,
   writeStallTimeoutMs: 1,
   transferChunkBytes: 512,
+  authThrottleMaxDelayMs: 0,
+  authThrottleMaxUserDelayMs: 0,
+  authThrottleWindowMs: 1,
+  authThrottleMaxEntries: 1,
 };
 
 const MAXIMUMS: Partial<{ readonly [K in keyof Pop3Limits]: number }> = {
   maxCommandBytes: 65_536,
   maxSaslLineBytes: 65_536,
   transferChunkBytes: 1_048_576,
+  // Each entry is a short key and two numbers: a million of each kind stays within a few hundred MB.
+  authThrottleMaxEntries: 1_000_000,
 };
 
 /** Fills in defaults and rejects values out of range with a {@link ConfigError} naming the option. */

@@ -8,6 +8,8 @@ export class ConnectionGoneError extends Error {
 }
 
 const TERMINATOR = Buffer.from('.\r\n');
+/** The message of the {@link ConnectionGoneError} for a client dropped after `writeStallTimeoutMs`. */
+export const STALLED = 'client stopped reading';
 
 /** Removes CR and LF so that no text can end a reply line early (user input is echoed in some replies). */
 const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ');
@@ -169,7 +171,7 @@ export class ReplyWriter {
         done(new ConnectionGoneError('connection closed'));
       };
       const timer = setTimeout(() => {
-        done(new ConnectionGoneError('client stopped reading'));
+        done(new ConnectionGoneError(STALLED));
         socket.destroy();
       }, this.#writeStallTimeoutMs);
       socket.on('drain', onDrain);

@@ -12,6 +12,7 @@ import { MIN_TLS_VERSION, TlsContexts, type Pop3TlsOptions } from './tls.js';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { CommandInfo, ConnectionInfo, EngineContext, LoginInfo, Pop3State } from './session.js';
 import { ServerStats } from './stats.js';
+import { LoginThrottle } from './throttle.js';
 
 export interface Pop3ServerOptions {
   /** Decides who may log in. */
@@ -109,6 +110,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       onLogin: (info) => {
         this.emit('login', info);
       },
+      loginThrottle: new LoginThrottle(),
     };
   }
 

@@ -7,6 +7,7 @@ import type { ReplyWriter } from './reply.js';
 import type { SaslMechanism } from './sasl/types.js';
 import type { ServerStats } from './stats.js';
 import type { TlsContexts } from './tls.js';
+import type { LoginThrottle } from './throttle.js';
 
 export interface ConnectionInfo {
   readonly id: string;
@@ -67,6 +68,8 @@ export interface EngineContext {
   readonly onCommand: (info: CommandInfo) => void;
   /** Called when a login succeeds (the server's `login` event). */
   readonly onLogin: (info: LoginInfo) => void;
+  /** Failed logins by address and user name, across connections: the delays before answering. */
+  readonly loginThrottle: LoginThrottle;
 }
 
 /** What one session did, for the logout log line and the `close` event. */

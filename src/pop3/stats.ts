@@ -17,6 +17,11 @@ export class ServerStats {
   sessionsAuthenticated = 0;
   loginsSucceeded = 0;
   loginsFailed = 0;
+  /**
+   * Login attempts whose answer the login throttle held back because of recent failures of their
+   * address or user name (beyond the plain `authFailureDelayMs` of a failure).
+   */
+  loginsThrottled = 0;
   /** The same logins, by method. */
   readonly logins = new Map<string, LoginCounts>();
   bytesIn = 0;

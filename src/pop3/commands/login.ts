@@ -5,8 +5,9 @@ import type { Session } from '../session.js';
 
 /**
  * The end of every login method: on success open the maildrop and enter TRANSACTION; on failure
- * wait `authFailureDelayMs`, count it, and close the connection after `maxAuthFailures`.
- * Every credential failure carries `[AUTH]` (RFC 3206), whatever was wrong.
+ * wait, count it, and close the connection after `maxAuthFailures`. Every credential failure
+ * carries `[AUTH]` (RFC 3206), whatever was wrong. Any answer to a client whose address or user
+ * name has recent failures waits first (see `LoginThrottle`).
  */
 export async function finishLogin(
   session: Session,
@@ -15,14 +16,16 @@ export async function finishLogin(
   result: AuthResult,
 ): Promise<void> {
   const { engine } = session;
-  if (!result.ok) {
-    if (result.reason === 'temporary') {
-      engine.stats.recordLogin(method, false);
-      session.log.info({ user: username, method, result: result.reason }, 'login failed');
-      throw new Pop3Error('authentication is temporarily unavailable, try again later', RespCode.sysTemp);
-    }
+  if (!result.ok && result.reason !== 'temporary') {
     return failLogin(session, method, username, 'invalid user name or password');
   }
+  await servePenalty(session, method, username);
+  if (!result.ok) {
+    engine.stats.recordLogin(method, false);
+    session.log.info({ user: username, method, result: result.reason }, 'login failed');
+    throw new Pop3Error('authentication is temporarily unavailable, try again later', RespCode.sysTemp);
+  }
+  engine.loginThrottle.succeed(session.remoteAddress);
   const maildrop = await engine.store.open(result.user, session.signal);
   session.beginTransaction(result.user, maildrop);
   engine.stats.recordLogin(method, true);
@@ -34,8 +37,9 @@ export async function finishLogin(
 }
 
 /**
- * A failed login (wrong credentials, or a SASL exchange that went wrong): counted, logged, answered
- * `-ERR [AUTH]` after `authFailureDelayMs`, and the connection closed at `maxAuthFailures`.
+ * A failed login (wrong credentials, or a SASL exchange that went wrong): counted, logged with the
+ * delay the throttle chose (never with the secret), answered `-ERR [AUTH]` after that delay, and
+ * the connection closed at `maxAuthFailures`.
  */
 export async function failLogin(
   session: Session,
@@ -46,8 +50,42 @@ export async function failLogin(
   const { engine } = session;
   session.authFailures += 1;
   engine.stats.recordLogin(method, false);
-  session.log.info({ user: username, method, result: 'invalid' }, 'login failed');
-  await delay(engine.limits.authFailureDelayMs, undefined, { signal: session.signal });
+  const verdict = engine.loginThrottle.fail(session.remoteAddress, username, engine.limits);
+  if (verdict.isThrottled) engine.stats.loginsThrottled += 1;
+  session.log.info(
+    {
+      user: username,
+      method,
+      result: 'invalid',
+      remote: session.remoteAddress,
+      failures: verdict.addressFailures,
+      userFailures: verdict.userFailures,
+      delayMs: verdict.delayMs,
+    },
+    'login failed',
+  );
+  // Waited even when 0: the answer then still comes on a later turn of the event loop.
+  await delay(verdict.delayMs, undefined, { signal: session.signal });
   const isLast = session.authFailures >= engine.limits.maxAuthFailures;
   throw new Pop3Error(isLast ? `${message}, too many failures` : message, RespCode.auth, { close: isLast });
+}
+
+/** Holds back the answer to an attempt from an address, or for a user name, with recent failures. */
+async function servePenalty(session: Session, method: string, username: string): Promise<void> {
+  const { engine } = session;
+  const verdict = engine.loginThrottle.check(session.remoteAddress, username, engine.limits);
+  if (!verdict.isThrottled) return;
+  engine.stats.loginsThrottled += 1;
+  session.log.info(
+    {
+      user: username,
+      method,
+      remote: session.remoteAddress,
+      failures: verdict.addressFailures,
+      userFailures: verdict.userFailures,
+      delayMs: verdict.delayMs,
+    },
+    'throttled login attempt',
+  );
+  await delay(verdict.delayMs, undefined, { signal: session.signal });
 }
