@@ -2,7 +2,7 @@
 import { clearTimeout, setTimeout } from 'node:timers';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -121,9 +121,13 @@ export function dovecotVersion() {
 }
 
 /** Installs Dovecot from Debian when missing, and creates the unprivileged mail user. */
+/** Dovecot's POP3 server, from Debian's dovecot-pop3d. */
+const DOVECOT_POP3 = '/usr/lib/dovecot/pop3';
+
 export function ensureDovecot(log = console.error) {
-  if (dovecotVersion() === undefined) {
-    log('dovecot missing: apt-get install dovecot-core dovecot-pop3d');
+  // dovecot-core alone (as CI installs it for doveadm) has no POP3 server: check for both.
+  if (dovecotVersion() === undefined || !existsSync(DOVECOT_POP3)) {
+    log('dovecot or its POP3 server missing: apt-get install dovecot-core dovecot-pop3d');
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
     const r = spawnSync(
@@ -134,7 +138,8 @@ export function ensureDovecot(log = console.error) {
         env,
       },
     );
-    if (r.status !== 0 || dovecotVersion() === undefined) throw new Error('could not install dovecot');
+    if (r.status !== 0 || dovecotVersion() === undefined || !existsSync(DOVECOT_POP3))
+      throw new Error('could not install dovecot');
   }
   if (spawnSync('id', [MAIL_USER]).status !== 0) {
     log(`creating system user ${MAIL_USER}`);
