@@ -75,8 +75,9 @@ export class CredentialFile {
   }
 
   /**
-   * Sets `name`'s secret field (a `{SCHEME}...` string), adding the line if the name is new. With
-   * `onlyIfNew`, an existing name is left alone. Resolves to what happened.
+   * Sets `name`'s secret field (a `{SCHEME}...` string), adding the line if the name is new. The
+   * other fields of an existing line are kept, unless the line is unusable. With `onlyIfNew`, an
+   * existing name is left alone. Resolves to what happened.
    */
   async set(
     name: string,
@@ -90,12 +91,17 @@ export class CredentialFile {
     await this.#edit((lines) => {
       const i = lines.findIndex((line) => line.startsWith(`${name}:`));
       if (i === -1) return [...lines, `${name}:${field}`];
-      if (options.onlyIfNew === true) {
+      const isDefined = parsePasswdFile(lines.join('\n')).users.has(name);
+      if (options.onlyIfNew === true && isDefined) {
         outcome = 'exists';
         return undefined;
       }
-      outcome = 'changed';
-      const fields = (lines[i] ?? '').replace(/\r$/, '').split(':');
+      outcome = isDefined ? 'changed' : 'added';
+      const line = (lines[i] ?? '').replace(/\r$/, '');
+      // A line the parser skips (damaged, hostile: a NUL in a later field, say) is replaced
+      // whole: patched, it could stay unusable while the change is reported as made.
+      if (!parsePasswdFile(line).users.has(name)) return lines.with(i, `${name}:${field}`);
+      const fields = line.split(':');
       fields[1] = field;
       return lines.with(i, fields.join(':'));
     });
@@ -151,7 +157,8 @@ export class CredentialFile {
 export async function writeAtomically(path: string, content: string): Promise<void> {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await writeFile(tmp, content, { mode: 0o600, flush: true });
+    // 'wx': never through something already at that name (a link planted next to the file).
+    await writeFile(tmp, content, { mode: 0o600, flush: true, flag: 'wx' });
     await rename(tmp, path);
   } catch (error) {
     await unlink(tmp).catch(() => undefined);

@@ -11,10 +11,16 @@ export interface ParsedPasswdFile {
   readonly problems: readonly PasswdFileProblem[];
 }
 
+/** Control characters other than tab (which a password may hold). */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
+
 /**
  * Parses Dovecot's passwd-file form: `user:{SCHEME}data`, optionally followed by more
  * `:`-separated fields (uid, gid, home, ...) that Poplar ignores. Blank lines and lines starting
- * with `#` are skipped. A line that cannot be used is reported with its number and skipped.
+ * with `#` are skipped. A line that cannot be used (control characters, no `{SCHEME}`, an invalid
+ * or duplicate user name...) is reported with its number and skipped: a later line never replaces
+ * a user already defined.
  */
 export function parsePasswdFile(text: string): ParsedPasswdFile {
   const users = new Map<string, StoredPassword>();
@@ -24,6 +30,12 @@ export function parsePasswdFile(text: string): ParsedPasswdFile {
     const line = (lines[i] ?? '').replace(/\r$/, '');
     const number = i + 1;
     if (line.trim() === '' || line.startsWith('#')) continue;
+    // NUL, a CR inside the line (a file with old Mac line ends reads as one long line) or other
+    // binary: a damaged or hostile line, not a secret anyone could type into PASS.
+    if (CONTROL.test(line)) {
+      problems.push({ line: number, message: 'control characters in the line' });
+      continue;
+    }
     const colon = line.indexOf(':');
     if (colon === -1) {
       problems.push({ line: number, message: 'expected user:{SCHEME}password' });

@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { ARGON2_SCHEMES } from './argon2-schemes.js';
 import { safeEqual } from './compare.js';
 import { CRYPT_SCHEMES } from './crypt-schemes.js';
-import { malformed, type PasswordScheme } from './password-scheme.js';
+import { malformed, unsupported, type PasswordScheme } from './password-scheme.js';
 import { scramSha256 } from './scram-scheme.js';
 
 export type { PasswordScheme } from './password-scheme.js';
@@ -26,13 +26,20 @@ const plain: PasswordScheme = {
 const PBKDF2_FORM = /^\$1\$([^$]+)\$([0-9]{1,9})\$([0-9a-fA-F]{40})$/;
 /** Rounds for new {PBKDF2} hashes. Dovecot's default is 5,000; a login here costs some tens of milliseconds. */
 export const PBKDF2_DEFAULT_ROUNDS = 100_000;
+/** {PBKDF2} and SCRAM hashes with more rounds are refused: a login would take seconds of CPU. */
+export const PBKDF2_MAX_ROUNDS = 2_000_000;
 
 const pbkdf2Scheme: PasswordScheme = {
   name: 'PBKDF2',
   isPlaintext: false,
   problem: (data) => {
     const m = PBKDF2_FORM.exec(data);
-    return m !== null && Number(m[2]) > 0 ? undefined : malformed('PBKDF2');
+    if (m === null || !(Number(m[2]) > 0)) return malformed('PBKDF2');
+    const rounds = Number(m[2]);
+    if (rounds > PBKDF2_MAX_ROUNDS) {
+      return unsupported('PBKDF2', `${rounds} rounds is above Poplar's limit of ${PBKDF2_MAX_ROUNDS}`);
+    }
+    return undefined;
   },
   async verify(password, data) {
     const m = PBKDF2_FORM.exec(data);

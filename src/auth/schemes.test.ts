@@ -333,6 +333,21 @@ describe('problems with crypt, Argon2 and SCRAM data', () => {
     );
     // doveadm pw -s ARGON2ID -r 4 writes 1 GiB: still accepted.
     assert.equal(typeof parseStoredPassword(argon('m=1048576,t=4,p=1')), 'object');
+    const hex = 'a'.repeat(40);
+    assert.equal(
+      parseStoredPassword(`{PBKDF2}$1$salt$2000001$${hex}`),
+      "unsupported {PBKDF2} password: 2000001 rounds is above Poplar's limit of 2000000",
+    );
+    assert.equal(typeof parseStoredPassword(`{PBKDF2}$1$salt$2000000$${hex}`), 'object');
+    const key = Buffer.alloc(32, 7).toString('base64');
+    assert.equal(
+      parseStoredPassword(`{SCRAM-SHA-256}2000001,AAAAAAAAAAAAAAAAAAAAAA==,${key},${key}`),
+      "unsupported {SCRAM-SHA-256} password: 2000001 iterations is above Poplar's limit of 2000000",
+    );
+    assert.equal(
+      typeof parseStoredPassword(`{SCRAM-SHA-256}2000000,AAAAAAAAAAAAAAAAAAAAAA==,${key},${key}`),
+      'object',
+    );
   });
 
   test('malformed data is refused, naming the scheme', () => {

@@ -1,7 +1,7 @@
 import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { safeEqual } from './compare.js';
-import { malformed, type PasswordScheme } from './password-scheme.js';
+import { malformed, unsupported, type PasswordScheme } from './password-scheme.js';
 import type { StoredPassword } from './passwords.js';
 
 const pbkdf2Async = promisify(pbkdf2);
@@ -25,6 +25,8 @@ export const SCRAM_DEFAULT_ITERATIONS = 4096;
 /** Dovecot refuses fewer ("Invalid SCRAM-SHA-256 iteration count in passdb") and more than INT_MAX. */
 const MIN_ITERATIONS = 4096;
 const MAX_ITERATIONS = 2 ** 31 - 1;
+/** Hashes with more iterations are refused when the users file is read: USER/PASS would cost seconds of CPU. */
+export const SCRAM_MAX_ITERATIONS = 2_000_000;
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const SHA256_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
@@ -64,7 +66,17 @@ async function deriveKeys(
 export const scramSha256: PasswordScheme = {
   name: 'SCRAM-SHA-256',
   isPlaintext: false,
-  problem: (data) => (parseScram(data) === undefined ? malformed('SCRAM-SHA-256') : undefined),
+  problem: (data) => {
+    const parsed = parseScram(data);
+    if (parsed === undefined) return malformed('SCRAM-SHA-256');
+    if (parsed.iterations > SCRAM_MAX_ITERATIONS) {
+      return unsupported(
+        'SCRAM-SHA-256',
+        `${parsed.iterations} iterations is above Poplar's limit of ${SCRAM_MAX_ITERATIONS}`,
+      );
+    }
+    return undefined;
+  },
   async verify(password, data) {
     const stored = parseScram(data);
     if (stored === undefined) return false;

@@ -35,7 +35,7 @@ export async function ensureDemoMailbox(root: string): Promise<boolean> {
     await readdir(join(maildir, 'cur'));
     return false;
   } catch {
-    await mkdir(root, { recursive: true });
+    await mkdir(root, { recursive: true, mode: 0o700 });
     await deliverToMaildir(maildir, welcomeMessage());
     return true;
   }
@@ -75,7 +75,7 @@ export const isSecretAccepted = (path: string, secret: string): Promise<boolean>
 
 /** Creates a passwd-format file holding one entry, unless the file exists. Resolves to true if created. */
 export async function ensureCredentialFile(path: string, name: string, field: string): Promise<boolean> {
-  await mkdir(dirname(path), { recursive: true });
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   try {
     await writeFile(path, `${name}:${field}\n`, { mode: 0o600, flag: 'wx' });
     return true;

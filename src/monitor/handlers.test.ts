@@ -341,6 +341,7 @@ describe('handleRequest: GET', () => {
         authenticatedSessions: 2,
         loginsSucceeded: 0x0708,
         loginsFailed: 9,
+        loginsThrottled: 0,
         messagesRetrieved: 0x1234,
         messagesDeleted: 0x1_0000,
         uptimeSeconds: 3600,

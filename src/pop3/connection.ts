@@ -145,7 +145,13 @@ export class Pop3Connection {
     reader.maxLineBytes = maxBytes;
     this.#armTimer();
     try {
-      const next = await lines.next();
+      let next: IteratorResult<ReadLine>;
+      try {
+        next = await lines.next();
+      } catch (error) {
+        // A reset in the middle of an exchange: the client is gone, nothing went wrong here.
+        throw new ConnectionGoneError(`connection lost: ${String(error)}`);
+      }
       if (next.done === true) throw new ConnectionGoneError('connection closed');
       return next.value === OVERLONG ? undefined : next.value;
     } finally {
@@ -189,6 +195,7 @@ export class Pop3Connection {
         secure.off('secure', onSecure);
         secure.off('error', onFail);
         secure.off('close', onFail);
+        secure.off('end', onFail);
         resolve(ok);
       };
       const onSecure = (): void => {
@@ -200,6 +207,8 @@ export class Pop3Connection {
       secure.once('secure', onSecure);
       secure.once('error', onFail);
       secure.once('close', onFail);
+      // A client that half-closes instead of starting the handshake will never finish it.
+      secure.once('end', onFail);
     });
     if (!isSecure) {
       this.session.log.info({}, 'TLS handshake failed after STLS');

@@ -390,8 +390,8 @@ test('the commands against a running daemon (token from POPLAR_TOKEN)', LIMIT, a
     assert.equal(run.stderr, '');
     assert.equal(run.code, 0);
     const lines = run.stdout.split('\n');
-    assert.match(lines[9] ?? '', /^uptimeSeconds: \d+$/);
-    assert.deepEqual(lines.toSpliced(9, 1), [
+    assert.match(lines[10] ?? '', /^uptimeSeconds: \d+$/);
+    assert.deepEqual(lines.toSpliced(10, 1), [
       'historicConnections: 1',
       'concurrentConnections: 0',
       `transferredBytes: ${session.received}`,
@@ -399,6 +399,7 @@ test('the commands against a running daemon (token from POPLAR_TOKEN)', LIMIT, a
       'authenticatedSessions: 0',
       'loginsSucceeded: 1',
       'loginsFailed: 0',
+      'loginsThrottled: 0',
       'messagesRetrieved: 1',
       'messagesDeleted: 1',
       '',

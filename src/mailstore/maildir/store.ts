@@ -1,6 +1,7 @@
 import {
   close,
   closeSync,
+  constants,
   createReadStream,
   open as openCallback,
   openSync,
@@ -8,7 +9,7 @@ import {
   readSync,
   renameSync,
 } from 'node:fs';
-import { access, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { access, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isValidUserName } from '../../auth/user-name.js';
 import { MessageGoneError, Pop3Error, RespCode } from '../../errors.js';
@@ -243,8 +244,21 @@ function uniqueUids(messages: ScannedMessage[]): ScannedMessage[] {
   return messages;
 }
 
+/**
+ * Creates the maildir's folders where missing, and makes sure the user's folder and its three
+ * folders are real directories: a symbolic link there could lead outside the mail root.
+ */
 async function ensureMaildir(dir: string): Promise<void> {
-  for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(dir, sub), { recursive: true, mode: 0o700 });
+  for (const path of [dir, join(dir, 'cur'), join(dir, 'new'), join(dir, 'tmp')]) {
+    try {
+      if ((await lstat(path)).isDirectory()) continue;
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) throw error;
+      await mkdir(path, { recursive: true, mode: 0o700 });
+      continue;
+    }
+    throw new Error(`${path} is not a directory (a symbolic link?)`);
+  }
 }
 
 /** Moves delivered messages from `new/` to `cur/` (each rename is atomic: a message is in one place or the other). */
@@ -276,11 +290,16 @@ async function exists(path: string): Promise<boolean> {
 
 const ignore = (): void => {};
 
+/** Opens for reading, refusing a symbolic link (ELOOP): a message file is never a way out of the maildir. */
+const READ_NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+
 /** open(2) for reading, with the callback API: one thread-pool trip and no FileHandle to track. */
 function openForReading(path: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    openCallback(path, 'r', (error, fd) => {
+    openCallback(path, READ_NO_FOLLOW, (error, fd) => {
       if (error === null) resolve(fd);
+      else if (error.code === 'ELOOP')
+        reject(new MessageGoneError()); // a symbolic link now
       else reject(error);
     });
   });
@@ -298,7 +317,7 @@ function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
 
 /** Reads a whole file with blocking calls, measuring it as it goes. */
 function measureFileBlocking(path: string): MessageMeasure {
-  const fd = openSync(path, 'r');
+  const fd = openSync(path, READ_NO_FOLLOW);
   try {
     const meter = new MessageMeter();
     const buffer = Buffer.allocUnsafe(65_536);
@@ -314,7 +333,7 @@ function measureFileBlocking(path: string): MessageMeasure {
 }
 
 async function measureFile(path: string): Promise<MessageMeasure> {
-  const handle = await open(path, 'r');
+  const handle = await open(path, READ_NO_FOLLOW);
   try {
     const meter = new MessageMeter();
     const buffer = Buffer.allocUnsafe(65_536);
@@ -382,9 +401,10 @@ class MaildirMaildrop implements Maildrop {
   #readSmallBlocking(message: ScannedMessage): Buffer | undefined {
     let fd: number;
     try {
-      fd = openSync(join(this.#dir, 'cur', message.file.name), 'r');
+      fd = openSync(join(this.#dir, 'cur', message.file.name), READ_NO_FOLLOW);
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return undefined;
+      if (isErrno(error, 'ELOOP')) throw new MessageGoneError(); // replaced by a symbolic link
       throw error;
     }
     try {
@@ -455,10 +475,11 @@ class MaildirMaildrop implements Maildrop {
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) throw error;
     }
-    const names = await readdir(cur);
-    const renamed = names.find(
-      (n) => n !== message.file.name && parseMaildirName(n).base === message.file.base,
-    );
+    const entries = await readdir(cur, { withFileTypes: true });
+    const renamed = entries.find(
+      (e) =>
+        e.isFile() && e.name !== message.file.name && parseMaildirName(e.name).base === message.file.base,
+    )?.name;
     if (renamed === undefined) return undefined;
     message.file = parseMaildirName(renamed);
     return action(join(cur, renamed));

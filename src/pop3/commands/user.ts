@@ -10,7 +10,7 @@ export const user: Command = {
   states: ['AUTHORIZATION'],
   async run(session, args) {
     requireSafeChannel(session);
-    const name = args.trim();
+    const name = args.replace(/^[ \t]+|[ \t]+$/g, '');
     if (name === '') throw new ProtocolError('USER needs a name');
     if (Buffer.byteLength(name) > MAX_USER_ARG_BYTES) throw new ProtocolError('user name too long');
     session.pendingUser = name;
