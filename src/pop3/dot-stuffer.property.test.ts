@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { MessageMeter } from '../message/octets.js';
 import { DotStuffer, DotStuffing } from './dot-stuffer.js';
+import { chunked } from '../../test/helpers/chunked.js';
 
 // Hostile input (issue 6): for any stored bytes cut into any chunks, the stuffed body is a valid
 // RFC 1939 multi-line body (CRLF lines only, no line that reads as the terminator) that a client
@@ -115,18 +116,6 @@ function measure(chunks: readonly Uint8Array[]): ReturnType<MessageMeter['finish
   const meter = new MessageMeter();
   for (const chunk of chunks) meter.push(chunk);
   return meter.finish();
-}
-
-/** Cuts `bytes` at the offsets (modulo its length + 1); repeated offsets make empty chunks. */
-function chunked(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const offsets = cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const at of [...offsets, bytes.length]) {
-    chunks.push(bytes.subarray(from, at));
-    from = at;
-  }
-  return chunks;
 }
 
 /** Messages heavy in the bytes that matter (CR, LF, dot), with any other byte now and then. */

@@ -5,6 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { LineReader, OVERLONG, type ReadLine } from './line-reader.js';
+import { chunked } from '../../test/helpers/chunked.js';
 
 // Hostile input (issue 6): for any byte stream cut into any chunks, and any limit, the reader
 // yields exactly the stream's lines (split at LF, one CR before the LF removed), OVERLONG for a
@@ -28,18 +29,6 @@ function expectedLines(input: Buffer, limitOf: (index: number) => number): Seen[
     start = nl + 1;
   }
   return out;
-}
-
-/** Cuts `bytes` at the offsets (modulo its length + 1); repeated offsets make empty chunks. */
-function chunked(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const offsets = cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const at of [...offsets, bytes.length]) {
-    chunks.push(bytes.subarray(from, at));
-    from = at;
-  }
-  return chunks;
 }
 
 // eslint-disable-next-line @typescript-eslint/require-await -- an async source, as a socket is

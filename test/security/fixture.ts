@@ -14,6 +14,7 @@ import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { monitorPort } from '../helpers/poplarctl.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
+import { DAEMON_ARGS } from './fuzz-target.js';
 export { snapshot } from './fuzz-target.js';
 
 /** The monitor token of every fixture's only admin, `ops`. */
@@ -76,23 +77,7 @@ export async function startSecurityDaemon(
   const d = await startDaemon(t, {
     cwd,
     ...(options.startTimeoutMs === undefined ? {} : { startTimeoutMs: options.startTimeoutMs }),
-    args: [
-      '--config',
-      'poplar.toml',
-      '--users',
-      'users',
-      '--admins',
-      'admins',
-      '-m',
-      'mail',
-      '--listen',
-      '127.0.0.1',
-      '-p',
-      '0',
-      '--log-level',
-      options.logLevel ?? 'info',
-      ...extra,
-    ],
+    args: [...DAEMON_ARGS, '--log-level', options.logLevel ?? 'info', ...extra],
   });
   return {
     d,

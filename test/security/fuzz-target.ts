@@ -32,6 +32,22 @@ export const FUZZ_MESSAGES: readonly string[] = [
   '',
 ];
 
+/** The daemon's arguments for a temporary folder holding poplar.toml, users, admins and mail/. */
+export const DAEMON_ARGS: readonly string[] = [
+  '--config',
+  'poplar.toml',
+  '--users',
+  'users',
+  '--admins',
+  'admins',
+  '-m',
+  'mail',
+  '--listen',
+  '127.0.0.1',
+  '-p',
+  '0',
+];
+
 /**
  * Error entries the fuzzer provokes through bugs found and reported but not fixed yet, in files
  * outside this test's reach. They are counted and shown rather than failed on: delete an entry
@@ -163,21 +179,7 @@ export async function prepareFuzzTarget(
     );
   }
   const hasTls = (await makeCertificate(cwd)) !== undefined;
-  const args = [
-    '--config',
-    'poplar.toml',
-    '--users',
-    'users',
-    '--admins',
-    'admins',
-    '-m',
-    'mail',
-    '--listen',
-    '127.0.0.1',
-    '-p',
-    '0',
-    ...(hasTls ? ['--tls-cert', 'cert.pem', '--tls-key', 'key.pem'] : []),
-  ];
+  const args = [...DAEMON_ARGS, ...(hasTls ? ['--tls-cert', 'cert.pem', '--tls-key', 'key.pem'] : [])];
   return { cwd, root, canary, usersFile, adminsFile, args, hasTls };
 }
 

@@ -16,6 +16,7 @@ import {
   type MonitorRequest,
   type MonitorResponse,
 } from './messages.js';
+import { chunked } from '../../../test/helpers/chunked.js';
 
 // Hostile input (issue 6): whatever bytes arrive, in whatever pieces, a decoder ends in a message,
 // "need more", or its typed framing error; never another exception, and never waiting for more
@@ -26,18 +27,6 @@ const getTargets = Object.keys(GetTarget) as GetTarget[];
 const configTargets = Object.keys(ConfigTarget) as ConfigTarget[];
 const statuses = Object.keys(Status) as Status[];
 const frameErrorCodes = Object.keys(FrameErrorCode);
-
-/** Cuts `bytes` at the offsets (modulo its length + 1); repeated offsets make empty chunks. */
-function chunked(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const offsets = cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const at of [...offsets, bytes.length]) {
-    chunks.push(bytes.subarray(from, at));
-    from = at;
-  }
-  return chunks;
-}
 
 const byteByByte = (bytes: Buffer): Buffer[] => [...bytes].map((byte) => Buffer.from([byte]));
 

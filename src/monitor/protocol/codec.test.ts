@@ -13,6 +13,7 @@ import {
   type MonitorRequest,
   type MonitorResponse,
 } from './messages.js';
+import { chunked } from '../../../test/helpers/chunked.js';
 
 /**
  * Bytes from hex typed by hand from the layout in docs/monitor-protocol.md. Spaces only help the
@@ -661,18 +662,6 @@ function expectedOutcome(b: Buffer, maxDataBytes: number): Outcome {
     ? { type: 'get', token, target: getNames.find((n) => GET_WIRE[n] === b[18]) ?? 'snapshot', data }
     : { type: 'config', token, target: configNames.find((n) => CONFIG_WIRE[n] === b[18]) ?? 'maildir', data };
   return { kind: 'message', message };
-}
-
-/** Cuts `bytes` at the given offsets (taken modulo its length + 1). */
-function chunked(bytes: Buffer, cuts: readonly number[]): Buffer[] {
-  const offsets = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const chunks: Buffer[] = [];
-  let from = 0;
-  for (const at of [...offsets, bytes.length]) {
-    chunks.push(bytes.subarray(from, at));
-    from = at;
-  }
-  return chunks;
 }
 
 /** Fixed, so a failure can be replayed; fast-check prints the seed and path of any counterexample. */
