@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import {
+  link,
+  lstat,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  symlink,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Pop3Error, RespCode } from '../../errors.js';
@@ -8,14 +18,27 @@ export const LOCK_FILE = '.poplar-lock';
 
 /** Lock paths held by this process: a second session of the same server is refused without touching the disk. */
 const heldHere = new Set<string>();
+/** Contents of the locks this process holds: a lock file naming this process but none of these was left behind. */
+const heldContents = new Set<string>();
+
+/** A temporary or moved-aside lock file this old is a leftover whatever it holds. */
+const LEFTOVER_AGE_MS = 10 * 60_000;
 
 let ownStartTime: string | undefined;
 
-/** Start time of a process in clock ticks since boot (Linux), to tell a live owner from a reused pid. */
-async function processStartTime(pid: number): Promise<string | undefined> {
+const isErrno = (error: unknown, ...codes: string[]): boolean =>
+  codes.includes((error as NodeJS.ErrnoException | undefined)?.code ?? '');
+
+/**
+ * State and start time (in clock ticks since boot) of a process (Linux), to tell a live owner
+ * from a reused pid, or from a zombie.
+ */
+async function processStat(pid: number): Promise<{ state: string; start: string } | undefined> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const [state, start] = [fields[0], fields[19]];
+    return state === undefined || start === undefined ? undefined : { state, start };
   } catch {
     return undefined;
   }
@@ -30,16 +53,39 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Whether the lock described by `content` was left by a process that no longer runs. */
+/** Whether the process `pid` of this host, started at `start`, has exited (or the pid was reused). */
+async function isGone(pid: number, start: string | undefined): Promise<boolean> {
+  if (!isAlive(pid)) return true;
+  const actual = await processStat(pid);
+  if (actual === undefined) return false;
+  // A zombie has exited: it holds nothing (a killed daemon's worker not reaped yet).
+  if (actual.state === 'Z' || actual.state === 'X') return true;
+  return start !== undefined && start !== '-' && actual.start !== start;
+}
+
+const isOwn = (pid: number, start: string | undefined): boolean =>
+  pid === process.pid && start === ownStartTime;
+
+/** Whether the lock described by `content` was left by a process that no longer holds it. */
 async function isStale(content: string): Promise<boolean> {
   const [pidText, start, host] = content.trim().split(' ');
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return true; // unreadable: a crash while writing it
   if (host !== hostname()) return false; // another machine's process: cannot tell, assume held
-  if (pid === process.pid && start === ownStartTime) return false; // ours; `heldHere` decides
-  if (!isAlive(pid)) return true;
-  const actual = await processStartTime(pid);
-  return actual !== undefined && start !== undefined && start !== '-' && actual !== start;
+  // Ours: held only if a session of this process holds exactly this lock (a release that could
+  // not remove the file, on a read-only file system say, leaves it behind).
+  if (isOwn(pid, start)) return !heldContents.has(content);
+  return isGone(pid, start);
+}
+
+/** A lock is a regular file or, made on a full disk, a symbolic link whose target is the content. */
+async function readLock(path: string): Promise<string> {
+  try {
+    return await readlink(path);
+  } catch (error) {
+    if (!isErrno(error, 'EINVAL')) throw error;
+  }
+  return readFile(path, 'utf8');
 }
 
 const inUse = (): Pop3Error => new Pop3Error('maildrop is in use by another session', RespCode.inUse);
@@ -57,22 +103,31 @@ export class MaildropLock {
   private constructor(path: string, content: string) {
     this.#path = path;
     this.#content = content;
+    heldContents.add(content);
   }
 
+  /**
+   * Takes the lock of the maildrop in `dir`. Rejects with `[IN-USE]` when another session holds
+   * it, and with `[SYS/TEMP]` when the file system does not let it be taken (read-only, say).
+   */
   static async acquire(dir: string): Promise<MaildropLock> {
     const path = join(dir, LOCK_FILE);
     if (heldHere.has(path)) throw inUse();
     heldHere.add(path);
     try {
-      ownStartTime ??= (await processStartTime(process.pid)) ?? '-';
+      ownStartTime ??= (await processStat(process.pid))?.start ?? '-';
       const content = `${process.pid} ${ownStartTime} ${hostname()} ${randomBytes(8).toString('hex')}\n`;
       for (let attempt = 0; attempt < 3; attempt++) {
-        if (await createExclusive(path, content)) return new MaildropLock(path, content);
+        if (await createExclusive(path, content)) {
+          const lock = new MaildropLock(path, content);
+          await removeLeftovers(dir);
+          return lock;
+        }
         let existing: string;
         try {
-          existing = await readFile(path, 'utf8');
+          existing = await readLock(path);
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // released meanwhile
+          if (isErrno(error, 'ENOENT')) continue; // released meanwhile
           throw error;
         }
         if (!(await isStale(existing))) throw inUse();
@@ -81,7 +136,8 @@ export class MaildropLock {
       throw inUse();
     } catch (error) {
       heldHere.delete(path);
-      throw error;
+      if (error instanceof Pop3Error) throw error;
+      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
     }
   }
 
@@ -90,13 +146,45 @@ export class MaildropLock {
     if (!this.#isHeld) return;
     this.#isHeld = false;
     try {
-      if ((await readFile(this.#path, 'utf8')) === this.#content) await unlink(this.#path);
-    } catch {
-      // Already gone: nothing to release.
+      if ((await readLock(this.#path)) === this.#content) await unlink(this.#path);
+    } catch (error) {
+      // Already gone: nothing to release. Or it cannot be removed now (a read-only file system):
+      // an acquire in this process finds it stale, but another process (another worker) sees a
+      // live owner, so it is removed as soon as it can be.
+      if (!isErrno(error, 'ENOENT')) retryRelease(this.#path, this.#content);
     } finally {
+      heldContents.delete(this.#content);
       heldHere.delete(this.#path);
     }
   }
+}
+
+/** Lock files whose release failed, by path, with their content: removed by a retry timer. */
+const unreleased = new Map<string, string>();
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 30_000;
+let retryMs = FIRST_RETRY_MS;
+let retryTimer: NodeJS.Timeout | undefined;
+
+function retryRelease(path: string, content: string): void {
+  unreleased.set(path, content);
+  retryTimer ??= setTimeout(() => void retryReleases(), retryMs).unref();
+}
+
+async function retryReleases(): Promise<void> {
+  for (const [path, content] of unreleased) {
+    try {
+      // A session of this process taking the lock again finds this one stale and replaces it.
+      const current = heldHere.has(path) ? undefined : await readLock(path);
+      if (current === content && !heldHere.has(path)) await unlink(path);
+      unreleased.delete(path);
+    } catch (error) {
+      // Still read-only, say: next time.
+      if (isErrno(error, 'ENOENT')) unreleased.delete(path);
+    }
+  }
+  retryMs = unreleased.size === 0 ? FIRST_RETRY_MS : Math.min(retryMs * 2, MAX_RETRY_MS);
+  retryTimer = unreleased.size === 0 ? undefined : setTimeout(() => void retryReleases(), retryMs).unref();
 }
 
 /**
@@ -105,16 +193,35 @@ export class MaildropLock {
  * never see a lock file that is empty or half written (and take it for stale).
  */
 async function createExclusive(path: string, content: string): Promise<boolean> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
+  // The name says whose it is: a process killed before writing the content leaves an empty file.
+  const tmp = `${path}.${process.pid}_${ownStartTime ?? '-'}_${randomBytes(6).toString('hex')}_${hostname()}.tmp`;
+  try {
+    await writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    await unlink(tmp).catch(() => undefined);
+    if (!isErrno(error, 'ENOSPC', 'EDQUOT')) throw error;
+    // A full disk: a symbolic link needs no data block for a short target (ext4, tmpfs, xfs keep
+    // it in the inode), so the maildrop can still be opened, and mail deleted to free space.
+    return createExclusiveLink(path, content);
+  }
   try {
     await link(tmp, path);
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if (isErrno(error, 'EEXIST')) return false;
     throw error;
   } finally {
     await unlink(tmp).catch(() => undefined);
+  }
+}
+
+async function createExclusiveLink(path: string, content: string): Promise<boolean> {
+  try {
+    await symlink(content, path);
+    return true;
+  } catch (error) {
+    if (isErrno(error, 'EEXIST')) return false;
+    throw error;
   }
 }
 
@@ -127,12 +234,49 @@ async function removeStale(path: string, staleContent: string): Promise<void> {
   try {
     await rename(path, aside);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if (isErrno(error, 'ENOENT')) return;
     throw error;
   }
-  const moved = await readFile(aside, 'utf8').catch(() => staleContent);
+  const moved = await readLock(aside).catch(() => staleContent);
   if (moved !== staleContent) {
     await link(aside, path).catch(() => undefined);
   }
   await unlink(aside).catch(() => undefined);
+}
+
+/**
+ * Removes what a process killed while taking or recovering the lock left behind: temporary lock
+ * files (named after their owner) and locks moved aside (holding their owner's lock content)
+ * whose owner is gone, or which are old. Called with the lock held, so that no session of this
+ * process is making one; failures are ignored (the files are only clutter).
+ */
+async function removeLeftovers(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(`${LOCK_FILE}.`)) continue;
+    const path = join(dir, name);
+    try {
+      if (await isLeftover(name, path)) await unlink(path);
+    } catch {
+      // Gone meanwhile, or cannot be removed: left for the next session.
+    }
+  }
+}
+
+async function isLeftover(name: string, path: string): Promise<boolean> {
+  const rest = name.slice(LOCK_FILE.length + 1);
+  if (rest.endsWith('.tmp')) {
+    const [pidText, start, , ...host] = rest.slice(0, -'.tmp'.length).split('_');
+    const pid = Number(pidText);
+    if (host.join('_') === hostname() && Number.isInteger(pid) && pid > 0) {
+      return isOwn(pid, start) || (await isGone(pid, start));
+    }
+  } else if (rest.startsWith('stale-')) {
+    const content = await readLock(path);
+    if (content.endsWith('\n') && content.trim().split(' ').length === 4) return isStale(content);
+  } else {
+    return false;
+  }
+  // Another host's, or not named as this version names them: only its age tells.
+  return Date.now() - (await lstat(path)).mtimeMs > LEFTOVER_AGE_MS;
 }

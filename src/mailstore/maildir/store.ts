@@ -2,6 +2,7 @@ import {
   close,
   closeSync,
   constants,
+  type Dirent,
   createReadStream,
   open as openCallback,
   openSync,
@@ -102,7 +103,19 @@ export class MaildirStore implements MailStore {
       log.error({ dir, err: String(error) }, 'maildir cannot be created');
       throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp);
     }
-    const lock = await MaildropLock.acquire(dir);
+    let lock: MaildropLock;
+    try {
+      lock = await MaildropLock.acquire(dir);
+    } catch (error) {
+      // [IN-USE] is a normal answer; anything else (a read-only or full disk) is the operator's business.
+      if (error instanceof Pop3Error && error.code !== RespCode.inUse) {
+        log.error(
+          { dir, err: String(error.cause instanceof Error ? error.cause : error) },
+          'maildrop lock cannot be taken',
+        );
+      }
+      throw error;
+    }
     try {
       const messages = await this.#scan(dir, log);
       return new MaildirMaildrop(dir, messages, lock, log, this.#isBlocking);
@@ -475,7 +488,13 @@ class MaildirMaildrop implements Maildrop {
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) throw error;
     }
-    const entries = await readdir(cur, { withFileTypes: true });
+    let entries: Dirent[];
+    try {
+      entries = await readdir(cur, { withFileTypes: true });
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined; // cur/ itself removed: the message with it
+      throw error;
+    }
     const renamed = entries.find(
       (e) =>
         e.isFile() && e.name !== message.file.name && parseMaildirName(e.name).base === message.file.base,
