@@ -213,6 +213,9 @@ export async function pipelining(server) {
     const s = (performance.now() - t0) / 1000;
     // No fixture line starts with a dot, so each body is exactly its LIST size; sizes are distinct.
     const inOrder = replies.every((r, i) => r.ok && r.bytes === sizes[i + 1]);
+    // QUIT, answered once the maildrop is released: the next run must not find it in use.
+    conn.send('QUIT\r\n');
+    await conn.expect(false);
     return { 'msgs/s': PIPELINE_MESSAGES / s, 'in order': inOrder ? 1 : 0 };
   } finally {
     conn.close();
