@@ -22,6 +22,7 @@ if (files.length === 0) {
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+let todo = 0;
 const stream = run({ files, concurrency: Math.max(2, availableParallelism()), timeout: 120_000 });
 stream.on('test:pass', (event) => {
   if (event.details.type === 'suite') return;
@@ -29,11 +30,14 @@ stream.on('test:pass', (event) => {
   else passed += 1;
 });
 stream.on('test:fail', (event) => {
-  if (event.details.type !== 'suite') failed += 1;
+  if (event.details.type === 'suite') return;
+  // A failing `todo` test documents a known gap; node:test does not count it as a failure either.
+  if (event.todo) todo += 1;
+  else failed += 1;
 });
 stream.compose(spec).pipe(process.stdout);
 stream.on('end', () => {
-  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped`);
+  console.log(`${passed} passed, ${failed} failed, ${skipped} skipped, ${todo} todo (known gaps, failing)`);
   if (passed === 0) console.error('run-tests: no test passed');
   process.exitCode = failed > 0 || passed === 0 ? 1 : 0;
 });
