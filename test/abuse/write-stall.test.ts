@@ -2,9 +2,8 @@
 // drops it, ends the session without UPDATE (nothing deleted), releases the maildrop lock on disk
 // and forgets the connection.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { access, readdir } from 'node:fs/promises';
-import { createServer as createNetServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -14,7 +13,7 @@ import { MaildirStore } from '../../src/mailstore/maildir/store.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { nextServerEvent } from '../helpers/raw-client.js';
-import { startServer } from '../helpers/start-server.js';
+import { embed, startServer } from '../helpers/start-server.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { CapturingLogger } from '../monitor/setup.js';
 
@@ -42,19 +41,7 @@ test('a client that stops reading mid-RETR is dropped after writeStallTimeoutMs;
     limits: { writeStallTimeoutMs: STALL_MS },
   });
   // Our own listener (the embedding API), so the test can hold a weak reference to the server's socket.
-  let serverSocket: WeakRef<Socket> | undefined;
-  const listener = createNetServer({ allowHalfOpen: true }, (socket) => {
-    serverSocket = new WeakRef(socket);
-    server.handleConnection(socket);
-  });
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  t.after(() => {
-    listener.close();
-  });
-  const address = listener.address();
-  assert.ok(address !== null && typeof address === 'object');
-  const port = address.port;
+  const { port, sockets } = await embed(t, server);
 
   const totalOctets = BIG.length + SMALL.length;
   const stalled = await Pop3TestClient.connect(port);
@@ -107,11 +94,18 @@ test('a client that stops reading mid-RETR is dropped after writeStallTimeoutMs;
     t.diagnostic('global.gc is not exposed: the collection of the socket was not checked');
     return;
   }
-  const ref = serverSocket;
-  assert.ok(ref !== undefined);
+  // The stalled connection was the first; taken out of the list (and the later ones dropped), so
+  // that only the weak reference remains here.
+  const ref = weakRefOf(sockets.shift());
+  sockets.length = 0;
   for (let i = 0; i < 20 && ref.deref() !== undefined; i++) {
     await nextTurn();
     gc();
   }
   assert.equal(ref.deref(), undefined, 'the dropped socket is still referenced');
 });
+
+function weakRefOf(socket: Socket | undefined): WeakRef<Socket> {
+  assert.ok(socket !== undefined);
+  return new WeakRef(socket);
+}

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createServer as createNetServer, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import { StaticAuthenticator } from '../../src/auth/static.js';
 import { MemoryStore } from '../../src/mailstore/memory.js';
@@ -28,4 +30,27 @@ export async function startServer(
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
   t.after(() => server.close({ graceMs: 0 }));
   return { server, port, store: rest.store instanceof MemoryStore ? rest.store : store };
+}
+
+/**
+ * Serves `server` through a listener the test owns on a loopback port (the embedding API's
+ * `handleConnection`), so the test can look at the server side of each socket.
+ */
+export async function embed(
+  t: TestContext,
+  server: Pop3Server,
+): Promise<{ port: number; sockets: Socket[] }> {
+  const sockets: Socket[] = [];
+  const listener = createNetServer({ allowHalfOpen: true }, (socket) => {
+    sockets.push(socket);
+    server.handleConnection(socket);
+  });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  t.after(() => {
+    listener.close();
+  });
+  const address = listener.address();
+  if (address === null || typeof address !== 'object') throw new Error('listener has no port');
+  return { port: address.port, sockets };
 }

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer as createNetServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import type { Maildrop, MailStore } from '../../src/mailstore/types.js';
-import type { Pop3Server } from '../../src/pop3/server.js';
 import { dialog, Pop3TestClient } from '../helpers/pop3-client.js';
 import { nextServerEvent } from '../helpers/raw-client.js';
-import { startServer } from '../helpers/start-server.js';
+import { embed, startServer } from '../helpers/start-server.js';
 
 // A 50 MiB message, made up chunk by chunk as the server pulls it and never held whole: a header,
 // then 800 chunks of 1024 numbered 64-byte lines (no line starts with a dot, so no stuffing).
@@ -58,26 +56,6 @@ function generatedStore(): { store: MailStore; sources: GeneratedMessage[] } {
     close: () => Promise.resolve(),
   };
   return { store: { open: () => Promise.resolve(drop) }, sources };
-}
-
-/**
- * Serves `server` through a listener the test owns (the embedding API), so the test can look at
- * the server side of each socket.
- */
-async function embed(t: TestContext, server: Pop3Server): Promise<{ port: number; sockets: Socket[] }> {
-  const sockets: Socket[] = [];
-  const listener = createNetServer({ allowHalfOpen: true }, (socket) => {
-    sockets.push(socket);
-    server.handleConnection(socket);
-  });
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  t.after(() => {
-    listener.close();
-  });
-  const address = listener.address();
-  assert.ok(address !== null && typeof address === 'object');
-  return { port: address.port, sockets };
 }
 
 test('a client that stops reading holds back the store; when it reads again, all arrives intact', async (t) => {

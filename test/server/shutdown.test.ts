@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer as createNetServer } from 'node:net';
 import { test } from 'node:test';
 import { MemoryStore } from '../../src/mailstore/memory.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { nextServerEvent, RawClient } from '../helpers/raw-client.js';
-import { startServer } from '../helpers/start-server.js';
+import { embed, startServer } from '../helpers/start-server.js';
 import { gate, untilAborted, wrapStore } from '../helpers/wrap-store.js';
 
 const MESSAGES = ['Subject: one\r\n\r\nfirst\r\n', 'Subject: two\r\n\r\nsecond\r\n']; // 23 + 24 octets
@@ -117,16 +115,7 @@ test('close() drops a session whose command outlasts graceMs, and releases its m
 
 test('a connection handed to handleConnection() after close() started is refused with -ERR', async (t) => {
   const { server } = await startServer(t);
-  const listener = createNetServer({ allowHalfOpen: true }, (socket) => {
-    server.handleConnection(socket);
-  });
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  t.after(() => {
-    listener.close();
-  });
-  const address = listener.address();
-  assert.ok(address !== null && typeof address === 'object');
+  const address = await embed(t, server);
   await server.close({ graceMs: 0 });
   const refused = nextServerEvent(server, 'refuse');
   const client = await RawClient.connect(address.port);
