@@ -49,3 +49,8 @@ export class MessageGoneError extends Pop3Error {
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
+
+/** Whether `error` is a system error (`NodeJS.ErrnoException`) with one of these codes. */
+export function isErrno(error: unknown, ...codes: string[]): boolean {
+  return codes.includes((error as NodeJS.ErrnoException | undefined)?.code ?? '');
+}

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { isErrno } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { parsePasswdFile, type PasswdFileProblem } from './passwd-file-format.js';
 import type { StoredPassword } from './passwords.js';
@@ -139,7 +140,7 @@ export class CredentialFile {
       try {
         text = await readFile(this.path, 'utf8');
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        if (!isErrno(error, 'ENOENT')) throw error;
       }
       const lines = text === '' ? [] : text.replace(/\n$/, '').split('\n');
       const changed = change(lines);

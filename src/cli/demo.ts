@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { isErrno } from '../errors.js';
 import { parsePasswdFile } from '../auth/passwd-file-format.js';
 import { deliverToMaildir } from '../mailstore/maildir/deliver.js';
 
@@ -58,7 +59,7 @@ export async function isCredentialValid(
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    if (isErrno(error, 'ENOENT')) return true;
     throw error;
   }
   const users = parsePasswdFile(text).users;
@@ -80,7 +81,7 @@ export async function ensureCredentialFile(path: string, name: string, field: st
     await writeFile(path, `${name}:${field}\n`, { mode: 0o600, flag: 'wx' });
     return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    if (isErrno(error, 'EEXIST')) return false;
     throw error;
   }
 }

@@ -1,18 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import {
-  link,
-  lstat,
-  readdir,
-  readFile,
-  readlink,
-  rename,
-  symlink,
-  unlink,
-  writeFile,
-} from 'node:fs/promises';
+import { link, lstat, readFile, readlink, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Pop3Error, RespCode } from '../../errors.js';
+import { isErrno, Pop3Error, RespCode } from '../../errors.js';
 
 export const LOCK_FILE = '.poplar-lock';
 
@@ -25,9 +15,6 @@ const heldContents = new Set<string>();
 const LEFTOVER_AGE_MS = 10 * 60_000;
 
 let ownStartTime: string | undefined;
-
-const isErrno = (error: unknown, ...codes: string[]): boolean =>
-  codes.includes((error as NodeJS.ErrnoException | undefined)?.code ?? '');
 
 /**
  * State and start time (in clock ticks since boot) of a process (Linux), to tell a live owner
@@ -49,7 +36,7 @@ function isAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return isErrno(error, 'EPERM');
   }
 }
 
@@ -118,11 +105,7 @@ export class MaildropLock {
       ownStartTime ??= (await processStat(process.pid))?.start ?? '-';
       const content = `${process.pid} ${ownStartTime} ${hostname()} ${randomBytes(8).toString('hex')}\n`;
       for (let attempt = 0; attempt < 3; attempt++) {
-        if (await createExclusive(path, content)) {
-          const lock = new MaildropLock(path, content);
-          await removeLeftovers(dir);
-          return lock;
-        }
+        if (await createExclusive(path, content)) return new MaildropLock(path, content);
         let existing: string;
         try {
           existing = await readLock(path);
@@ -247,11 +230,11 @@ async function removeStale(path: string, staleContent: string): Promise<void> {
 /**
  * Removes what a process killed while taking or recovering the lock left behind: temporary lock
  * files (named after their owner) and locks moved aside (holding their owner's lock content)
- * whose owner is gone, or which are old. Called with the lock held, so that no session of this
- * process is making one; failures are ignored (the files are only clutter).
+ * whose owner is gone, or which are old. `names` are the maildir's entries. Call it with the lock
+ * held, so that no session of this process is making one; failures are ignored (the files are
+ * only clutter).
  */
-async function removeLeftovers(dir: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
+export async function removeLockLeftovers(dir: string, names: readonly string[]): Promise<void> {
   for (const name of names) {
     if (!name.startsWith(`${LOCK_FILE}.`)) continue;
     const path = join(dir, name);

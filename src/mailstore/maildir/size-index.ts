@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const INDEX_FILE = '.poplar-sizes';
@@ -26,13 +26,9 @@ export class SizeIndex {
     this.#path = join(dir, INDEX_FILE);
   }
 
-  /**
-   * Reads the index of the maildrop in `dir`. Call it with the maildrop's lock held: it also
-   * removes the temporary files of saves that a crash interrupted, which only a holder writes.
-   */
+  /** Reads the index of the maildrop in `dir`. */
   static async load(dir: string): Promise<SizeIndex> {
     const index = new SizeIndex(dir);
-    await removeInterruptedSaves(dir);
     let text: string;
     try {
       text = await readFile(index.#path, 'utf8');
@@ -89,9 +85,11 @@ export class SizeIndex {
   }
 }
 
-/** Deletes `.poplar-sizes.<random>.tmp` files: saves cut short by a crash (or a full disk). */
-async function removeInterruptedSaves(dir: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
+/**
+ * Deletes `.poplar-sizes.<random>.tmp` files among `names` (the maildir's entries): saves cut short
+ * by a crash (or a full disk). Call it with the maildrop's lock held: only a holder writes them.
+ */
+export async function removeInterruptedSaves(dir: string, names: readonly string[]): Promise<void> {
   for (const name of names) {
     if (name.startsWith(`${INDEX_FILE}.`) && name.endsWith('.tmp')) {
       await unlink(join(dir, name)).catch(() => undefined);

@@ -13,7 +13,7 @@ import {
 import { access, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isValidUserName } from '../../auth/user-name.js';
-import { MessageGoneError, Pop3Error, RespCode } from '../../errors.js';
+import { isErrno, MessageGoneError, Pop3Error, RespCode } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { MessageMeter, type MessageMeasure } from '../../message/octets.js';
 import type {
@@ -27,8 +27,8 @@ import type {
   ReadOptions,
 } from '../types.js';
 import { curNameFor, parseMaildirName, uidFor, withFlag, type MaildirName } from './filename.js';
-import { MaildropLock } from './lock.js';
-import { SizeIndex } from './size-index.js';
+import { MaildropLock, removeLockLeftovers } from './lock.js';
+import { removeInterruptedSaves, SizeIndex } from './size-index.js';
 
 export interface MaildirStoreOptions {
   /** The mail root: each user's maildir is `<root>/<user>/{new,cur,tmp}`. */
@@ -54,9 +54,6 @@ export const DEFAULT_BLOCKING_BURST_MS = 5;
 /** Characters that may not appear in a message file name we serve (they would break the size index or logs). */
 // eslint-disable-next-line no-control-regex
 const UNSAFE_NAME = /[\x00-\x1f\x7f]/;
-
-const isErrno = (error: unknown, ...codes: string[]): boolean =>
-  codes.includes((error as NodeJS.ErrnoException | undefined)?.code ?? '');
 
 /**
  * Mail in Maildir folders. Opening a maildrop takes its lock, moves `new/` into `cur/`, lists
@@ -117,6 +114,7 @@ export class MaildirStore implements MailStore {
       throw error;
     }
     try {
+      await removeLeftovers(dir);
       const messages = await this.#scan(dir, log);
       return new MaildirMaildrop(dir, messages, lock, log, this.#isBlocking);
     } catch (error) {
@@ -272,6 +270,16 @@ async function ensureMaildir(dir: string): Promise<void> {
     }
     throw new Error(`${path} is not a directory (a symbolic link?)`);
   }
+}
+
+/**
+ * What a crash left in the maildir (lock and size-index temporaries), found with one readdir.
+ * Called with the lock held.
+ */
+async function removeLeftovers(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  await removeLockLeftovers(dir, names);
+  await removeInterruptedSaves(dir, names);
 }
 
 /** Moves delivered messages from `new/` to `cur/` (each rename is atomic: a message is in one place or the other). */
