@@ -5,7 +5,7 @@ import { RespCode } from '../errors.js';
 import { canApop } from '../auth/types.js';
 import { dispatch } from './dispatch.js';
 import { LineReader, OVERLONG, type ReadLine } from './line-reader.js';
-import { ConnectionGoneError, ReplyWriter, STALLED } from './reply.js';
+import { ClientStalledError, ConnectionGoneError, ReplyWriter } from './reply.js';
 import { Session, type ConnectionInfo, type EngineContext, type SessionSummary } from './session.js';
 
 export interface ClosedSessionInfo extends ConnectionInfo {
@@ -83,10 +83,10 @@ export class Pop3Connection {
         if (!(await this.#handshake())) break;
       }
     } catch (error) {
-      if (error instanceof ConnectionGoneError) {
-        // A client that stopped reading is worth an info line; a plain disconnect is not.
-        if (error.message === STALLED) session.log.info({ state: session.state }, 'client stopped reading');
-      } else {
+      // A client that stopped reading is worth an info line; a plain disconnect is not.
+      if (error instanceof ClientStalledError) {
+        session.log.info({ state: session.state }, 'client stopped reading');
+      } else if (!(error instanceof ConnectionGoneError)) {
         session.log.debug({ err: String(error) }, 'connection ended');
       }
     } finally {

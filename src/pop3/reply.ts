@@ -7,9 +7,12 @@ export class ConnectionGoneError extends Error {
   override name = 'ConnectionGoneError';
 }
 
+/** The client stopped reading for longer than `writeStallTimeoutMs` and was dropped. */
+export class ClientStalledError extends ConnectionGoneError {
+  override name = 'ClientStalledError';
+}
+
 const TERMINATOR = Buffer.from('.\r\n');
-/** The message of the {@link ConnectionGoneError} for a client dropped after `writeStallTimeoutMs`. */
-export const STALLED = 'client stopped reading';
 
 /** Removes CR and LF so that no text can end a reply line early (user input is echoed in some replies). */
 const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ');
@@ -171,7 +174,7 @@ export class ReplyWriter {
         done(new ConnectionGoneError('connection closed'));
       };
       const timer = setTimeout(() => {
-        done(new ConnectionGoneError(STALLED));
+        done(new ClientStalledError('client stopped reading'));
         socket.destroy();
       }, this.#writeStallTimeoutMs);
       socket.on('drain', onDrain);
