@@ -61,9 +61,13 @@ export class Pop3TestClient {
   static async connect(
     port: number,
     host = '127.0.0.1',
-    options: { readGreeting?: boolean } = {},
+    options: { readGreeting?: boolean; localAddress?: string } = {},
   ): Promise<Pop3TestClient> {
-    const socket = connect({ port, host });
+    const socket = connect({
+      port,
+      host,
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+    });
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
@@ -151,6 +155,15 @@ export class Pop3TestClient {
   }
 
   /** Logs in with USER/PASS; throws unless both succeed. */
+  /** USER then PASS; resolves to the first reply that is not `+OK` or to PASS's, quitting after a success. */
+  async tryLogin(user: string, password: string): Promise<string> {
+    const u = await this.command(`USER ${user}`);
+    if (!u.startsWith('+OK')) return u;
+    const reply = await this.command(`PASS ${password}`);
+    if (reply.startsWith('+OK')) await this.command('QUIT');
+    return reply;
+  }
+
   async login(user: string, password: string): Promise<string> {
     const u = await this.command(`USER ${user}`);
     if (!u.startsWith('+OK')) throw new Error(`USER failed: ${u}`);

@@ -288,11 +288,7 @@ export async function startMonitorFixture(
     async tryLogin(user, password) {
       const client = await track(Pop3TestClient.connect(pop3Port));
       try {
-        const u = await client.command(`USER ${user}`);
-        if (!u.startsWith('+OK')) return u;
-        const reply = await client.command(`PASS ${password}`);
-        if (reply.startsWith('+OK')) await client.command('QUIT');
-        return reply;
+        return await client.tryLogin(user, password);
       } finally {
         client.close();
       }
