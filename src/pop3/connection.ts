@@ -118,7 +118,7 @@ export class Pop3Connection {
         // wait on purpose (failure delays), and replies before it must not wait with it.
         if (session.state === 'TRANSACTION' && reader.hasBufferedLine()) session.reply.hold();
         await dispatch(session, next.value === OVERLONG ? undefined : next.value);
-        if (!reader.hasBufferedLine()) session.reply.release();
+        if (session.reply.isHeld && !reader.hasBufferedLine()) session.reply.release();
         this.#isBusy = false;
         if (session.isEnding || this.#abort.signal.aborted) return false;
         if (this.#upgrade !== undefined) return true;

@@ -76,6 +76,10 @@ export class ReplyWriter {
     this.#socket.cork();
   }
 
+  get isHeld(): boolean {
+    return this.#isHeld;
+  }
+
   /** Sends what {@link hold} kept back. */
   release(): void {
     if (!this.#isHeld) return;
