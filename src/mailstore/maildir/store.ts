@@ -337,11 +337,14 @@ function readAt(fd: number, buffer: Buffer, position: number): Promise<number> {
 }
 
 /** Reads a whole file with blocking calls, measuring it as it goes. */
+/** The read buffer of {@link measureFileBlocking}: it runs start to end without yielding, so one is enough. */
+const blockingMeasureBuffer = Buffer.allocUnsafe(65_536);
+
 function measureFileBlocking(path: string): MessageMeasure {
   const fd = openSync(path, READ_NO_FOLLOW);
   try {
     const meter = new MessageMeter();
-    const buffer = Buffer.allocUnsafe(65_536);
+    const buffer = blockingMeasureBuffer;
     for (;;) {
       const bytesRead = readSync(fd, buffer, 0, buffer.length, null);
       if (bytesRead === 0) break;
