@@ -1,25 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  DEFAULT_SCHEME,
-  findScheme,
-  hashPassword,
-  parseStoredPassword,
-  schemeNames,
-  type StoredPassword,
-} from './passwords.js';
-
-/** Parses a field that must be valid. */
-function parsed(field: string): StoredPassword {
-  const result = parseStoredPassword(field);
-  if (typeof result === 'string') assert.fail(`${field}: ${result}`);
-  return result;
-}
-
-async function verifies(field: string, password: string): Promise<boolean> {
-  const { scheme, data } = parsed(field);
-  return scheme.verify(password, data);
-}
+import { DEFAULT_SCHEME, findScheme, hashPassword, parseStoredPassword, schemeNames } from './passwords.js';
+import { parsed, verifies } from '../../test/helpers/stored-password.js';
 
 // Vectors produced by Dovecot 2.3's own tool on this machine (LANG=C.UTF-8, so passwords are
 // UTF-8); each comment is the command that printed the line.

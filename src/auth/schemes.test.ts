@@ -5,26 +5,10 @@ import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { requireBinary } from '../../test/interop/require-binary.js';
 import { parsePasswdFile } from './passwd-file-format.js';
-import {
-  findScheme,
-  hashPassword,
-  parseStoredPassword,
-  scramCredentials,
-  type StoredPassword,
-} from './passwords.js';
+import { findScheme, hashPassword, parseStoredPassword, scramCredentials } from './passwords.js';
+import { parsed, verifies } from '../../test/helpers/stored-password.js';
 
 /** The crypt(3), Argon2 and SCRAM schemes, against Dovecot's own hashes and its `doveadm pw -t`. */
-
-function parsed(field: string): StoredPassword {
-  const result = parseStoredPassword(field);
-  if (typeof result === 'string') assert.fail(`${field}: ${result}`);
-  return result;
-}
-
-async function verifies(field: string, password: string): Promise<boolean> {
-  const { scheme, data } = parsed(field);
-  return scheme.verify(password, data);
-}
 
 const UMLAUT = 'pässwörd';
 const CJK = '密码🔑';
