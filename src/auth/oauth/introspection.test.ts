@@ -3,8 +3,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
-import type { Logger } from '../../log.js';
 import { IntrospectionVerifier } from './introspection.js';
+import { recordingLogger } from '../../../test/helpers/recording-logger.js';
 
 const TOKEN = 'secret-token.AbC-123_~+/=';
 
@@ -48,16 +48,6 @@ const json = (res: ServerResponse, body: unknown, status = 200): void => {
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
 };
-
-/** A logger that keeps every entry, to check that the token never appears. */
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const log = (fields: object, message?: string): void => {
-    lines.push(JSON.stringify({ ...fields, message }));
-  };
-  const logger = { lines, debug: log, info: log, warn: log, error: log, child: () => logger };
-  return logger;
-}
 
 const signal = (): AbortSignal => new AbortController().signal;
 

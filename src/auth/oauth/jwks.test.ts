@@ -14,8 +14,8 @@ import {
   type CryptoKey,
 } from 'jose';
 import { tempDir } from '../../../test/helpers/temp-dir.js';
-import type { Logger } from '../../log.js';
 import { JwksVerifier, readJwksFile } from './jwks.js';
+import { recordingLogger } from '../../../test/helpers/recording-logger.js';
 
 const ISSUER = 'https://idp.example';
 const AUDIENCE = 'pop3.example';
@@ -51,15 +51,6 @@ async function jwt(claims: Record<string, unknown> = {}, key: CryptoKey = idp.pr
 
 const local = (extra: Partial<ConstructorParameters<typeof JwksVerifier>[0]> = {}): JwksVerifier =>
   new JwksVerifier({ keys: { jwks: idp.jwks }, audience: AUDIENCE, issuer: ISSUER, ...extra });
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  const log = (fields: object, message?: string): void => {
-    lines.push(JSON.stringify({ ...fields, message }));
-  };
-  const logger = { lines, debug: log, info: log, warn: log, error: log, child: () => logger };
-  return logger;
-}
 
 /** Serves `body()` as the JWKS on loopback, with `status()`; counts requests. */
 async function jwksServer(
