@@ -42,7 +42,7 @@ export interface DaemonConfig {
   readonly oauth: OAuthConfig | undefined;
   /** POP3 worker processes (1: one process, no cluster). Default: the number of CPUs. */
   readonly workers: number;
-  /** Blocking calls for small reads and maildir scans (see MaildirStoreOptions.blockingIo). */
+  /** Blocking file-system calls instead of the thread pool (see MaildirStoreOptions.blockingIo). */
   readonly blockingIo: boolean;
 }
 

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describe, test } from 'node:test';
 import { MaildirStore } from '../../src/mailstore/maildir/store.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { readContent } from '../helpers/content.js';
 import { describeMailStore } from './mailstore.contract.js';
 
 /** Seconds since 1970 at the start of a Maildir name, for sorting in delivery order. */
@@ -63,3 +65,35 @@ for (const blockingIo of [true, false]) {
     };
   });
 }
+
+/** Open file descriptors of this process. */
+const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
+
+describe('MaildirStore: message files are closed', () => {
+  for (const blockingIo of [true, false]) {
+    test(`after a chunked read, whole or abandoned half-way (blockingIo ${String(blockingIo)})`, async (t) => {
+      const root = await tempDir(t);
+      const big = Buffer.alloc(1_000_000, 'abcdefghij\n');
+      await buildMaildir(root, 'alice', [{ content: big, folder: 'cur' }]);
+      const store = new MaildirStore({ root, blockingIo });
+      const drop = await store.open({ name: 'alice' });
+      t.after(() => drop.close());
+      const uid = drop.messages[0]?.uid ?? '';
+      const before = await openFds();
+      assert.deepEqual(await readContent(await drop.read(uid, { chunkBytes: 65_536 })), big);
+      assert.equal(await openFds(), before, 'a read to the end closes the file');
+
+      const content = await drop.read(uid, { chunkBytes: 65_536 });
+      assert.ok(!Buffer.isBuffer(content), 'a message of 1 MB is streamed');
+      let seen = 0;
+      for await (const chunk of content) {
+        seen += (chunk as Buffer).length;
+        if (seen >= 200_000) break; // ends the iteration: the stream is destroyed
+      }
+      assert.ok(content.destroyed);
+      // A thread-pool stream closes its descriptor asynchronously.
+      if ((await openFds()) !== before) await new Promise((resolve) => content.once('close', resolve));
+      assert.equal(await openFds(), before, 'an abandoned read closes the file');
+    });
+  }
+});

@@ -94,6 +94,27 @@ export function describeMailStore(name: string, makeFixture: MakeMailStoreFixtur
       }
     });
 
+    test('a message bigger than chunkBytes comes whole, in chunks of at most chunkBytes', async (t) => {
+      // 300 KB of LF-ended lines, with a dot-started line: read back byte for byte as stored.
+      const lines = Array.from(
+        { length: 4000 },
+        (_, i) => `${i % 97 === 0 ? '.' : ''}line ${i} ${'x'.repeat(64)}`,
+      );
+      const big = bytes(`Subject: big\n\n${lines.join('\n')}\n`);
+      const { store } = await makeFixture(t, { alice: [big] });
+      const drop = await openFor(t, store, 'alice');
+      const content = await drop.read(uidAt(drop, 0), { signal: signal(), chunkBytes: 16_384 });
+      if (Buffer.isBuffer(content)) {
+        assert.deepEqual(content, big);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of content) chunks.push(chunk as Buffer);
+      assert.ok(chunks.length >= Math.ceil(big.length / 16_384), `${chunks.length} chunks`);
+      for (const chunk of chunks) assert.ok(chunk.length <= 16_384, `a chunk of ${chunk.length} bytes`);
+      assert.deepEqual(Buffer.concat(chunks), big);
+    });
+
     test('uids are unique and 1 to 70 characters in 0x21-0x7E', async (t) => {
       const many = Array.from({ length: 12 }, (_, i) => bytes(`Subject: ${i}\n\nsame body\n`));
       const { store } = await makeFixture(t, { alice: [...many, ...many] });

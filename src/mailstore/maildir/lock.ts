@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { link, lstat, readFile, readlink, rename, symlink, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isErrno, Pop3Error, RespCode } from '../../errors.js';
+import { threadPoolFs, type MaildirFs } from './fs.js';
 
 export const LOCK_FILE = '.poplar-lock';
 
@@ -20,9 +20,12 @@ let ownStartTime: string | undefined;
  * State and start time (in clock ticks since boot) of a process (Linux), to tell a live owner
  * from a reused pid, or from a zombie.
  */
-async function processStat(pid: number): Promise<{ state: string; start: string } | undefined> {
+async function processStat(
+  pid: number,
+  fs: MaildirFs,
+): Promise<{ state: string; start: string } | undefined> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const stat = await fs.readText(`/proc/${pid}/stat`);
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const [state, start] = [fields[0], fields[19]];
     return state === undefined || start === undefined ? undefined : { state, start };
@@ -41,9 +44,9 @@ function isAlive(pid: number): boolean {
 }
 
 /** Whether the process `pid` of this host, started at `start`, has exited (or the pid was reused). */
-async function isGone(pid: number, start: string | undefined): Promise<boolean> {
+async function isGone(pid: number, start: string | undefined, fs: MaildirFs): Promise<boolean> {
   if (!isAlive(pid)) return true;
-  const actual = await processStat(pid);
+  const actual = await processStat(pid, fs);
   if (actual === undefined) return false;
   // A zombie has exited: it holds nothing (a killed daemon's worker not reaped yet).
   if (actual.state === 'Z' || actual.state === 'X') return true;
@@ -54,7 +57,7 @@ const isOwn = (pid: number, start: string | undefined): boolean =>
   pid === process.pid && start === ownStartTime;
 
 /** Whether the lock described by `content` was left by a process that no longer holds it. */
-async function isStale(content: string): Promise<boolean> {
+async function isStale(content: string, fs: MaildirFs): Promise<boolean> {
   const [pidText, start, host] = content.trim().split(' ');
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return true; // unreadable: a crash while writing it
@@ -62,17 +65,17 @@ async function isStale(content: string): Promise<boolean> {
   // Ours: held only if a session of this process holds exactly this lock (a release that could
   // not remove the file, on a read-only file system say, leaves it behind).
   if (isOwn(pid, start)) return !heldContents.has(content);
-  return isGone(pid, start);
+  return isGone(pid, start, fs);
 }
 
 /** A lock is a regular file or, made on a full disk, a symbolic link whose target is the content. */
-async function readLock(path: string): Promise<string> {
+async function readLock(path: string, fs: MaildirFs): Promise<string> {
   try {
-    return await readlink(path);
+    return await fs.readlink(path);
   } catch (error) {
     if (!isErrno(error, 'EINVAL')) throw error;
   }
-  return readFile(path, 'utf8');
+  return fs.readText(path);
 }
 
 const inUse = (): Pop3Error => new Pop3Error('maildrop is in use by another session', RespCode.inUse);
@@ -85,11 +88,13 @@ const inUse = (): Pop3Error => new Pop3Error('maildrop is in use by another sess
 export class MaildropLock {
   readonly #path: string;
   readonly #content: string;
+  readonly #fs: MaildirFs;
   #isHeld = true;
 
-  private constructor(path: string, content: string) {
+  private constructor(path: string, content: string, fs: MaildirFs) {
     this.#path = path;
     this.#content = content;
+    this.#fs = fs;
     heldContents.add(content);
   }
 
@@ -97,24 +102,24 @@ export class MaildropLock {
    * Takes the lock of the maildrop in `dir`. Rejects with `[IN-USE]` when another session holds
    * it, and with `[SYS/TEMP]` when the file system does not let it be taken (read-only, say).
    */
-  static async acquire(dir: string): Promise<MaildropLock> {
+  static async acquire(dir: string, fs: MaildirFs = threadPoolFs): Promise<MaildropLock> {
     const path = join(dir, LOCK_FILE);
     if (heldHere.has(path)) throw inUse();
     heldHere.add(path);
     try {
-      ownStartTime ??= (await processStat(process.pid))?.start ?? '-';
+      ownStartTime ??= (await processStat(process.pid, fs))?.start ?? '-';
       const content = `${process.pid} ${ownStartTime} ${hostname()} ${randomBytes(8).toString('hex')}\n`;
       for (let attempt = 0; attempt < 3; attempt++) {
-        if (await createExclusive(path, content)) return new MaildropLock(path, content);
+        if (await createExclusive(path, content, fs)) return new MaildropLock(path, content, fs);
         let existing: string;
         try {
-          existing = await readLock(path);
+          existing = await readLock(path, fs);
         } catch (error) {
           if (isErrno(error, 'ENOENT')) continue; // released meanwhile
           throw error;
         }
-        if (!(await isStale(existing))) throw inUse();
-        await removeStale(path, existing);
+        if (!(await isStale(existing, fs))) throw inUse();
+        await removeStale(path, existing, fs);
       }
       throw inUse();
     } catch (error) {
@@ -129,7 +134,7 @@ export class MaildropLock {
     if (!this.#isHeld) return;
     this.#isHeld = false;
     try {
-      if ((await readLock(this.#path)) === this.#content) await unlink(this.#path);
+      if ((await readLock(this.#path, this.#fs)) === this.#content) await this.#fs.unlink(this.#path);
     } catch (error) {
       // Already gone: nothing to release. Or it cannot be removed now (a read-only file system):
       // an acquire in this process finds it stale, but another process (another worker) sees a
@@ -158,8 +163,8 @@ async function retryReleases(): Promise<void> {
   for (const [path, content] of unreleased) {
     try {
       // A session of this process taking the lock again finds this one stale and replaces it.
-      const current = heldHere.has(path) ? undefined : await readLock(path);
-      if (current === content && !heldHere.has(path)) await unlink(path);
+      const current = heldHere.has(path) ? undefined : await readLock(path, threadPoolFs);
+      if (current === content && !heldHere.has(path)) await threadPoolFs.unlink(path);
       unreleased.delete(path);
     } catch (error) {
       // Still read-only, say: next time.
@@ -175,32 +180,32 @@ async function retryReleases(): Promise<void> {
  * hard-linked to the lock's name, which fails if a lock exists. Another process can therefore
  * never see a lock file that is empty or half written (and take it for stale).
  */
-async function createExclusive(path: string, content: string): Promise<boolean> {
+async function createExclusive(path: string, content: string, fs: MaildirFs): Promise<boolean> {
   // The name says whose it is: a process killed before writing the content leaves an empty file.
   const tmp = `${path}.${process.pid}_${ownStartTime ?? '-'}_${randomBytes(6).toString('hex')}_${hostname()}.tmp`;
   try {
-    await writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
+    await fs.writeText(tmp, content, true);
   } catch (error) {
-    await unlink(tmp).catch(() => undefined);
+    await fs.unlink(tmp).catch(() => undefined);
     if (!isErrno(error, 'ENOSPC', 'EDQUOT')) throw error;
     // A full disk: a symbolic link needs no data block for a short target (ext4, tmpfs, xfs keep
     // it in the inode), so the maildrop can still be opened, and mail deleted to free space.
-    return createExclusiveLink(path, content);
+    return createExclusiveLink(path, content, fs);
   }
   try {
-    await link(tmp, path);
+    await fs.link(tmp, path);
     return true;
   } catch (error) {
     if (isErrno(error, 'EEXIST')) return false;
     throw error;
   } finally {
-    await unlink(tmp).catch(() => undefined);
+    await fs.unlink(tmp).catch(() => undefined);
   }
 }
 
-async function createExclusiveLink(path: string, content: string): Promise<boolean> {
+async function createExclusiveLink(path: string, content: string, fs: MaildirFs): Promise<boolean> {
   try {
-    await symlink(content, path);
+    await fs.symlink(content, path);
     return true;
   } catch (error) {
     if (isErrno(error, 'EEXIST')) return false;
@@ -212,19 +217,19 @@ async function createExclusiveLink(path: string, content: string): Promise<boole
  * Moves a stale lock aside atomically. If what was moved turns out not to be the stale lock (its
  * owner's successor took the lock in between), it is put back.
  */
-async function removeStale(path: string, staleContent: string): Promise<void> {
+async function removeStale(path: string, staleContent: string, fs: MaildirFs): Promise<void> {
   const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
   try {
-    await rename(path, aside);
+    await fs.rename(path, aside);
   } catch (error) {
     if (isErrno(error, 'ENOENT')) return;
     throw error;
   }
-  const moved = await readLock(aside).catch(() => staleContent);
+  const moved = await readLock(aside, fs).catch(() => staleContent);
   if (moved !== staleContent) {
-    await link(aside, path).catch(() => undefined);
+    await fs.link(aside, path).catch(() => undefined);
   }
-  await unlink(aside).catch(() => undefined);
+  await fs.unlink(aside).catch(() => undefined);
 }
 
 /**
@@ -234,32 +239,36 @@ async function removeStale(path: string, staleContent: string): Promise<void> {
  * held, so that no session of this process is making one; failures are ignored (the files are
  * only clutter).
  */
-export async function removeLockLeftovers(dir: string, names: readonly string[]): Promise<void> {
+export async function removeLockLeftovers(
+  dir: string,
+  names: readonly string[],
+  fs: MaildirFs = threadPoolFs,
+): Promise<void> {
   for (const name of names) {
     if (!name.startsWith(`${LOCK_FILE}.`)) continue;
     const path = join(dir, name);
     try {
-      if (await isLeftover(name, path)) await unlink(path);
+      if (await isLeftover(name, path, fs)) await fs.unlink(path);
     } catch {
       // Gone meanwhile, or cannot be removed: left for the next session.
     }
   }
 }
 
-async function isLeftover(name: string, path: string): Promise<boolean> {
+async function isLeftover(name: string, path: string, fs: MaildirFs): Promise<boolean> {
   const rest = name.slice(LOCK_FILE.length + 1);
   if (rest.endsWith('.tmp')) {
     const [pidText, start, , ...host] = rest.slice(0, -'.tmp'.length).split('_');
     const pid = Number(pidText);
     if (host.join('_') === hostname() && Number.isInteger(pid) && pid > 0) {
-      return isOwn(pid, start) || (await isGone(pid, start));
+      return isOwn(pid, start) || (await isGone(pid, start, fs));
     }
   } else if (rest.startsWith('stale-')) {
-    const content = await readLock(path);
-    if (content.endsWith('\n') && content.trim().split(' ').length === 4) return isStale(content);
+    const content = await readLock(path, fs);
+    if (content.endsWith('\n') && content.trim().split(' ').length === 4) return isStale(content, fs);
   } else {
     return false;
   }
   // Another host's, or not named as this version names them: only its age tells.
-  return Date.now() - (await lstat(path)).mtimeMs > LEFTOVER_AGE_MS;
+  return Date.now() - (await fs.lstat(path)).mtimeMs > LEFTOVER_AGE_MS;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { threadPoolFs, type MaildirFs } from './fs.js';
 
 export const INDEX_FILE = '.poplar-sizes';
 const HEADER = 'poplar-sizes 1';
@@ -20,18 +20,20 @@ export interface IndexEntry {
 export class SizeIndex {
   readonly #path: string;
   readonly #entries = new Map<string, IndexEntry>();
+  readonly #fs: MaildirFs;
   #isDirty = false;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, fs: MaildirFs) {
     this.#path = join(dir, INDEX_FILE);
+    this.#fs = fs;
   }
 
   /** Reads the index of the maildrop in `dir`. */
-  static async load(dir: string): Promise<SizeIndex> {
-    const index = new SizeIndex(dir);
+  static async load(dir: string, fs: MaildirFs = threadPoolFs): Promise<SizeIndex> {
+    const index = new SizeIndex(dir, fs);
     let text: string;
     try {
-      text = await readFile(index.#path, 'utf8');
+      text = await fs.readText(index.#path);
     } catch {
       return index;
     }
@@ -75,11 +77,11 @@ export class SizeIndex {
     for (const [base, e] of this.#entries) parts.push(`${e.size} ${e.isVerbatim ? '1' : '0'} ${base}`);
     const tmp = `${this.#path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
-      await writeFile(tmp, `${parts.join('\n')}\n`, { mode: 0o600 });
-      await rename(tmp, this.#path);
+      await this.#fs.writeText(tmp, `${parts.join('\n')}\n`, false);
+      await this.#fs.rename(tmp, this.#path);
       this.#isDirty = false;
     } catch (error) {
-      await unlink(tmp).catch(() => undefined);
+      await this.#fs.unlink(tmp).catch(() => undefined);
       throw error;
     }
   }
@@ -89,10 +91,14 @@ export class SizeIndex {
  * Deletes `.poplar-sizes.<random>.tmp` files among `names` (the maildir's entries): saves cut short
  * by a crash (or a full disk). Call it with the maildrop's lock held: only a holder writes them.
  */
-export async function removeInterruptedSaves(dir: string, names: readonly string[]): Promise<void> {
+export async function removeInterruptedSaves(
+  dir: string,
+  names: readonly string[],
+  fs: MaildirFs = threadPoolFs,
+): Promise<void> {
   for (const name of names) {
     if (name.startsWith(`${INDEX_FILE}.`) && name.endsWith('.tmp')) {
-      await unlink(join(dir, name)).catch(() => undefined);
+      await fs.unlink(join(dir, name)).catch(() => undefined);
     }
   }
 }

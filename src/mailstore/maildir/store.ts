@@ -8,9 +8,9 @@ import {
   openSync,
   read as readCallback,
   readSync,
-  renameSync,
 } from 'node:fs';
-import { access, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { join, resolve } from 'node:path';
 import { isValidUserName } from '../../auth/user-name.js';
 import { isErrno, MessageGoneError, Pop3Error, RespCode } from '../../errors.js';
@@ -27,6 +27,7 @@ import type {
   ReadOptions,
 } from '../types.js';
 import { curNameFor, parseMaildirName, uidFor, withFlag, type MaildirName } from './filename.js';
+import { blockingFs, threadPoolFs, type MaildirFs } from './fs.js';
 import { MaildropLock, removeLockLeftovers } from './lock.js';
 import { removeInterruptedSaves, SizeIndex } from './size-index.js';
 
@@ -37,11 +38,12 @@ export interface MaildirStoreOptions {
   /** Files moved or measured at once when sizes are not yet known (first login to a big maildrop), when not blocking. */
   readonly measureConcurrency?: number;
   /**
-   * Use blocking system calls for small reads (a message no bigger than the transfer chunk, in one
-   * pread) and for the files of a maildrop scan, in bursts of at most {@link blockingBurstMs}
-   * between which other sessions are served. From the page cache such a call takes a few
-   * microseconds, far less than a hand-off to libuv's thread pool. Default true; set false where one
-   * call may take long (network filesystems).
+   * Make every file-system call blocking (see {@link blockingFs}): folders, lock and size index at
+   * login, renames and deletions at commit, message reads (a small message in one pread, a bigger
+   * one a chunk at a time as the socket takes it), and the files of a maildrop scan, in bursts of at
+   * most {@link blockingBurstMs} between which other sessions are served. From the page cache such
+   * a call takes a few microseconds, far less than a hand-off to libuv's thread pool. Default true;
+   * set false where one call may take long (network filesystems).
    */
   readonly blockingIo?: boolean;
   /** Longest run of blocking calls before other work gets its turn. Default 5 ms. */
@@ -67,6 +69,7 @@ export class MaildirStore implements MailStore {
   readonly #measureConcurrency: number;
   readonly #isBlocking: boolean;
   readonly #burstMs: number;
+  readonly #fs: MaildirFs;
 
   constructor(options: MaildirStoreOptions) {
     this.#root = resolve(options.root);
@@ -74,6 +77,7 @@ export class MaildirStore implements MailStore {
     this.#measureConcurrency = options.measureConcurrency ?? 8;
     this.#isBlocking = options.blockingIo ?? true;
     this.#burstMs = options.blockingBurstMs ?? DEFAULT_BLOCKING_BURST_MS;
+    this.#fs = this.#isBlocking ? blockingFs : threadPoolFs;
   }
 
   get root(): string {
@@ -94,15 +98,16 @@ export class MaildirStore implements MailStore {
   async open(user: MailUser): Promise<Maildrop> {
     const dir = this.maildirOf(user.name);
     const log = this.#logger.child({ user: user.name });
+    const fs = this.#fs;
     try {
-      await ensureMaildir(dir);
+      await ensureMaildir(dir, fs);
     } catch (error) {
       log.error({ dir, err: String(error) }, 'maildir cannot be created');
       throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp);
     }
     let lock: MaildropLock;
     try {
-      lock = await MaildropLock.acquire(dir);
+      lock = await MaildropLock.acquire(dir, fs);
     } catch (error) {
       // [IN-USE] is a normal answer; anything else (a read-only or full disk) is the operator's business.
       if (error instanceof Pop3Error && error.code !== RespCode.inUse) {
@@ -114,9 +119,9 @@ export class MaildirStore implements MailStore {
       throw error;
     }
     try {
-      await removeLeftovers(dir);
+      await removeLeftovers(dir, fs);
       const messages = await this.#scan(dir, log);
-      return new MaildirMaildrop(dir, messages, lock, log, this.#isBlocking);
+      return new MaildirMaildrop(dir, messages, lock, log, fs);
     } catch (error) {
       await lock.release();
       if (error instanceof Pop3Error) throw error;
@@ -128,12 +133,11 @@ export class MaildirStore implements MailStore {
   /** How the scan touches each file: one at a time in blocking bursts, or several at once through the thread pool. */
   #fileOps(): FileOps {
     if (!this.#isBlocking) {
-      return { concurrency: this.#measureConcurrency, rename, measure: measureFile, pause: () => undefined };
+      return { concurrency: this.#measureConcurrency, measure: measureFile, pause: () => undefined };
     }
     let burstEnd = performance.now() + this.#burstMs;
     return {
       concurrency: 1,
-      rename: renameSync,
       measure: measureFileBlocking,
       pause: async () => {
         if (performance.now() < burstEnd) return;
@@ -145,9 +149,10 @@ export class MaildirStore implements MailStore {
 
   async #scan(dir: string, log: Logger): Promise<ScannedMessage[]> {
     const ops = this.#fileOps();
-    await moveNewToCur(dir, log, ops);
-    const entries = await readdir(join(dir, 'cur'), { withFileTypes: true });
-    const index = await SizeIndex.load(dir);
+    const fs = this.#fs;
+    await moveNewToCur(dir, log, ops, fs);
+    const entries = await fs.readdirEntries(join(dir, 'cur'));
+    const index = await SizeIndex.load(dir, fs);
     const found: ScannedMessage[] = [];
     const toMeasure: ScannedMessage[] = [];
     for (const entry of entries) {
@@ -187,7 +192,6 @@ export class MaildirStore implements MailStore {
 /** File operations of a scan, blocking or not; {@link FileOps.pause} lets other work run between blocking bursts. */
 interface FileOps {
   readonly concurrency: number;
-  rename(from: string, to: string): Promise<void> | void;
   measure(path: string): Promise<MessageMeasure> | MessageMeasure;
   pause(): Promise<void> | undefined;
 }
@@ -259,13 +263,13 @@ function uniqueUids(messages: ScannedMessage[]): ScannedMessage[] {
  * Creates the maildir's folders where missing, and makes sure the user's folder and its three
  * folders are real directories: a symbolic link there could lead outside the mail root.
  */
-async function ensureMaildir(dir: string): Promise<void> {
+async function ensureMaildir(dir: string, fs: MaildirFs): Promise<void> {
   for (const path of [dir, join(dir, 'cur'), join(dir, 'new'), join(dir, 'tmp')]) {
     try {
-      if ((await lstat(path)).isDirectory()) continue;
+      if ((await fs.lstat(path)).isDirectory()) continue;
     } catch (error) {
       if (!isErrno(error, 'ENOENT')) throw error;
-      await mkdir(path, { recursive: true, mode: 0o700 });
+      await fs.mkdir(path);
       continue;
     }
     throw new Error(`${path} is not a directory (a symbolic link?)`);
@@ -276,22 +280,22 @@ async function ensureMaildir(dir: string): Promise<void> {
  * What a crash left in the maildir (lock and size-index temporaries), found with one readdir.
  * Called with the lock held.
  */
-async function removeLeftovers(dir: string): Promise<void> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  await removeLockLeftovers(dir, names);
-  await removeInterruptedSaves(dir, names);
+async function removeLeftovers(dir: string, fs: MaildirFs): Promise<void> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  await removeLockLeftovers(dir, names, fs);
+  await removeInterruptedSaves(dir, names, fs);
 }
 
 /** Moves delivered messages from `new/` to `cur/` (each rename is atomic: a message is in one place or the other). */
-async function moveNewToCur(dir: string, log: Logger, ops: FileOps): Promise<void> {
-  const entries = await readdir(join(dir, 'new'), { withFileTypes: true });
+async function moveNewToCur(dir: string, log: Logger, ops: FileOps, fs: MaildirFs): Promise<void> {
+  const entries = await fs.readdirEntries(join(dir, 'new'));
   const names = entries
     .filter((e) => e.isFile() && !e.name.startsWith('.') && !UNSAFE_NAME.test(e.name))
     .map((e) => e.name);
   await forEachLimited(names, ops.concurrency, async (name) => {
     await ops.pause();
     try {
-      await ops.rename(join(dir, 'new', name), join(dir, 'cur', curNameFor(name)));
+      await fs.rename(join(dir, 'new', name), join(dir, 'cur', curNameFor(name)));
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return; // taken by another program meanwhile
       log.error({ file: name, err: String(error) }, 'cannot move message from new/ to cur/');
@@ -300,9 +304,9 @@ async function moveNewToCur(dir: string, log: Logger, ops: FileOps): Promise<voi
   });
 }
 
-async function exists(path: string): Promise<boolean> {
+async function exists(path: string, fs: MaildirFs): Promise<boolean> {
   try {
-    await access(path);
+    await fs.access(path);
     return true;
   } catch {
     return false;
@@ -372,17 +376,66 @@ async function measureFile(path: string): Promise<MessageMeasure> {
   }
 }
 
+/**
+ * A file read as a stream of blocking pread(2) calls, one chunk each time the consumer asks for
+ * more: no thread-pool trip per chunk, and still no more than one chunk read ahead of the socket.
+ * The descriptor is closed at the end, on error and on destroy.
+ */
+class BlockingFileStream extends Readable {
+  #fd: number | undefined;
+  #position = 0;
+  readonly #chunkBytes: number;
+
+  constructor(fd: number, chunkBytes: number, signal: AbortSignal | undefined) {
+    super({ highWaterMark: chunkBytes, ...(signal === undefined ? {} : { signal }) });
+    this.#fd = fd;
+    this.#chunkBytes = chunkBytes;
+  }
+
+  override _read(): void {
+    const fd = this.#fd;
+    if (fd === undefined) return;
+    let bytesRead: number;
+    let buffer: Buffer;
+    try {
+      buffer = Buffer.allocUnsafe(this.#chunkBytes);
+      bytesRead = readSync(fd, buffer, 0, buffer.length, this.#position);
+    } catch (error) {
+      this.destroy(error as Error);
+      return;
+    }
+    this.#position += bytesRead;
+    if (bytesRead === 0) {
+      this.#closeFile();
+      this.push(null);
+    } else {
+      this.push(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+    }
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#closeFile();
+    callback(error);
+  }
+
+  #closeFile(): void {
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
+    this.#fd = undefined;
+  }
+}
+
 class MaildirMaildrop implements Maildrop {
   readonly messages: readonly MessageInfo[];
   readonly #dir: string;
   readonly #byUid: Map<string, ScannedMessage>;
   readonly #lock: MaildropLock;
   readonly #log: Logger;
-  readonly #isBlocking: boolean;
+  readonly #fs: MaildirFs;
 
-  constructor(dir: string, scanned: ScannedMessage[], lock: MaildropLock, log: Logger, isBlocking: boolean) {
+  constructor(dir: string, scanned: ScannedMessage[], lock: MaildropLock, log: Logger, fs: MaildirFs) {
     this.#dir = dir;
-    this.#isBlocking = isBlocking;
+    this.#fs = fs;
     this.#lock = lock;
     this.#log = log;
     this.#byUid = new Map(scanned.map((m) => [m.uid, m]));
@@ -392,9 +445,9 @@ class MaildirMaildrop implements Maildrop {
   async read(uid: string, options: ReadOptions): Promise<MessageContent> {
     const message = this.#message(uid);
     const chunkBytes = options.chunkBytes ?? 65_536;
-    if (message.size <= chunkBytes && this.#isBlocking) {
-      const whole = this.#readSmallBlocking(message);
-      if (whole !== undefined) return whole;
+    if (this.#fs === blockingFs) {
+      const content = this.#readBlocking(message, chunkBytes, options.signal);
+      if (content !== undefined) return content;
     }
     const fd = await this.#withCurrentName(message, openForReading);
     if (fd === undefined) throw new MessageGoneError();
@@ -418,11 +471,17 @@ class MaildirMaildrop implements Maildrop {
   }
 
   /**
-   * A small message in one blocking open + pread + close. Undefined when the file is not under its
-   * scanned name (renamed by another program) or is bigger than the snapshot says (changed): the
-   * caller then takes the general path, which copes with both.
+   * A message read with blocking calls: a small one whole, in one open + pread + close; a bigger
+   * one as a stream of blocking chunk reads, each taken only when the socket has room for it.
+   * Undefined when the file is not under its scanned name (renamed by another program) or a small
+   * one is bigger than the snapshot says (changed): the caller then takes the general path, which
+   * copes with both.
    */
-  #readSmallBlocking(message: ScannedMessage): Buffer | undefined {
+  #readBlocking(
+    message: ScannedMessage,
+    chunkBytes: number,
+    signal: AbortSignal | undefined,
+  ): MessageContent | undefined {
     let fd: number;
     try {
       fd = openSync(join(this.#dir, 'cur', message.file.name), READ_NO_FOLLOW);
@@ -431,6 +490,7 @@ class MaildirMaildrop implements Maildrop {
       if (isErrno(error, 'ELOOP')) throw new MessageGoneError(); // replaced by a symbolic link
       throw error;
     }
+    if (message.size > chunkBytes) return new BlockingFileStream(fd, chunkBytes, signal);
     try {
       const buffer = Buffer.allocUnsafe(message.size + 1);
       const bytesRead = readSync(fd, buffer, 0, buffer.length, 0);
@@ -451,11 +511,11 @@ class MaildirMaildrop implements Maildrop {
           const target = join(this.#dir, 'cur', withFlag(message.file, 'S'));
           if (target === path) return;
           // rename(2) would silently replace a file already there: a duplicate of this base, another message.
-          if (await exists(target)) {
-            await access(path); // ENOENT: renamed meanwhile, looked up again
+          if (await exists(target, this.#fs)) {
+            await this.#fs.access(path); // ENOENT: renamed meanwhile, looked up again
             throw new Error(`${target} already exists`);
           }
-          await rename(path, target);
+          await this.#fs.rename(path, target);
         });
       } catch (error) {
         this.#log.warn({ file: message.file.name, err: String(error) }, 'cannot mark message seen');
@@ -465,7 +525,7 @@ class MaildirMaildrop implements Maildrop {
       const message = this.#message(uid);
       try {
         // A message that is already gone counts as deleted.
-        await this.#withCurrentName(message, (path) => unlink(path));
+        await this.#withCurrentName(message, (path) => this.#fs.unlink(path));
       } catch (error) {
         this.#log.error({ file: message.file.name, err: String(error) }, 'cannot delete message');
         notDeleted.push(uid);
@@ -501,7 +561,7 @@ class MaildirMaildrop implements Maildrop {
     }
     let entries: Dirent[];
     try {
-      entries = await readdir(cur, { withFileTypes: true });
+      entries = await this.#fs.readdirEntries(cur);
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return undefined; // cur/ itself removed: the message with it
       throw error;
