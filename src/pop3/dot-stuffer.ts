@@ -35,10 +35,15 @@ export class DotStuffing {
   #prevCR = false;
   #empty = true;
 
-  push(chunk: Buffer): Buffer {
+  /**
+   * Stuffs the next chunk; returns it as it is when nothing changes. `into`: a buffer the result
+   * may be written to instead of a new one (used when big enough, 2 * length + 1 always is), for a
+   * caller that recycles its output once the socket is done with it.
+   */
+  push(chunk: Buffer, into?: Buffer): Buffer {
     const len = chunk.length;
     if (len === 0) return chunk;
-    if (len >= WASM_MIN_BYTES && hasWasmStuffing()) return this.#pushWasm(chunk);
+    if (len >= WASM_MIN_BYTES && hasWasmStuffing()) return this.#pushWasm(chunk, into);
     this.#empty = false;
     let out: Buffer = EMPTY;
     let o = 0; // next write position in out
@@ -73,7 +78,7 @@ export class DotStuffing {
     return out.subarray(0, o + len - from);
   }
 
-  #pushWasm(chunk: Buffer): Buffer {
+  #pushWasm(chunk: Buffer, into?: Buffer): Buffer {
     if (chunk.length > WASM_PIECE_BYTES) {
       const pieces: Buffer[] = [];
       for (let at = 0; at < chunk.length; at += WASM_PIECE_BYTES) {
@@ -81,7 +86,7 @@ export class DotStuffing {
       }
       return Buffer.concat(pieces);
     }
-    const out = stuffPiece(chunk, this.#atLineStart, this.#prevCR);
+    const out = stuffPiece(chunk, this.#atLineStart, this.#prevCR, into);
     const last = chunk[chunk.length - 1];
     this.#empty = false;
     this.#prevCR = last === CR;

@@ -118,7 +118,7 @@ export class ReplyWriter {
     const stuffing = new DotStuffing();
     const stuff = isVerbatim
       ? (chunk: Buffer) => stuffing.pushVerbatim(chunk)
-      : (chunk: Buffer) => stuffing.push(chunk);
+      : (chunk: Buffer, into?: Buffer) => stuffing.push(chunk, into);
     const head = `+OK ${oneLine(first)}\r\n`;
     if (Buffer.isBuffer(content)) {
       const body = stuff(content);
@@ -127,7 +127,17 @@ export class ReplyWriter {
     }
     await this.write(head);
     this.#inMultiline = true;
-    for await (const chunk of content) await this.write(stuff(chunk));
+    // One output buffer for the whole stream, reused while the socket has sent all it was given:
+    // a long message then leaves no garbage per chunk for the GC to catch up with.
+    let spare: Buffer | undefined;
+    for await (const chunk of content) {
+      const room = 2 * chunk.length + 1;
+      if (spare === undefined || spare.length < room) spare = Buffer.allocUnsafe(room);
+      const out = stuff(chunk, spare);
+      await this.write(out);
+      // Still queued in the socket: the next chunk needs a buffer of its own.
+      if (out.buffer === spare.buffer && this.#socket.writableLength > 0) spare = undefined;
+    }
     const tail = stuffing.end();
     await this.write(tail.length === 0 ? TERMINATOR : Buffer.concat([tail, TERMINATOR]));
     this.#inMultiline = false;

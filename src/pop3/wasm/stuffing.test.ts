@@ -57,6 +57,18 @@ describe('byte-stuffing in WebAssembly', () => {
     assert.deepEqual(lf, Buffer.from('a line\n'.repeat(20)), 'the input is left as it was');
   });
 
+  test('writes into the buffer it is given when that is big enough', () => {
+    const lf = Buffer.from('a line\n'.repeat(20));
+    const into = Buffer.alloc(2 * lf.length + 1);
+    const out = stuffPiece(lf, true, false, into);
+    assert.equal(out.buffer, into.buffer);
+    assert.deepEqual(out, Buffer.from('a line\r\n'.repeat(20)));
+    const small = Buffer.alloc(10);
+    const other = stuffPiece(lf, true, false, small);
+    assert.notEqual(other.buffer, small.buffer, 'too small: a new buffer');
+    assert.deepEqual(other, out);
+  });
+
   test('the state crosses pieces: a CR at the end of one, a dot at the start of the next', () => {
     const stuffing = new DotStuffing();
     const first = stuffing.push(Buffer.from(`${'x'.repeat(70)}\r`));

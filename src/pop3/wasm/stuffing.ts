@@ -43,9 +43,10 @@ export function hasWasmStuffing(): boolean {
 /**
  * Stuffs `chunk` (1 to {@link WASM_PIECE_BYTES} bytes): `atLineStart` when its first byte starts a
  * line, `prevCR` when the byte before it was a CR. Returns `chunk` itself when nothing changes,
- * else a new buffer. Call only when {@link hasWasmStuffing}.
+ * else the result: in `into` when given and big enough (2 * length + 1 always is), in a new buffer
+ * otherwise. Call only when {@link hasWasmStuffing}.
  */
-export function stuffPiece(chunk: Buffer, atLineStart: boolean, prevCR: boolean): Buffer {
+export function stuffPiece(chunk: Buffer, atLineStart: boolean, prevCR: boolean, into?: Buffer): Buffer {
   const wasm = load();
   if (wasm === null) throw new Error('WebAssembly byte-stuffing is not available');
   const length = chunk.length;
@@ -59,7 +60,8 @@ export function stuffPiece(chunk: Buffer, atLineStart: boolean, prevCR: boolean)
   const written = wasm.stuff(0, length, output, (atLineStart ? 1 : 0) | (prevCR ? 2 : 0));
   // Stuffing only ever adds bytes: as many out as in means nothing changed.
   if (written === length) return chunk;
-  const result = Buffer.allocUnsafe(written);
+  const result =
+    into !== undefined && into.length >= written ? into.subarray(0, written) : Buffer.allocUnsafe(written);
   result.set(bytes.subarray(output, output + written));
   return result;
 }
