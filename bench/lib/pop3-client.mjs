@@ -114,8 +114,11 @@ export class Pop3Conn {
     if (end === -1) {
       b.reply.bytes += data.length;
       b.chunks?.push(data);
-      const t = Buffer.concat([b.tail, data]);
-      b.tail = t.subarray(Math.max(0, t.length - 4));
+      // Only the last 4 bytes matter for a terminator split across pieces: never copy the piece.
+      b.tail =
+        data.length >= 4
+          ? Buffer.from(data.subarray(data.length - 4))
+          : Buffer.concat([b.tail, data]).subarray(-4);
       return Buffer.alloc(0);
     }
     // Bytes before ".\r\n" belong to the body (the CRLF ending its last line included).
