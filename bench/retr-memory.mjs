@@ -40,6 +40,9 @@ const daemon = spawn(
   process.execPath,
   [
     'bin/poplar.js',
+    // One process, so that the memory read from /proc is the memory of the one that sends.
+    '--workers',
+    '1',
     '-p',
     '0',
     '-m',
