@@ -80,10 +80,13 @@ describe('MaildirStore: message files are closed', () => {
       t.after(() => drop.close());
       const uid = drop.messages[0]?.uid ?? '';
       const before = await openFds();
-      assert.deepEqual(await readContent(await drop.read(uid, { chunkBytes: 65_536 })), big);
+      assert.deepEqual(
+        await readContent(await drop.read(uid, { signal: new AbortController().signal, chunkBytes: 65_536 })),
+        big,
+      );
       assert.equal(await openFds(), before, 'a read to the end closes the file');
 
-      const content = await drop.read(uid, { chunkBytes: 65_536 });
+      const content = await drop.read(uid, { signal: new AbortController().signal, chunkBytes: 65_536 });
       assert.ok(!Buffer.isBuffer(content), 'a message of 1 MB is streamed');
       let seen = 0;
       for await (const chunk of content) {
