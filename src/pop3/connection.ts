@@ -126,7 +126,8 @@ export class Pop3Connection {
           await this.#sayGoodbye(this.#shutdownMessage);
           return false;
         }
-        this.#armTimer();
+        // A pipelined command already waiting is taken at once: no timer to set and clear for it.
+        if (!reader.hasBufferedLine()) this.#armTimer();
       }
     } finally {
       session.reply.release();

@@ -14,6 +14,13 @@ export class ClientStalledError extends ConnectionGoneError {
 
 const TERMINATOR = Buffer.from('.\r\n');
 
+/**
+ * How much the replies to pipelined commands may pile up, held back, before they are sent and the
+ * next command waits for the socket to drain: past the socket's own 16 KiB mark, so that a burst of
+ * RETRs leaves in a few large writev calls instead of one every three messages.
+ */
+export const MAX_HELD_BYTES = 262_144;
+
 /** Removes CR and LF so that no text can end a reply line early (user input is echoed in some replies). */
 const oneLine = (text: string): string => text.replace(/[\r\n]+/g, ' ');
 
@@ -150,23 +157,28 @@ export class ReplyWriter {
 
   /** Several parts as one reply: corked, so they leave in one writev without being copied together. */
   async writeAll(parts: readonly (string | Buffer)[]): Promise<void> {
-    const wasHeld = this.#isHeld;
-    this.hold();
+    // Corks nest: within a hold, this adds nothing; otherwise the parts leave at the uncork.
+    const socket = this.#socket;
+    socket.cork();
     let isFlowing = true;
     try {
       for (const part of parts) isFlowing = this.#send(part);
     } finally {
-      if (!wasHeld) this.release();
+      socket.uncork();
     }
     if (!isFlowing) await this.#drained();
   }
 
-  /** Hands data to the socket; false when its buffer is full (wait for {@link #drained} before more). */
+  /**
+   * Hands data to the socket; false when its buffer is full (wait for {@link #drained} before
+   * more). While replies are held, full means {@link MAX_HELD_BYTES}.
+   */
   #send(data: string | Buffer): boolean {
     const socket = this.#socket;
     if (socket.destroyed || !socket.writable) throw new ConnectionGoneError('connection closed');
     this.#onWrite(typeof data === 'string' ? Buffer.byteLength(data) : data.length);
-    return socket.write(data);
+    const hasRoom = socket.write(data);
+    return hasRoom || (this.#isHeld && socket.writableLength < MAX_HELD_BYTES);
   }
 
   /** Waits for the socket to drain; a client that reads nothing for the write-stall time is dropped. */

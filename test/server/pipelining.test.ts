@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RawClient } from '../helpers/raw-client.js';
+import { Pop3TestClient } from '../helpers/pop3-client.js';
+import { nextServerEvent, RawClient } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/start-server.js';
 
 const MESSAGES = [
@@ -138,4 +139,32 @@ test('commands pipelined after QUIT are not run', async (t) => {
   client.write('QUIT\r\nUSER alice\r\nPASS pw\r\nDELE 1\r\nQUIT\r\n');
   assert.equal(afterGreeting(await client.closed()), '+OK Poplar signing off\r\n');
   assert.equal(store.contents('alice').length, 2);
+});
+
+test('pipelined RETRs to a client that reads nothing: the server stops at full buffers, then drops it', async (t) => {
+  // 800 RETRs of a 64 KiB message: 52 MB of replies, several times what the socket buffers of
+  // both ends (a few MiB each on loopback) and the replies held back for pipelining
+  // (MAX_HELD_BYTES) can take.
+  const message = `Subject: m\r\n\r\n${'y'.repeat(78)}\r\n`.repeat(800);
+  const { server, port } = await startServer(t, {
+    mailboxes: { alice: [message] },
+    limits: { writeStallTimeoutMs: 200 },
+  });
+  const client = await Pop3TestClient.connect(port);
+  t.after(() => {
+    client.close();
+  });
+  assert.match(await client.login('alice', 'pw'), /^\+OK/);
+  client.socket.pause();
+  const closed = await nextServerEvent(server, 'close', () => {
+    client.socket.write('RETR 1\r\n'.repeat(800));
+  });
+  const total = 800 * message.length;
+  const answered = closed.summary.retrievedMessages;
+  assert.ok(answered > 0 && answered < 200, `${answered} of 800 RETRs answered before the server stopped`);
+  assert.ok(server.stats.bytesOut > 0, 'some replies went out');
+  assert.ok(
+    server.stats.bytesOut < total / 4,
+    `the server stopped at ${server.stats.bytesOut} of ${total} bytes`,
+  );
 });
