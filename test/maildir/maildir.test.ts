@@ -380,6 +380,35 @@ describe('user names and maildir creation', () => {
 });
 
 describe('commit', () => {
+  test('with blocking calls, a long commit lets other work run between bursts (blockingBurstMs)', async (t) => {
+    const messages = Array.from({ length: 100 }, (_, i) => ({
+      name: `${1_700_000_000 + i}.M${i}.host`,
+      folder: 'cur' as const,
+      content: `Subject: ${i}\n\nbody\n`,
+    }));
+    const root = await tempDir(t);
+    const { dir } = await buildMaildir(root, 'alice', messages);
+    // A burst of 0 ms: a pause before every call, so the check below cannot depend on timing.
+    const drop = await new MaildirStore({ root, blockingBurstMs: 0 }).open({ name: 'alice' });
+    t.after(() => drop.close());
+    const uids = uidsOf(drop);
+    let turns = 0;
+    const count = (): void => {
+      turns += 1;
+      if (turns < 1000) setImmediate(count);
+    };
+    setImmediate(count);
+    assert.deepEqual(await drop.commit({ deleted: uids.slice(50), retrieved: uids.slice(0, 50) }), {
+      notDeleted: [],
+    });
+    const seen = turns;
+    turns = 1000; // stop counting
+    // Blocking calls with no pause would run all 100 without one turn of the event loop.
+    assert.ok(seen >= 50, `${seen} event-loop turns during the commit`);
+    assert.equal((await readdir(join(dir, 'cur'))).filter((n) => n.endsWith(',S')).length, 50);
+    assert.equal((await readdir(join(dir, 'cur'))).length, 50);
+  });
+
   test('retrieved messages get the S flag; flags already there are kept, sorted', async (t) => {
     const { dir, store } = await setup(t, [
       { name: '1700000001.A.host', content: 'a\n' },

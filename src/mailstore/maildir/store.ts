@@ -121,7 +121,7 @@ export class MaildirStore implements MailStore {
     try {
       await removeLeftovers(dir, fs);
       const messages = await this.#scan(dir, log);
-      return new MaildirMaildrop(dir, messages, lock, log, fs);
+      return new MaildirMaildrop(dir, messages, lock, log, fs, this.#isBlocking ? this.#burstMs : undefined);
     } catch (error) {
       await lock.release();
       if (error instanceof Pop3Error) throw error;
@@ -135,16 +135,7 @@ export class MaildirStore implements MailStore {
     if (!this.#isBlocking) {
       return { concurrency: this.#measureConcurrency, measure: measureFile, pause: () => undefined };
     }
-    let burstEnd = performance.now() + this.#burstMs;
-    return {
-      concurrency: 1,
-      measure: measureFileBlocking,
-      pause: async () => {
-        if (performance.now() < burstEnd) return;
-        await new Promise((resolve) => setImmediate(resolve));
-        burstEnd = performance.now() + this.#burstMs;
-      },
-    };
+    return { concurrency: 1, measure: measureFileBlocking, pause: burstPauser(this.#burstMs) };
   }
 
   async #scan(dir: string, log: Logger): Promise<ScannedMessage[]> {
@@ -187,6 +178,23 @@ export class MaildirStore implements MailStore {
     messages.sort(byDelivery);
     return uniqueUids(messages);
   }
+}
+
+/**
+ * For a run of blocking calls: a function to call between two of them, which lets the event loop
+ * serve other sessions once `burstMs` have passed since the run (or the last such pause) began.
+ */
+function burstPauser(burstMs: number): () => Promise<void> | undefined {
+  let burstEnd = performance.now() + burstMs;
+  return () => {
+    if (performance.now() < burstEnd) return undefined;
+    return new Promise<void>((resolve) => {
+      setImmediate(() => {
+        burstEnd = performance.now() + burstMs;
+        resolve();
+      });
+    });
+  };
 }
 
 /** File operations of a scan, blocking or not; {@link FileOps.pause} lets other work run between blocking bursts. */
@@ -432,10 +440,20 @@ class MaildirMaildrop implements Maildrop {
   readonly #lock: MaildropLock;
   readonly #log: Logger;
   readonly #fs: MaildirFs;
+  /** With blocking calls: the longest run of them at QUIT before other sessions get a turn. */
+  readonly #burstMs: number | undefined;
 
-  constructor(dir: string, scanned: ScannedMessage[], lock: MaildropLock, log: Logger, fs: MaildirFs) {
+  constructor(
+    dir: string,
+    scanned: ScannedMessage[],
+    lock: MaildropLock,
+    log: Logger,
+    fs: MaildirFs,
+    burstMs: number | undefined,
+  ) {
     this.#dir = dir;
     this.#fs = fs;
+    this.#burstMs = burstMs;
     this.#lock = lock;
     this.#log = log;
     this.#byUid = new Map(scanned.map((m) => [m.uid, m]));
@@ -502,7 +520,11 @@ class MaildirMaildrop implements Maildrop {
 
   async commit(changes: MaildropChanges): Promise<CommitResult> {
     const notDeleted: string[] = [];
+    // Tens of thousands of renames or deletions (a big maildrop emptied) would otherwise block
+    // every other session of this process until they are all done.
+    const pause = this.#burstMs === undefined ? () => undefined : burstPauser(this.#burstMs);
     for (const uid of changes.retrieved) {
+      await pause();
       const message = this.#message(uid);
       if (withFlag(message.file, 'S') === message.file.name) continue;
       try {
@@ -522,6 +544,7 @@ class MaildirMaildrop implements Maildrop {
       }
     }
     for (const uid of changes.deleted) {
+      await pause();
       const message = this.#message(uid);
       try {
         // A message that is already gone counts as deleted.
