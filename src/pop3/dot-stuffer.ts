@@ -44,7 +44,6 @@ export class DotStuffing {
     const len = chunk.length;
     if (len === 0) return chunk;
     if (len >= WASM_MIN_BYTES && hasWasmStuffing()) return this.#pushWasm(chunk, into);
-    this.#empty = false;
     let out: Buffer = EMPTY;
     let o = 0; // next write position in out
     let from = 0; // first byte of chunk not yet in out
@@ -69,9 +68,7 @@ export class DotStuffing {
       }
       nl = chunk.indexOf(LF, nl + 1);
     }
-    const last = chunk[len - 1];
-    this.#prevCR = last === CR;
-    this.#atLineStart = last === LF;
+    this.#passed(chunk);
     if (out === EMPTY) return chunk;
     if (o + len - from > out.length) out = grown(out, o, o + len - from);
     chunk.copy(out, o, from, len);
@@ -87,11 +84,16 @@ export class DotStuffing {
       return Buffer.concat(pieces);
     }
     const out = stuffPiece(chunk, this.#atLineStart, this.#prevCR, into);
+    this.#passed(chunk);
+    return out;
+  }
+
+  /** The state after a non-empty chunk, which only its last byte decides. */
+  #passed(chunk: Buffer): void {
     const last = chunk[chunk.length - 1];
     this.#empty = false;
     this.#prevCR = last === CR;
     this.#atLineStart = last === LF;
-    return out;
   }
 
   /**
@@ -106,10 +108,7 @@ export class DotStuffing {
     if ((this.#atLineStart && chunk[0] === DOT) || chunk.indexOf(LF_DOT) !== -1) return this.push(chunk);
     // A bare LF at the very end would leave the terminator without its CRLF before it.
     if (chunk[len - 1] === LF && (len > 1 ? chunk[len - 2] !== CR : !this.#prevCR)) return this.push(chunk);
-    this.#empty = false;
-    const last = chunk[len - 1];
-    this.#prevCR = last === CR;
-    this.#atLineStart = last === LF;
+    this.#passed(chunk);
     return chunk;
   }
 
