@@ -36,6 +36,8 @@ import {
  * return promises, rejected with the same `code`s, so the code above them is one.
  */
 export interface MaildirFs {
+  /** Whether calls block the event loop: then long runs of them must pause now and then. */
+  readonly isBlocking: boolean;
   lstat(path: string): Promise<Stats>;
   /** Creates a folder and its missing parents, mode 0700. */
   mkdir(path: string): Promise<void>;
@@ -56,6 +58,7 @@ const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
 
 export const threadPoolFs: MaildirFs = {
+  isBlocking: false,
   lstat: (path) => lstat(path),
   mkdir: async (path) => {
     await mkdir(path, { recursive: true, mode: DIR_MODE });
@@ -84,6 +87,7 @@ function settled<T>(call: () => T): Promise<T> {
 }
 
 export const blockingFs: MaildirFs = {
+  isBlocking: true,
   lstat: (path) => settled(() => lstatSync(path)),
   mkdir: (path) =>
     settled(() => {

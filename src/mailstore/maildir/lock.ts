@@ -102,7 +102,7 @@ export class MaildropLock {
    * Takes the lock of the maildrop in `dir`. Rejects with `[IN-USE]` when another session holds
    * it, and with `[SYS/TEMP]` when the file system does not let it be taken (read-only, say).
    */
-  static async acquire(dir: string, fs: MaildirFs = threadPoolFs): Promise<MaildropLock> {
+  static async acquire(dir: string, fs: MaildirFs): Promise<MaildropLock> {
     const path = join(dir, LOCK_FILE);
     if (heldHere.has(path)) throw inUse();
     heldHere.add(path);
@@ -242,7 +242,7 @@ async function removeStale(path: string, staleContent: string, fs: MaildirFs): P
 export async function removeLockLeftovers(
   dir: string,
   names: readonly string[],
-  fs: MaildirFs = threadPoolFs,
+  fs: MaildirFs,
 ): Promise<void> {
   for (const name of names) {
     if (!name.startsWith(`${LOCK_FILE}.`)) continue;

@@ -94,7 +94,7 @@ export class SizeIndex {
 export async function removeInterruptedSaves(
   dir: string,
   names: readonly string[],
-  fs: MaildirFs = threadPoolFs,
+  fs: MaildirFs,
 ): Promise<void> {
   for (const name of names) {
     if (name.startsWith(`${INDEX_FILE}.`) && name.endsWith('.tmp')) {

@@ -67,7 +67,6 @@ export class MaildirStore implements MailStore {
   #root: string;
   readonly #logger: Logger;
   readonly #measureConcurrency: number;
-  readonly #isBlocking: boolean;
   readonly #burstMs: number;
   readonly #fs: MaildirFs;
 
@@ -75,9 +74,8 @@ export class MaildirStore implements MailStore {
     this.#root = resolve(options.root);
     this.#logger = options.logger ?? silentLogger;
     this.#measureConcurrency = options.measureConcurrency ?? 8;
-    this.#isBlocking = options.blockingIo ?? true;
     this.#burstMs = options.blockingBurstMs ?? DEFAULT_BLOCKING_BURST_MS;
-    this.#fs = this.#isBlocking ? blockingFs : threadPoolFs;
+    this.#fs = (options.blockingIo ?? true) ? blockingFs : threadPoolFs;
   }
 
   get root(): string {
@@ -121,7 +119,7 @@ export class MaildirStore implements MailStore {
     try {
       await removeLeftovers(dir, fs);
       const messages = await this.#scan(dir, log);
-      return new MaildirMaildrop(dir, messages, lock, log, fs, this.#isBlocking ? this.#burstMs : undefined);
+      return new MaildirMaildrop(dir, messages, lock, log, fs, this.#burstMs);
     } catch (error) {
       await lock.release();
       if (error instanceof Pop3Error) throw error;
@@ -132,10 +130,10 @@ export class MaildirStore implements MailStore {
 
   /** How the scan touches each file: one at a time in blocking bursts, or several at once through the thread pool. */
   #fileOps(): FileOps {
-    if (!this.#isBlocking) {
-      return { concurrency: this.#measureConcurrency, measure: measureFile, pause: () => undefined };
-    }
-    return { concurrency: 1, measure: measureFileBlocking, pause: burstPauser(this.#burstMs) };
+    const pause = pauser(this.#fs, this.#burstMs);
+    return this.#fs.isBlocking
+      ? { concurrency: 1, measure: measureFileBlocking, pause }
+      : { concurrency: this.#measureConcurrency, measure: measureFile, pause };
   }
 
   async #scan(dir: string, log: Logger): Promise<ScannedMessage[]> {
@@ -181,10 +179,12 @@ export class MaildirStore implements MailStore {
 }
 
 /**
- * For a run of blocking calls: a function to call between two of them, which lets the event loop
- * serve other sessions once `burstMs` have passed since the run (or the last such pause) began.
+ * For a run of file calls: a function to call between two of them. With blocking calls it lets the
+ * event loop serve other sessions once `burstMs` have passed since the run (or the last such
+ * pause) began; through the thread pool other sessions are served anyway, so it does nothing.
  */
-function burstPauser(burstMs: number): () => Promise<void> | undefined {
+function pauser(fs: MaildirFs, burstMs: number): () => Promise<void> | undefined {
+  if (!fs.isBlocking) return () => undefined;
   let burstEnd = performance.now() + burstMs;
   return () => {
     if (performance.now() < burstEnd) return undefined;
@@ -441,7 +441,7 @@ class MaildirMaildrop implements Maildrop {
   readonly #log: Logger;
   readonly #fs: MaildirFs;
   /** With blocking calls: the longest run of them at QUIT before other sessions get a turn. */
-  readonly #burstMs: number | undefined;
+  readonly #burstMs: number;
 
   constructor(
     dir: string,
@@ -449,7 +449,7 @@ class MaildirMaildrop implements Maildrop {
     lock: MaildropLock,
     log: Logger,
     fs: MaildirFs,
-    burstMs: number | undefined,
+    burstMs: number,
   ) {
     this.#dir = dir;
     this.#fs = fs;
@@ -463,7 +463,7 @@ class MaildirMaildrop implements Maildrop {
   async read(uid: string, options: ReadOptions): Promise<MessageContent> {
     const message = this.#message(uid);
     const chunkBytes = options.chunkBytes ?? 65_536;
-    if (this.#fs === blockingFs) {
+    if (this.#fs.isBlocking) {
       const content = this.#readBlocking(message, chunkBytes, options.signal);
       if (content !== undefined) return content;
     }
@@ -522,7 +522,7 @@ class MaildirMaildrop implements Maildrop {
     const notDeleted: string[] = [];
     // Tens of thousands of renames or deletions (a big maildrop emptied) would otherwise block
     // every other session of this process until they are all done.
-    const pause = this.#burstMs === undefined ? () => undefined : burstPauser(this.#burstMs);
+    const pause = pauser(this.#fs, this.#burstMs);
     for (const uid of changes.retrieved) {
       await pause();
       const message = this.#message(uid);
