@@ -15,6 +15,8 @@ const heldContents = new Set<string>();
 const LEFTOVER_AGE_MS = 10 * 60_000;
 
 let ownStartTime: string | undefined;
+/** This machine's name, as locks record it: read once, not with a uname(2) per login. */
+const ownHost = hostname();
 
 /**
  * State and start time (in clock ticks since boot) of a process (Linux), to tell a live owner
@@ -61,7 +63,7 @@ async function isStale(content: string, fs: MaildirFs): Promise<boolean> {
   const [pidText, start, host] = content.trim().split(' ');
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return true; // unreadable: a crash while writing it
-  if (host !== hostname()) return false; // another machine's process: cannot tell, assume held
+  if (host !== ownHost) return false; // another machine's process: cannot tell, assume held
   // Ours: held only if a session of this process holds exactly this lock (a release that could
   // not remove the file, on a read-only file system say, leaves it behind).
   if (isOwn(pid, start)) return !heldContents.has(content);
@@ -108,7 +110,7 @@ export class MaildropLock {
     heldHere.add(path);
     try {
       ownStartTime ??= (await processStat(process.pid, fs))?.start ?? '-';
-      const content = `${process.pid} ${ownStartTime} ${hostname()} ${randomBytes(8).toString('hex')}\n`;
+      const content = `${process.pid} ${ownStartTime} ${ownHost} ${randomBytes(8).toString('hex')}\n`;
       for (let attempt = 0; attempt < 3; attempt++) {
         if (await createExclusive(path, content, fs)) return new MaildropLock(path, content, fs);
         let existing: string;
@@ -182,7 +184,7 @@ async function retryReleases(): Promise<void> {
  */
 async function createExclusive(path: string, content: string, fs: MaildirFs): Promise<boolean> {
   // The name says whose it is: a process killed before writing the content leaves an empty file.
-  const tmp = `${path}.${process.pid}_${ownStartTime ?? '-'}_${randomBytes(6).toString('hex')}_${hostname()}.tmp`;
+  const tmp = `${path}.${process.pid}_${ownStartTime ?? '-'}_${randomBytes(6).toString('hex')}_${ownHost}.tmp`;
   try {
     await fs.writeText(tmp, content, true);
   } catch (error) {
@@ -260,7 +262,7 @@ async function isLeftover(name: string, path: string, fs: MaildirFs): Promise<bo
   if (rest.endsWith('.tmp')) {
     const [pidText, start, , ...host] = rest.slice(0, -'.tmp'.length).split('_');
     const pid = Number(pidText);
-    if (host.join('_') === hostname() && Number.isInteger(pid) && pid > 0) {
+    if (host.join('_') === ownHost && Number.isInteger(pid) && pid > 0) {
       return isOwn(pid, start) || (await isGone(pid, start, fs));
     }
   } else if (rest.startsWith('stale-')) {
