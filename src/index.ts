@@ -24,11 +24,11 @@ export type {
   Maildrop,
   MaildropChanges,
   MailStore,
-  MailUser,
   MessageContent,
   MessageInfo,
   ReadOptions,
 } from './mailstore/types.js';
+export type { MailUser } from './user.js';
 export { MemoryStore } from './mailstore/memory.js';
 export { MaildirStore } from './mailstore/maildir/store.js';
 export type { MaildirStoreOptions } from './mailstore/maildir/store.js';
@@ -71,4 +71,4 @@ export type { SaslContext, SaslExchange, SaslMechanism, SaslStep } from './pop3/
 export { PasswdFileAuthenticator, parsePasswdFile } from './auth/passwd-file.js';
 export type { ParsedPasswdFile, PasswdFileProblem } from './auth/passwd-file.js';
 export { hashPassword, schemeNames, DEFAULT_SCHEME } from './auth/passwords.js';
-export { isValidUserName, MAX_USER_NAME_BYTES } from './auth/user-name.js';
+export { isValidUserName, MAX_USER_NAME_BYTES } from './user.js';

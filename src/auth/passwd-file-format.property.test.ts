@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { parsePasswdFile, type ParsedPasswdFile } from './passwd-file-format.js';
-import { isValidUserName } from './user-name.js';
+import { isValidUserName } from '../user.js';
 
 // Hostile input (issue 6): whatever a users file holds, parsePasswdFile returns; every line it
 // cannot use is reported with its number, every user it returns has a safe name and a usable

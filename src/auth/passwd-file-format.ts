@@ -1,5 +1,5 @@
 import { parseStoredPassword, type StoredPassword } from './passwords.js';
-import { isValidUserName } from './user-name.js';
+import { isValidUserName } from '../user.js';
 
 export interface PasswdFileProblem {
   readonly line: number;

@@ -1,4 +1,4 @@
-import type { MailUser } from '../mailstore/types.js';
+import type { MailUser } from '../user.js';
 import type { ScramCredentials } from './passwords.js';
 
 export type { ScramCredentials } from './passwords.js';

@@ -1,7 +1,7 @@
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { DEFAULT_SCHEME, findScheme, hashPassword, schemeNames } from '../auth/passwords.js';
-import { isValidUserName } from '../auth/user-name.js';
+import { isValidUserName } from '../user.js';
 
 /**
  * `poplar hash-password [--scheme S] [--user NAME]`: reads a password on stdin (one line; its line

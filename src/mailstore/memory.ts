@@ -1,6 +1,7 @@
 import { MessageGoneError, Pop3Error, RespCode } from '../errors.js';
 import { measureMessage } from '../message/octets.js';
-import type { CommitResult, Maildrop, MaildropChanges, MailStore, MailUser, MessageInfo } from './types.js';
+import type { MailUser } from '../user.js';
+import type { CommitResult, Maildrop, MaildropChanges, MailStore, MessageInfo } from './types.js';
 
 interface StoredMessage {
   readonly uid: string;

@@ -1,10 +1,5 @@
 import type { Readable } from 'node:stream';
-
-/** An authenticated user, as the {@link Authenticator} returned it. The store maps it to a mailbox. */
-export interface MailUser {
-  /** The user's name, valid under {@link isValidUserName}. */
-  readonly name: string;
-}
+import type { MailUser } from '../user.js';
 
 /** One message of a maildrop snapshot. */
 export interface MessageInfo {

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { isValidUserName } from '../auth/user-name.js';
+import { isValidUserName } from '../user.js';
 import type { Logger } from '../log.js';
 import type { Pop3Limits } from '../pop3/options.js';
 import type { SessionSnapshot } from '../pop3/server.js';

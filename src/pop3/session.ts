@@ -1,7 +1,8 @@
 import type { Authenticator } from '../auth/types.js';
 import { ProtocolError, Pop3Error } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Maildrop, MailStore, MailUser, MessageContent, MessageInfo } from '../mailstore/types.js';
+import type { Maildrop, MailStore, MessageContent, MessageInfo } from '../mailstore/types.js';
+import type { MailUser } from '../user.js';
 import type { Pop3Limits } from './options.js';
 import type { ReplyWriter } from './reply.js';
 import type { SaslMechanism } from './sasl/types.js';

@@ -3,10 +3,10 @@ import type {
   Maildrop,
   MaildropChanges,
   MailStore,
-  MailUser,
   MessageContent,
   ReadOptions,
 } from '../../src/mailstore/types.js';
+import type { MailUser } from '../../src/user.js';
 
 /** Replacements for some maildrop methods; each gets the wrapped maildrop to delegate to. */
 export interface MaildropOverrides {

@@ -1,4 +1,4 @@
-import { isValidUserName } from '../user-name.js';
+import { isValidUserName } from '../../user.js';
 import type { AuthResult, BearerAuthRequest } from '../types.js';
 
 /** What a verifier decided about one token. */

@@ -12,7 +12,7 @@ import {
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { join, resolve } from 'node:path';
-import { isValidUserName } from '../../auth/user-name.js';
+import { isValidUserName, type MailUser } from '../../user.js';
 import { isErrno, MessageGoneError, Pop3Error, RespCode } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { MessageMeter, type MessageMeasure } from '../../message/octets.js';
@@ -21,7 +21,6 @@ import type {
   Maildrop,
   MaildropChanges,
   MailStore,
-  MailUser,
   MessageContent,
   MessageInfo,
   ReadOptions,

@@ -1,3 +1,9 @@
+/** An authenticated user, as the `Authenticator` returned it. The store maps it to a mailbox. */
+export interface MailUser {
+  /** The user's name, valid under {@link isValidUserName}. */
+  readonly name: string;
+}
+
 /**
  * The rule for user names, shared by logins, the users file and the Maildir store: 1 to 64 bytes
  * of ASCII letters, digits and `. _ - + @`, not starting with a dot. Such a name is a single path

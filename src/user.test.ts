@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { isValidUserName, MAX_USER_NAME_BYTES } from './user-name.js';
+import { isValidUserName, MAX_USER_NAME_BYTES } from './user.js';
 
 describe('isValidUserName', () => {
   test('accepts ordinary names', () => {
