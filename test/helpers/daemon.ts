@@ -82,7 +82,7 @@ function spawnPoplar(args: readonly string[], cwd: string | undefined, env: Reco
     ...(isDaemon && !hasWorkersFlag ? ['--workers', '1'] : []),
     ...args,
   ];
-  const { command, args: argv } = poplarCommand(import.meta.url, all);
+  const { command, args: argv } = poplarCommand(all);
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   // The test runner marks its children; the daemon is not a test file.
   delete childEnv['NODE_TEST_CONTEXT'];

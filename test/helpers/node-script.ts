@@ -15,8 +15,8 @@ export function nodeScript(relative: string, base: string): { command: string; a
   return { command: process.execPath, args: [...execArgv, fileURLToPath(url)] };
 }
 
-/** The `poplar` executable's entry module, for spawning the daemon from a test file under test/<dir>/. */
-export function poplarCommand(base: string, argv: readonly string[]): { command: string; args: string[] } {
-  const { command, args } = nodeScript('../../src/cli/main.js', base);
+/** The `poplar` executable's entry module, for spawning the daemon from any test file. */
+export function poplarCommand(argv: readonly string[]): { command: string; args: string[] } {
+  const { command, args } = nodeScript('../../src/cli/main.js', import.meta.url);
   return { command, args: [...args, ...argv] };
 }

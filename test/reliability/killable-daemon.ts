@@ -45,7 +45,7 @@ export class KillableDaemon {
   }
 
   static async start(cwd: string, args: readonly string[], warnings: Record<string, number>) {
-    const { command, args: argv } = poplarCommand(import.meta.url, args);
+    const { command, args: argv } = poplarCommand(args);
     const env: NodeJS.ProcessEnv = { ...process.env };
     // The test runner marks its children; the daemon is not a test file.
     delete env['NODE_TEST_CONTEXT'];
