@@ -1,6 +1,7 @@
-import { MessageGoneError, Pop3Error, RespCode } from '../errors.js';
+import { MessageGoneError } from '../errors.js';
 import { measureMessage } from '../message/octets.js';
 import type { MailUser } from '../user.js';
+import { ProcessMaildropLocks } from './locks.js';
 import type { CommitResult, Maildrop, MaildropChanges, MailStore, MessageInfo } from './types.js';
 
 interface StoredMessage {
@@ -15,7 +16,7 @@ interface StoredMessage {
  */
 export class MemoryStore implements MailStore {
   readonly #boxes = new Map<string, StoredMessage[]>();
-  readonly #locked = new Set<string>();
+  readonly #locks = new ProcessMaildropLocks();
   #nextUid = 1;
 
   constructor(mailboxes: Readonly<Record<string, readonly (string | Uint8Array)[]>> = {}) {
@@ -48,28 +49,25 @@ export class MemoryStore implements MailStore {
       );
   }
 
-  open(user: MailUser): Promise<Maildrop> {
-    if (this.#locked.has(user.name)) {
-      return Promise.reject(new Pop3Error('maildrop is in use by another session', RespCode.inUse));
-    }
-    this.#locked.add(user.name);
+  async open(user: MailUser): Promise<Maildrop> {
+    const lease = await this.#locks.acquire({ user: user.name, path: user.name });
     const box = this.#boxes.get(user.name) ?? [];
     this.#boxes.set(user.name, box);
     const messages: MessageInfo[] = box.map((m) => {
       const { size, isVerbatim } = measureMessage(m.bytes);
       return { uid: m.uid, size, isVerbatim };
     });
-    let isOpen = true;
     const find = (uid: string): StoredMessage | undefined =>
       this.#boxes.get(user.name)?.find((m) => m.uid === uid);
-    return Promise.resolve({
+    return {
       messages,
       read: (uid: string) => {
         const found = find(uid);
         if (found === undefined) return Promise.reject(new MessageGoneError());
         return Promise.resolve(found.bytes);
       },
-      commit: (changes: MaildropChanges): Promise<CommitResult> => {
+      commit: async (changes: MaildropChanges): Promise<CommitResult> => {
+        await lease.confirm();
         const gone = new Set(changes.deleted);
         for (const uid of changes.retrieved) {
           const found = find(uid);
@@ -79,13 +77,9 @@ export class MemoryStore implements MailStore {
           user.name,
           (this.#boxes.get(user.name) ?? []).filter((m) => !gone.has(m.uid)),
         );
-        return Promise.resolve({ notDeleted: [] });
+        return { notDeleted: [] };
       },
-      close: () => {
-        if (isOpen) this.#locked.delete(user.name);
-        isOpen = false;
-        return Promise.resolve();
-      },
-    });
+      close: () => lease.release(),
+    };
   }
 }

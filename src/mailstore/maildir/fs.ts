@@ -1,12 +1,19 @@
 import {
   accessSync,
+  close,
+  closeSync,
+  constants,
   type Dirent,
   linkSync,
   lstatSync,
   mkdirSync,
+  open,
+  openSync,
+  read,
   readdirSync,
   readFileSync,
   readlinkSync,
+  readSync,
   renameSync,
   type Stats,
   symlinkSync,
@@ -33,7 +40,8 @@ import {
  * spot. On a local disk whose metadata is in the page cache a call takes microseconds, while a
  * trip through the thread pool costs tens of microseconds of CPU (thread wake-ups and an event
  * loop turn), several times the call itself: a login makes about twenty of them. Both kinds
- * return promises, rejected with the same `code`s, so the code above them is one.
+ * return promises, rejected with the same `code`s, so the code above them is one. Every file the
+ * store touches, message files included, is touched through this interface.
  */
 export interface MaildirFs {
   /** Whether calls block the event loop: then long runs of them must pause now and then. */
@@ -52,6 +60,29 @@ export interface MaildirFs {
   readlink(path: string): Promise<string>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
+  /** Opens a file for reading, refusing a symbolic link (ELOOP); resolves to its descriptor. */
+  openForReading(path: string): Promise<number>;
+  /** One pread(2) into the whole of `buffer`, at `position`; resolves to the bytes read (0 at the end). */
+  readAt(fd: number, buffer: Buffer, position: number): Promise<number>;
+  close(fd: number): Promise<void>;
+}
+
+/** Opens for reading, refusing a symbolic link: a message file is never a way out of the maildir. */
+const READ_NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+/**
+ * A callback-style call as a promise: one thread-pool trip, and no FileHandle to track (cheaper
+ * than node:fs/promises for a descriptor that lives a few microseconds).
+ */
+function viaCallback<T>(
+  call: (done: (error: NodeJS.ErrnoException | null, value: T) => void) => void,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    call((error, value) => {
+      if (error === null) resolve(value);
+      else reject(error);
+    });
+  });
 }
 
 const FILE_MODE = 0o600;
@@ -74,6 +105,21 @@ export const threadPoolFs: MaildirFs = {
   readlink: (path) => readlink(path),
   rename: (from, to) => rename(from, to),
   unlink: (path) => unlink(path),
+  openForReading: (path) =>
+    viaCallback((done) => {
+      open(path, READ_NO_FOLLOW, done);
+    }),
+  readAt: (fd, buffer, position) =>
+    viaCallback((done) => {
+      read(fd, buffer, 0, buffer.length, position, done);
+    }),
+  close: (fd) =>
+    new Promise((resolve, reject) => {
+      close(fd, (error) => {
+        if (error === null) resolve();
+        else reject(error);
+      });
+    }),
 };
 
 /** Runs a blocking call, turning its result or its exception into a settled promise. */
@@ -121,4 +167,29 @@ export const blockingFs: MaildirFs = {
     settled(() => {
       unlinkSync(path);
     }),
+  openForReading: (path) => settled(() => openSync(path, READ_NO_FOLLOW)),
+  readAt: (fd, buffer, position) => settled(() => readSync(fd, buffer, 0, buffer.length, position)),
+  close: (fd) =>
+    settled(() => {
+      closeSync(fd);
+    }),
 };
+
+/**
+ * For a run of file calls: a function to call between two of them. With blocking calls it lets the
+ * event loop serve other sessions once `burstMs` have passed since the run (or the last such
+ * pause) began; through the thread pool other sessions are served anyway, so it does nothing.
+ */
+export function pauser(fs: MaildirFs, burstMs: number): () => Promise<void> | undefined {
+  if (!fs.isBlocking) return () => undefined;
+  let burstEnd = performance.now() + burstMs;
+  return () => {
+    if (performance.now() < burstEnd) return undefined;
+    return new Promise<void>((resolve) => {
+      setImmediate(() => {
+        burstEnd = performance.now() + burstMs;
+        resolve();
+      });
+    });
+  };
+}

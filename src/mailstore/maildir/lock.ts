@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isErrno, Pop3Error, RespCode } from '../../errors.js';
+import { inUseError, type MaildropKey, type MaildropLease, type MaildropLocks } from '../locks.js';
 import { threadPoolFs, type MaildirFs } from './fs.js';
 
 export const LOCK_FILE = '.poplar-lock';
@@ -80,14 +81,29 @@ async function readLock(path: string, fs: MaildirFs): Promise<string> {
   return fs.readText(path);
 }
 
-const inUse = (): Pop3Error => new Pop3Error('maildrop is in use by another session', RespCode.inUse);
-
 /**
- * The exclusive lock on one maildrop (RFC 1939 section 8), good across processes: a file created
- * with O_EXCL that names its owner (pid, process start time, host). A lock whose owner is dead
- * (killed with -9, say) is recovered by the next session.
+ * The maildrop lock as a file in the maildir, good across the processes of one machine: a file
+ * created with O_EXCL that names its owner (pid, process start time, host). A lock whose owner is
+ * dead (killed with -9, say) is recovered by the next session, which also removes what a crash
+ * left while taking or recovering a lock. `key.path` is the maildir.
  */
-export class MaildropLock {
+export class FileMaildropLocks implements MaildropLocks {
+  readonly #fs: MaildirFs;
+
+  constructor(fs: MaildirFs) {
+    this.#fs = fs;
+  }
+
+  async acquire(key: MaildropKey): Promise<MaildropLease> {
+    const lease = await FileLease.acquire(key.path, this.#fs);
+    const names = await this.#fs.readdir(key.path).catch(() => [] as string[]);
+    await removeLockLeftovers(key.path, names, this.#fs);
+    return lease;
+  }
+}
+
+/** One lock file, held. */
+class FileLease implements MaildropLease {
   readonly #path: string;
   readonly #content: string;
   readonly #fs: MaildirFs;
@@ -104,15 +120,15 @@ export class MaildropLock {
    * Takes the lock of the maildrop in `dir`. Rejects with `[IN-USE]` when another session holds
    * it, and with `[SYS/TEMP]` when the file system does not let it be taken (read-only, say).
    */
-  static async acquire(dir: string, fs: MaildirFs): Promise<MaildropLock> {
+  static async acquire(dir: string, fs: MaildirFs): Promise<FileLease> {
     const path = join(dir, LOCK_FILE);
-    if (heldHere.has(path)) throw inUse();
+    if (heldHere.has(path)) throw inUseError();
     heldHere.add(path);
     try {
       ownStartTime ??= (await processStat(process.pid, fs))?.start ?? '-';
       const content = `${process.pid} ${ownStartTime} ${ownHost} ${randomBytes(8).toString('hex')}\n`;
       for (let attempt = 0; attempt < 3; attempt++) {
-        if (await createExclusive(path, content, fs)) return new MaildropLock(path, content, fs);
+        if (await createExclusive(path, content, fs)) return new FileLease(path, content, fs);
         let existing: string;
         try {
           existing = await readLock(path, fs);
@@ -120,15 +136,33 @@ export class MaildropLock {
           if (isErrno(error, 'ENOENT')) continue; // released meanwhile
           throw error;
         }
-        if (!(await isStale(existing, fs))) throw inUse();
+        if (!(await isStale(existing, fs))) throw inUseError();
         await removeStale(path, existing, fs);
       }
-      throw inUse();
+      throw inUseError();
     } catch (error) {
       heldHere.delete(path);
       if (error instanceof Pop3Error) throw error;
       throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
     }
+  }
+
+  /**
+   * No other session holds the maildrop: the lock file still holds what this lease wrote, or is
+   * gone with no successor (the whole maildir removed under the session, say), in which case the
+   * session's deletions concern no one else. A lock file with another content means another
+   * session broke this one as stale and may be working on the maildrop now.
+   */
+  async confirm(): Promise<void> {
+    if (!this.#isHeld) throw new Pop3Error('maildrop lock was released', RespCode.sysTemp);
+    let current: string;
+    try {
+      current = await readLock(this.#path, this.#fs);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return;
+      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
+    }
+    if (current !== this.#content) throw new Pop3Error('maildrop lock lost', RespCode.sysTemp);
   }
 
   /** Removes the lock file if it is still ours. */
@@ -241,11 +275,7 @@ async function removeStale(path: string, staleContent: string, fs: MaildirFs): P
  * held, so that no session of this process is making one; failures are ignored (the files are
  * only clutter).
  */
-export async function removeLockLeftovers(
-  dir: string,
-  names: readonly string[],
-  fs: MaildirFs,
-): Promise<void> {
+async function removeLockLeftovers(dir: string, names: readonly string[], fs: MaildirFs): Promise<void> {
   for (const name of names) {
     if (!name.startsWith(`${LOCK_FILE}.`)) continue;
     const path = join(dir, name);

@@ -88,14 +88,11 @@ export class SizeIndex {
 }
 
 /**
- * Deletes `.poplar-sizes.<random>.tmp` files among `names` (the maildir's entries): saves cut short
- * by a crash (or a full disk). Call it with the maildrop's lock held: only a holder writes them.
+ * Deletes the maildir's `.poplar-sizes.<random>.tmp` files: saves cut short by a crash (or a full
+ * disk). Call it with the maildrop's lock held: only a holder writes them.
  */
-export async function removeInterruptedSaves(
-  dir: string,
-  names: readonly string[],
-  fs: MaildirFs,
-): Promise<void> {
+export async function removeInterruptedSaves(dir: string, fs: MaildirFs): Promise<void> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
   for (const name of names) {
     if (name.startsWith(`${INDEX_FILE}.`) && name.endsWith('.tmp')) {
       await fs.unlink(join(dir, name)).catch(() => undefined);

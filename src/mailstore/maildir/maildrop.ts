@@ -1,0 +1,158 @@
+import type { Dirent } from 'node:fs';
+import { join } from 'node:path';
+import { isErrno, MessageGoneError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { MaildropLease } from '../locks.js';
+import type {
+  CommitResult,
+  Maildrop,
+  MaildropChanges,
+  MessageContent,
+  MessageInfo,
+  ReadOptions,
+} from '../types.js';
+import { parseMaildirName, withFlag } from './filename.js';
+import { pauser, type MaildirFs } from './fs.js';
+import { readMessageFile } from './read.js';
+import type { ScannedMessage } from './scan.js';
+
+/** Default of {@link ReadOptions.chunkBytes}. */
+const DEFAULT_CHUNK_BYTES = 65_536;
+
+/** One session's view of a maildir: the scan's snapshot, read and changed through the lease it holds. */
+export class MaildirMaildrop implements Maildrop {
+  readonly messages: readonly MessageInfo[];
+  readonly #dir: string;
+  readonly #byUid: Map<string, ScannedMessage>;
+  readonly #lease: MaildropLease;
+  readonly #log: Logger;
+  readonly #fs: MaildirFs;
+  /** With blocking calls: the longest run of them at QUIT before other sessions get a turn. */
+  readonly #burstMs: number;
+
+  constructor(
+    dir: string,
+    scanned: readonly ScannedMessage[],
+    lease: MaildropLease,
+    log: Logger,
+    fs: MaildirFs,
+    burstMs: number,
+  ) {
+    this.#dir = dir;
+    this.#fs = fs;
+    this.#burstMs = burstMs;
+    this.#lease = lease;
+    this.#log = log;
+    this.#byUid = new Map(scanned.map((m) => [m.uid, m]));
+    this.messages = scanned.map((m) => ({ uid: m.uid, size: m.size, isVerbatim: m.isVerbatim }));
+  }
+
+  async read(uid: string, options: ReadOptions): Promise<MessageContent> {
+    const message = this.#message(uid);
+    const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
+    const content = await this.#withCurrentName(message, (path) =>
+      readMessageFile(this.#fs, path, message.size, chunkBytes, options.signal),
+    );
+    if (content === undefined) throw new MessageGoneError();
+    return content;
+  }
+
+  async commit(changes: MaildropChanges): Promise<CommitResult> {
+    try {
+      await this.#lease.confirm();
+    } catch (error) {
+      this.#log.error({ err: String(error) }, 'maildrop no longer ours: nothing deleted or marked seen');
+      throw error;
+    }
+    const notDeleted: string[] = [];
+    // Tens of thousands of renames or deletions (a big maildrop emptied) would otherwise block
+    // every other session of this process until they are all done.
+    const pause = pauser(this.#fs, this.#burstMs);
+    for (const uid of changes.retrieved) {
+      await pause();
+      await this.#markSeen(this.#message(uid));
+    }
+    for (const uid of changes.deleted) {
+      await pause();
+      const message = this.#message(uid);
+      try {
+        // A message that is already gone counts as deleted.
+        await this.#withCurrentName(message, (path) => this.#fs.unlink(path));
+      } catch (error) {
+        this.#log.error({ file: message.file.name, err: String(error) }, 'cannot delete message');
+        notDeleted.push(uid);
+      }
+    }
+    return { notDeleted };
+  }
+
+  async close(): Promise<void> {
+    await this.#lease.release();
+  }
+
+  /** Adds the `S` flag to the file name; a failure is only logged (the message stays, unmarked). */
+  async #markSeen(message: ScannedMessage): Promise<void> {
+    if (withFlag(message.file, 'S') === message.file.name) return;
+    try {
+      // The target is computed when the action runs: after a rename by another program, from the new name.
+      await this.#withCurrentName(message, async (path) => {
+        const target = join(this.#dir, 'cur', withFlag(message.file, 'S'));
+        if (target === path) return;
+        // rename(2) would silently replace a file already there: a duplicate of this base, another message.
+        if (await this.#exists(target)) {
+          await this.#fs.access(path); // ENOENT: renamed meanwhile, looked up again
+          throw new Error(`${target} already exists`);
+        }
+        await this.#fs.rename(path, target);
+      });
+    } catch (error) {
+      this.#log.warn({ file: message.file.name, err: String(error) }, 'cannot mark message seen');
+    }
+  }
+
+  async #exists(path: string): Promise<boolean> {
+    try {
+      await this.#fs.access(path);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #message(uid: string): ScannedMessage {
+    const message = this.#byUid.get(uid);
+    if (message === undefined) throw new MessageGoneError();
+    return message;
+  }
+
+  /**
+   * Runs `action` on the message's file. Another program may have changed its flags (and so its
+   * name) since the scan: on ENOENT the file is looked up again by its base name. Resolves to
+   * undefined when the message is gone for good.
+   */
+  async #withCurrentName<T>(
+    message: ScannedMessage,
+    action: (path: string) => Promise<T>,
+  ): Promise<T | undefined> {
+    const cur = join(this.#dir, 'cur');
+    try {
+      return await action(join(cur, message.file.name));
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) throw error;
+    }
+    let entries: Dirent[];
+    try {
+      entries = await this.#fs.readdirEntries(cur);
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined; // cur/ itself removed: the message with it
+      throw error;
+    }
+    const renamed = entries.find(
+      (e) =>
+        e.isFile() && e.name !== message.file.name && parseMaildirName(e.name).base === message.file.base,
+    )?.name;
+    if (renamed === undefined) return undefined;
+    message.file = parseMaildirName(renamed);
+    return action(join(cur, renamed));
+  }
+}

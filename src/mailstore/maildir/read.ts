@@ -1,0 +1,139 @@
+import { Readable } from 'node:stream';
+import { isErrno, MessageGoneError } from '../../errors.js';
+import { MessageMeter, type MessageMeasure } from '../../message/octets.js';
+import type { MessageContent } from '../types.js';
+import type { MaildirFs } from './fs.js';
+
+/** Size of the buffer a scan measures files with. */
+export const MEASURE_BUFFER_BYTES = 65_536;
+
+/** Opens a message file; a symbolic link in its place means the message is gone. */
+async function openMessage(fs: MaildirFs, path: string): Promise<number> {
+  try {
+    return await fs.openForReading(path);
+  } catch (error) {
+    if (isErrno(error, 'ELOOP')) throw new MessageGoneError();
+    throw error;
+  }
+}
+
+/**
+ * Reads a whole message file, measuring it as it goes (its POP3 size, and whether it can be sent
+ * verbatim). `buffer` is the caller's: a scan measures one file at a time per buffer.
+ */
+export async function measureMessageFile(
+  fs: MaildirFs,
+  path: string,
+  buffer: Buffer,
+): Promise<MessageMeasure> {
+  const fd = await openMessage(fs, path);
+  try {
+    const meter = new MessageMeter();
+    for (let position = 0; ;) {
+      const bytesRead = await fs.readAt(fd, buffer, position);
+      if (bytesRead === 0) break;
+      meter.push(buffer.subarray(0, bytesRead));
+      position += bytesRead;
+    }
+    return meter.finish();
+  } finally {
+    await fs.close(fd);
+  }
+}
+
+/**
+ * A message's stored bytes. One that the scan found no bigger than `chunkBytes` comes whole, in
+ * one read: its stored bytes are at most its size (LF ends count as CRLF), so a read of one byte
+ * more shows whether the file is all there. A bigger one, or one that grew since the scan
+ * (changed by another program, sent as it is now), comes as a {@link MessageFileStream}.
+ */
+export async function readMessageFile(
+  fs: MaildirFs,
+  path: string,
+  size: number,
+  chunkBytes: number,
+  signal: AbortSignal | undefined,
+): Promise<MessageContent> {
+  const fd = await openMessage(fs, path);
+  if (size <= chunkBytes) {
+    let isWhole = false;
+    try {
+      const buffer = Buffer.allocUnsafe(size + 1);
+      const bytesRead = await fs.readAt(fd, buffer, 0);
+      isWhole = bytesRead <= size;
+      if (isWhole) return buffer.subarray(0, bytesRead);
+    } finally {
+      if (isWhole) await fs.close(fd);
+    }
+  }
+  return new MessageFileStream(fs, fd, chunkBytes, signal);
+}
+
+/**
+ * A message file as a stream of pread(2) calls through {@link MaildirFs}, one chunk each time the
+ * consumer asks for more: never more than one chunk read ahead of the socket, and with blocking
+ * calls no thread-pool trip per chunk. The descriptor is closed at the end, on error and on
+ * destroy (after a read under way has finished, so that it is never closed under that read).
+ */
+export class MessageFileStream extends Readable {
+  readonly #fs: MaildirFs;
+  readonly #chunkBytes: number;
+  #fd: number | undefined;
+  #position = 0;
+  #reading: Promise<void> | undefined;
+
+  constructor(fs: MaildirFs, fd: number, chunkBytes: number, signal: AbortSignal | undefined) {
+    super({ highWaterMark: chunkBytes, ...(signal === undefined ? {} : { signal }) });
+    this.#fs = fs;
+    this.#fd = fd;
+    this.#chunkBytes = chunkBytes;
+  }
+
+  override _read(): void {
+    const fd = this.#fd;
+    if (fd === undefined || this.#reading !== undefined) return;
+    const buffer = Buffer.allocUnsafe(this.#chunkBytes);
+    this.#reading = this.#fs.readAt(fd, buffer, this.#position).then(
+      (bytesRead) => {
+        this.#reading = undefined;
+        if (this.destroyed) return;
+        this.#position += bytesRead;
+        if (bytesRead > 0) {
+          this.push(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+          return;
+        }
+        // The end: the file is closed before the stream ends, so a reader that saw the end holds no descriptor.
+        this.#fd = undefined;
+        this.#fs.close(fd).then(
+          () => this.push(null),
+          (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),
+        );
+      },
+      (error: unknown) => {
+        this.#reading = undefined;
+        this.destroy(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const closeFile = (): void => {
+      const fd = this.#fd;
+      this.#fd = undefined;
+      if (fd === undefined) {
+        callback(error);
+        return;
+      }
+      this.#fs.close(fd).then(
+        () => {
+          callback(error);
+        },
+        (closeError: unknown) => {
+          callback(error ?? (closeError instanceof Error ? closeError : new Error(String(closeError))));
+        },
+      );
+    };
+    if (this.#reading === undefined) closeFile();
+    else void this.#reading.then(closeFile);
+  }
+}
