@@ -276,3 +276,29 @@ describe('lock files left by others', () => {
     });
   }
 });
+
+describe('maildrop lock: UPDATE only while the session still holds it', () => {
+  test('a session whose lock another session broke deletes nothing and marks nothing seen', async (t) => {
+    const { dir, lock, store } = await setup(t);
+    const drop = await open(store);
+    t.after(() => drop.close());
+    const uid = drop.messages[0]?.uid ?? '';
+    const before = await readdir(join(dir, 'cur'));
+    // Another host's session judged this lock stale, broke it and holds the maildrop now.
+    await writeFile(lock, `4242 12345 another.host 0123456789abcdef\n`);
+    await assert.rejects(drop.commit({ deleted: [uid], retrieved: [uid] }), (error: unknown) => {
+      assert.ok(error instanceof Pop3Error);
+      assert.equal(error.code, RespCode.sysTemp);
+      return true;
+    });
+    assert.deepEqual(await readdir(join(dir, 'cur')), before);
+  });
+
+  test('with the lock still its own, the same commit deletes', async (t) => {
+    const { dir, store } = await setup(t);
+    const drop = await open(store);
+    t.after(() => drop.close());
+    await drop.commit({ deleted: [drop.messages[0]?.uid ?? ''], retrieved: [] });
+    assert.deepEqual(await readdir(join(dir, 'cur')), []);
+  });
+});

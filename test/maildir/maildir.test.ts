@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { MessageGoneError, Pop3Error, RespCode } from '../../src/errors.js';
+import { blockingFs, threadPoolFs } from '../../src/mailstore/maildir/fs.js';
 import { MaildirStore } from '../../src/mailstore/maildir/store.js';
 import type { Maildrop, MailStore } from '../../src/mailstore/types.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { readContent } from '../helpers/content.js';
+import { recordingLogger } from '../helpers/recording-logger.js';
 
 const signal = (): AbortSignal => new AbortController().signal;
 
@@ -323,6 +325,36 @@ describe('junk in the maildir', () => {
     assert.equal(await readFile(outside, 'utf8'), 'secret\n');
     assert.deepEqual(await snapshot(store), []);
   });
+});
+
+describe('unreadable messages', () => {
+  // Root reads any file whatever its mode, so the fault is injected in the store's file calls.
+  for (const fs of [blockingFs, threadPoolFs]) {
+    test(`a message that cannot be read at login is skipped, with a warning (blockingIo ${String(fs.isBlocking)})`, async (t) => {
+      const root = await tempDir(t);
+      await buildMaildir(root, 'alice', [
+        { content: 'Subject: 1\n\none\n', name: '1000000001.a.host', folder: 'cur' },
+        { content: 'Subject: 2\n\ntwo\n', name: '1000000002.b.host', folder: 'cur' },
+        { content: 'Subject: 3\n\nthree\n', name: '1000000003.c.host', folder: 'cur' },
+      ]);
+      const original = fs.openForReading.bind(fs);
+      t.mock.method(fs, 'openForReading', (path: string) =>
+        path.includes('1000000002.b.host')
+          ? Promise.reject(Object.assign(new Error(`EIO: i/o error, open '${path}'`), { code: 'EIO' }))
+          : original(path),
+      );
+      const logger = recordingLogger();
+      const drop = await openFor(t, new MaildirStore({ root, logger, blockingIo: fs.isBlocking }));
+      assert.deepEqual(
+        drop.messages.map((m) => m.uid),
+        ['1000000001.a.host', '1000000003.c.host'],
+      );
+      assert.equal(await readUid(drop, '1000000003.c.host'), 'Subject: 3\n\nthree\n');
+      const warnings = logger.lines.filter((l) => l.includes('message skipped: unreadable'));
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0] ?? '', /1000000002\.b\.host/);
+    });
+  }
 });
 
 describe('a maildrop that cannot be opened', () => {
