@@ -11,8 +11,8 @@ export { createServer, Pop3Server } from './pop3/server.js';
 export type { ListenOptions, Pop3ServerEvents, Pop3ServerOptions } from './pop3/server.js';
 export type { ClosedSessionInfo } from './pop3/connection.js';
 export type { ConnectionInfo, LoginInfo, Pop3State, SessionSummary } from './pop3/session.js';
-export { DEFAULT_LIMITS, MIN_COMMAND_BYTES, MIN_IDLE_TIMEOUT_MS, resolveLimits } from './pop3/options.js';
-export type { Pop3Limits } from './pop3/options.js';
+export { DEFAULT_LIMITS, MIN_COMMAND_BYTES, MIN_IDLE_TIMEOUT_MS, resolveLimits } from './pop3/limits.js';
+export type { Pop3Limits } from './pop3/limits.js';
 export { ServerStats } from './pop3/stats.js';
 export { DotStuffer, DotStuffing } from './pop3/dot-stuffer.js';
 

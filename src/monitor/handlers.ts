@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isValidUserName } from '../user.js';
 import type { Logger } from '../log.js';
-import type { Pop3Limits } from '../pop3/options.js';
+import type { Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
 import type { ServerStats } from '../pop3/stats.js';
 import { DEFAULT_ADMIN_TOKEN, TOKEN_PATTERN, type AdminStore } from './admins.js';

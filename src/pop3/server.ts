@@ -5,7 +5,7 @@ import type { Authenticator } from '../auth/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { MailStore } from '../mailstore/types.js';
 import { Pop3Connection, type ClosedSessionInfo } from './connection.js';
-import { resolveLimits, type Pop3Limits } from './options.js';
+import { resolveLimits, type Pop3Limits } from './limits.js';
 import { isLoopbackAddress } from '../loopback.js';
 import { mechanismMap, type SaslMechanism } from './sasl/index.js';
 import { MIN_TLS_VERSION, TlsContexts, type Pop3TlsOptions } from './tls.js';

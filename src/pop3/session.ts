@@ -3,7 +3,7 @@ import { ProtocolError, Pop3Error } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Maildrop, MailStore, MessageContent, MessageInfo } from '../mailstore/types.js';
 import type { MailUser } from '../user.js';
-import type { Pop3Limits } from './options.js';
+import type { Pop3Limits } from './limits.js';
 import type { ReplyWriter } from './reply.js';
 import type { SaslMechanism } from './sasl/types.js';
 import type { ServerStats } from './stats.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isIPv4, isIPv6 } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Pop3Limits } from './options.js';
+import type { Pop3Limits } from './limits.js';
 
 /** The limits the throttle reads. They are passed at every call, so a run-time change applies at once. */
 export type ThrottleLimits = Pick<

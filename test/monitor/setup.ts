@@ -22,7 +22,7 @@ import type {
   Status,
 } from '../../src/monitor/protocol/messages.js';
 import { MonitorServer, type MonitorLimits } from '../../src/monitor/server.js';
-import type { Pop3Limits } from '../../src/pop3/options.js';
+import type { Pop3Limits } from '../../src/pop3/limits.js';
 import { createServer, type Pop3Server } from '../../src/pop3/server.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';

@@ -4,7 +4,7 @@ import { StaticAuthenticator } from '../../src/auth/static.js';
 import { ConfigError } from '../../src/errors.js';
 import type { Logger } from '../../src/log.js';
 import { MemoryStore } from '../../src/mailstore/memory.js';
-import { DEFAULT_LIMITS } from '../../src/pop3/options.js';
+import { DEFAULT_LIMITS } from '../../src/pop3/limits.js';
 import { createServer } from '../../src/pop3/server.js';
 import { dialog, Pop3TestClient } from '../helpers/pop3-client.js';
 import { nextServerEvent, RawClient } from '../helpers/raw-client.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { ConfigError } from '../../../src/errors.js';
-import { DEFAULT_LIMITS } from '../../../src/pop3/options.js';
+import { DEFAULT_LIMITS } from '../../../src/pop3/limits.js';
 import { availableParallelism } from 'node:os';
 import {
   layerFromToml,

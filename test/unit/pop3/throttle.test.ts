@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DEFAULT_LIMITS } from '../../../src/pop3/options.js';
+import { DEFAULT_LIMITS } from '../../../src/pop3/limits.js';
 import { addressKey, LoginThrottle, userKey, type ThrottleLimits } from '../../../src/pop3/throttle.js';
 
 const LIMITS: ThrottleLimits = {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../../src/errors.js';
-import { DEFAULT_LIMITS, resolveLimits, type Pop3Limits } from '../../../src/pop3/options.js';
+import { DEFAULT_LIMITS, resolveLimits, type Pop3Limits } from '../../../src/pop3/limits.js';
 
 /** Asserts that `fn` throws a ConfigError whose message names `option`. */
 function assertRejects(fn: () => unknown, option: string): void {
