@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { topOfMessage } from '../../../src/pop3/top.js';
+import { topOfMessage } from '../../../src/pop3/message-top.js';
 
 const b = (s: string): Buffer => Buffer.from(s, 'latin1');
 
