@@ -1,7 +1,7 @@
 import { ProtocolError } from '../../errors.js';
 import type { Session } from '../session.js';
 import { usableMechanisms } from './policy.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /**
  * RFC 2449 section 5: only what works on this connection now. USER, STLS and SASL belong to the

@@ -1,6 +1,6 @@
 import { ProtocolError } from '../../errors.js';
 import { splitArgs } from '../session.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /** RFC 1939 section 5: only marks the message; it is removed in the UPDATE state after QUIT. */
 export const dele: Command = {

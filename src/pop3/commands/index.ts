@@ -11,11 +11,9 @@ import { rset } from './rset.js';
 import { stat } from './stat.js';
 import { stls } from './stls.js';
 import { top } from './top.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 import { uidl } from './uidl.js';
 import { user } from './user.js';
-
-export type { Command } from './types.js';
 
 /** Every verb the engine knows, keyed by its upper-case name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map([

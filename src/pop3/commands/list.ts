@@ -1,5 +1,5 @@
 import { replyListing } from './listing.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /** RFC 1939 section 5: scan listings; deleted messages are left out but keep their numbers. */
 export const list: Command = {

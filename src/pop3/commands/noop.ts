@@ -1,5 +1,5 @@
 import { ProtocolError } from '../../errors.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 export const noop: Command = {
   states: ['TRANSACTION'],

@@ -1,7 +1,7 @@
 import { Pop3Error, ProtocolError } from '../../errors.js';
 import { finishLogin } from './login.js';
 import { requireSafeChannel } from './policy.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /** RFC 1939 section 7. The whole rest of the line is the password, spaces included. */
 export const pass: Command = {

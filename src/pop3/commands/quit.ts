@@ -1,6 +1,6 @@
 import { ProtocolError, RespCode } from '../../errors.js';
 import type { MessageInfo } from '../../mailstore/types.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /**
  * RFC 1939 sections 4 and 6. In TRANSACTION, QUIT enters UPDATE: only now are deletions applied

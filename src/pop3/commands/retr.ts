@@ -1,6 +1,6 @@
 import { ProtocolError } from '../../errors.js';
 import { readMessage, splitArgs } from '../session.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /** RFC 1939 section 5: the whole message, streamed from the store, byte-stuffed. */
 export const retr: Command = {

@@ -1,5 +1,5 @@
 import { ProtocolError } from '../../errors.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /** RFC 1939 section 5: unmarks every message marked as deleted. */
 export const rset: Command = {

@@ -1,5 +1,5 @@
 import { ProtocolError } from '../../errors.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /** RFC 1939 section 5: `+OK count octets`, deleted messages excluded. */
 export const stat: Command = {

@@ -1,5 +1,5 @@
 import { Pop3Error, ProtocolError } from '../../errors.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /**
  * STLS (RFC 2595 section 4). The reply is written at the very moment the handshake starts, and

@@ -1,7 +1,7 @@
 import { ProtocolError } from '../../errors.js';
 import { readMessage, splitArgs } from '../session.js';
 import { topOfMessage } from '../message-top.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /** RFC 1939 section 7: the header, the blank line and the first `n` lines of the body. */
 export const top: Command = {

@@ -1,5 +1,5 @@
 import { replyListing } from './listing.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /** RFC 1939 section 7: unique-id listings, deleted messages left out. */
 export const uidl: Command = {

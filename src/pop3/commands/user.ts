@@ -1,6 +1,6 @@
 import { ProtocolError } from '../../errors.js';
 import { requireSafeChannel } from './policy.js';
-import type { Command } from './types.js';
+import type { Command } from '../command.js';
 
 /** Longest name USER takes; longer ones can never be valid and are refused as a syntax error. */
 const MAX_USER_ARG_BYTES = 255;

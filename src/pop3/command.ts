@@ -1,4 +1,4 @@
-import type { Pop3State, Session } from '../session.js';
+import type { Pop3State, Session } from './session.js';
 
 /** One POP3 verb. `dispatch.ts` checks the state, runs it and maps whatever it throws to a reply. */
 export interface Command {
