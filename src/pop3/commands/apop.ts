@@ -1,7 +1,7 @@
 import { canApop } from '../../auth/types.js';
 import { Pop3Error, ProtocolError } from '../../errors.js';
 import { splitArgs } from '../session.js';
-import { finishLogin } from './login.js';
+import { finishLogin } from '../login-flow.js';
 import type { Command } from '../command.js';
 
 const MD5_HEX = /^[0-9a-fA-F]{32}$/;

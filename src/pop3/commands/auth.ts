@@ -1,6 +1,6 @@
 import { Pop3Error, ProtocolError } from '../../errors.js';
 import { SaslError } from '../sasl/types.js';
-import { failLogin, finishLogin } from './login.js';
+import { failLogin, finishLogin } from '../login-flow.js';
 import { requireSafeChannel, usableMechanisms } from './policy.js';
 import type { Command } from '../command.js';
 

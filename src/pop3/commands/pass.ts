@@ -1,5 +1,5 @@
 import { Pop3Error, ProtocolError } from '../../errors.js';
-import { finishLogin } from './login.js';
+import { finishLogin } from '../login-flow.js';
 import { requireSafeChannel } from './policy.js';
 import type { Command } from '../command.js';
 

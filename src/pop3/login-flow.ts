@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { AuthResult } from '../../auth/types.js';
-import { Pop3Error, RespCode } from '../../errors.js';
-import type { Session } from '../session.js';
+import type { AuthResult } from '../auth/types.js';
+import { Pop3Error, RespCode } from '../errors.js';
+import type { Session } from './session.js';
 
 /**
  * The end of every login method: on success open the maildrop and enter TRANSACTION; on failure
