@@ -1,7 +1,7 @@
 import { Pop3Error, ProtocolError } from '../../errors.js';
 import { SaslError } from '../sasl/types.js';
 import { failLogin, finishLogin } from '../login-flow.js';
-import { requireSafeChannel, usableMechanisms } from './policy.js';
+import { requireSafeChannel, usableMechanisms } from '../login-policy.js';
 import type { Command } from '../command.js';
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

@@ -1,6 +1,6 @@
 import { ProtocolError } from '../../errors.js';
 import type { Session } from '../session.js';
-import { usableMechanisms } from './policy.js';
+import { usableMechanisms } from '../login-policy.js';
 import type { Command } from '../command.js';
 
 /**

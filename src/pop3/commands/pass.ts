@@ -1,6 +1,6 @@
 import { Pop3Error, ProtocolError } from '../../errors.js';
 import { finishLogin } from '../login-flow.js';
-import { requireSafeChannel } from './policy.js';
+import { requireSafeChannel } from '../login-policy.js';
 import type { Command } from '../command.js';
 
 /** RFC 1939 section 7. The whole rest of the line is the password, spaces included. */

@@ -1,5 +1,5 @@
 import { ProtocolError } from '../../errors.js';
-import { requireSafeChannel } from './policy.js';
+import { requireSafeChannel } from '../login-policy.js';
 import type { Command } from '../command.js';
 
 /** Longest name USER takes; longer ones can never be valid and are refused as a syntax error. */

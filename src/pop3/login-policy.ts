@@ -1,6 +1,6 @@
-import { Pop3Error, RespCode } from '../../errors.js';
-import type { SaslMechanism } from '../sasl/types.js';
-import type { Session } from '../session.js';
+import { Pop3Error, RespCode } from '../errors.js';
+import type { SaslMechanism } from './sasl/types.js';
+import type { Session } from './session.js';
 
 /** Refuses a cleartext login where it could be sniffed (RFC 8314 section 3, RFC 2595 section 2.4). */
 export function requireSafeChannel(session: Session): void {
