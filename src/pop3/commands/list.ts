@@ -1,4 +1,4 @@
-import { replyListing } from './listing.js';
+import { replyListing } from '../listing.js';
 import type { Command } from '../command.js';
 
 /** RFC 1939 section 5: scan listings; deleted messages are left out but keep their numbers. */

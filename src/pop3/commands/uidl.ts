@@ -1,4 +1,4 @@
-import { replyListing } from './listing.js';
+import { replyListing } from '../listing.js';
 import type { Command } from '../command.js';
 
 /** RFC 1939 section 7: unique-id listings, deleted messages left out. */

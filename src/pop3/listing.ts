@@ -1,5 +1,5 @@
-import type { MessageInfo } from '../../mailstore/types.js';
-import { splitArgs, type Session } from '../session.js';
+import type { MessageInfo } from '../mailstore/types.js';
+import { splitArgs, type Session } from './session.js';
 
 /**
  * LIST and UIDL share one shape (RFC 1939 sections 5 and 7): with a message number, one `+OK`
