@@ -1,5 +1,6 @@
 import type { MessageInfo } from '../mailstore/types.js';
-import { splitArgs, type Session } from './session.js';
+import { parseMsgNo, splitArgs } from './arguments.js';
+import type { Session } from './session.js';
 
 /**
  * LIST and UIDL share one shape (RFC 1939 sections 5 and 7): with a message number, one `+OK`
@@ -13,8 +14,8 @@ export async function replyListing(
 ): Promise<void> {
   const [arg] = splitArgs(args, 1);
   if (arg !== undefined) {
-    const [msgNo, info] = session.message(arg);
-    await session.reply.ok(entry(msgNo, info));
+    const msgNo = parseMsgNo(arg);
+    await session.reply.ok(entry(msgNo, session.liveMessage(msgNo)));
     return;
   }
   const lines: string[] = [];

@@ -1,5 +1,5 @@
 import type { Authenticator } from '../auth/types.js';
-import { ProtocolError, Pop3Error } from '../errors.js';
+import { Pop3Error } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Maildrop, MailStore, MessageContent, MessageInfo } from '../mailstore/types.js';
 import type { MailUser } from '../user.js';
@@ -83,8 +83,6 @@ export interface SessionSummary {
   remainingMessages: number;
   remainingBytes: number;
 }
-
-const DIGITS = /^[0-9]{1,10}$/;
 
 /**
  * The protocol state of one connection, as command handlers see it. The connection (socket loop,
@@ -211,23 +209,13 @@ export class Session {
     return { count, bytes };
   }
 
-  /** Parses a message-number argument: digits only, in range, not deleted (RFC 1939 section 5). */
-  message(arg: string | undefined): [msgNo: number, info: MessageInfo] {
-    if (arg === undefined || arg === '') throw new ProtocolError('message number required');
-    if (!DIGITS.test(arg)) throw new ProtocolError('invalid message number');
-    const msgNo = Number(arg);
+  /** The message numbered `msgNo` in the login snapshot, unless out of range or marked deleted. */
+  liveMessage(msgNo: number): MessageInfo {
     const info = this.#messages[msgNo - 1];
     if (msgNo < 1 || info === undefined)
       throw new Pop3Error(`no such message, only ${this.#messages.length} in maildrop`);
     if (this.deleted.has(msgNo)) throw new Pop3Error(`message ${msgNo} already deleted`);
-    return [msgNo, info];
-  }
-
-  /** Parses a non-negative number argument (TOP's line count). */
-  count(arg: string | undefined, what: string): number {
-    if (arg === undefined || !DIGITS.test(arg))
-      throw new ProtocolError(`${what} must be a non-negative number`);
-    return Number(arg);
+    return info;
   }
 }
 
@@ -237,11 +225,4 @@ export function readMessage(session: Session, uid: string): Promise<MessageConte
     signal: session.signal,
     chunkBytes: session.engine.limits.transferChunkBytes,
   });
-}
-
-/** Splits arguments on runs of spaces; `expected` is the most a command takes. */
-export function splitArgs(args: string, expected: number): string[] {
-  const parts = args.split(' ').filter((p) => p !== '');
-  if (parts.length > expected) throw new ProtocolError('too many arguments');
-  return parts;
 }

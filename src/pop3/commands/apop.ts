@@ -1,6 +1,6 @@
 import { canApop } from '../../auth/types.js';
 import { Pop3Error, ProtocolError } from '../../errors.js';
-import { splitArgs } from '../session.js';
+import { splitArgs } from '../arguments.js';
 import { finishLogin } from '../login-flow.js';
 import type { Command } from '../command.js';
 

@@ -1,15 +1,9 @@
 import { Pop3Error, ProtocolError } from '../../errors.js';
+import { parseBase64 } from '../arguments.js';
 import { SaslError } from '../sasl/types.js';
 import { failLogin, finishLogin } from '../login-flow.js';
 import { requireSafeChannel, usableMechanisms } from '../login-policy.js';
 import type { Command } from '../command.js';
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-function decode(text: string): Buffer {
-  if (!BASE64.test(text)) throw new SaslError('invalid base64');
-  return Buffer.from(text, 'base64');
-}
 
 /**
  * AUTH (RFC 5034): `AUTH mechanism [initial-response]`, then `+ challenge` / client response lines
@@ -47,7 +41,7 @@ export const auth: Command = {
         hostname: engine.hostname,
       });
       const initial =
-        initialArg === undefined ? undefined : initialArg === '=' ? Buffer.alloc(0) : decode(initialArg);
+        initialArg === undefined ? undefined : initialArg === '=' ? Buffer.alloc(0) : parseBase64(initialArg);
       let step = await exchange.start(initial);
       while (step.kind === 'challenge') {
         step = await exchange.step(await challenge(session, step.data));
@@ -74,5 +68,5 @@ async function challenge(session: Parameters<Command['run']>[0], data: Buffer): 
   if (line === undefined) throw new SaslError('response too long');
   const text = line.toString('latin1');
   if (text === '*') throw new SaslError('cancelled by the client');
-  return decode(text);
+  return parseBase64(text);
 }

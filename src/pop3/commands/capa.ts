@@ -1,4 +1,4 @@
-import { ProtocolError } from '../../errors.js';
+import { expectNoArguments } from '../arguments.js';
 import type { Session } from '../session.js';
 import { usableMechanisms } from '../login-policy.js';
 import type { Command } from '../command.js';
@@ -22,7 +22,7 @@ export function capabilities(session: Session): string[] {
 export const capa: Command = {
   states: ['AUTHORIZATION', 'TRANSACTION'],
   async run(session, args) {
-    if (args !== '') throw new ProtocolError('CAPA takes no arguments');
+    expectNoArguments('CAPA', args);
     await session.reply.lines('Capability list follows', capabilities(session));
   },
 };

@@ -1,5 +1,5 @@
 import { ProtocolError } from '../../errors.js';
-import { splitArgs } from '../session.js';
+import { parseMsgNo, splitArgs } from '../arguments.js';
 import type { Command } from '../command.js';
 
 /** RFC 1939 section 5: only marks the message; it is removed in the UPDATE state after QUIT. */
@@ -8,7 +8,8 @@ export const dele: Command = {
   async run(session, args) {
     const [arg, extra] = splitArgs(args, 2);
     if (extra !== undefined) throw new ProtocolError('DELE takes one message number');
-    const [msgNo] = session.message(arg);
+    const msgNo = parseMsgNo(arg);
+    session.liveMessage(msgNo); // refuses a number out of range or already deleted
     session.deleted.add(msgNo);
     await session.reply.ok(`message ${msgNo} deleted`);
   },

@@ -1,10 +1,10 @@
-import { ProtocolError } from '../../errors.js';
+import { expectNoArguments } from '../arguments.js';
 import type { Command } from '../command.js';
 
 export const noop: Command = {
   states: ['TRANSACTION'],
   async run(session, args) {
-    if (args !== '') throw new ProtocolError('NOOP takes no arguments');
+    expectNoArguments('NOOP', args);
     await session.reply.ok();
   },
 };

@@ -1,4 +1,5 @@
-import { ProtocolError, RespCode } from '../../errors.js';
+import { RespCode } from '../../errors.js';
+import { expectNoArguments } from '../arguments.js';
 import type { MessageInfo } from '../../mailstore/types.js';
 import type { Command } from '../command.js';
 
@@ -9,7 +10,7 @@ import type { Command } from '../command.js';
 export const quit: Command = {
   states: ['AUTHORIZATION', 'TRANSACTION'],
   async run(session, args) {
-    if (args !== '') throw new ProtocolError('QUIT takes no arguments');
+    expectNoArguments('QUIT', args);
     session.isEnding = true;
     if (session.state === 'AUTHORIZATION') {
       await session.reply.ok('Poplar signing off');

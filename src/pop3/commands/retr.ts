@@ -1,5 +1,6 @@
 import { ProtocolError } from '../../errors.js';
-import { readMessage, splitArgs } from '../session.js';
+import { parseMsgNo, splitArgs } from '../arguments.js';
+import { readMessage } from '../session.js';
 import type { Command } from '../command.js';
 
 /** RFC 1939 section 5: the whole message, streamed from the store, byte-stuffed. */
@@ -8,7 +9,8 @@ export const retr: Command = {
   async run(session, args) {
     const [arg, extra] = splitArgs(args, 2);
     if (extra !== undefined) throw new ProtocolError('RETR takes one message number');
-    const [msgNo, info] = session.message(arg);
+    const msgNo = parseMsgNo(arg);
+    const info = session.liveMessage(msgNo);
     const content = await readMessage(session, info.uid);
     try {
       await session.reply.body(`${info.size} octets`, content, info.isVerbatim === true);

@@ -1,11 +1,11 @@
-import { ProtocolError } from '../../errors.js';
+import { expectNoArguments } from '../arguments.js';
 import type { Command } from '../command.js';
 
 /** RFC 1939 section 5: `+OK count octets`, deleted messages excluded. */
 export const stat: Command = {
   states: ['TRANSACTION'],
   async run(session, args) {
-    if (args !== '') throw new ProtocolError('STAT takes no arguments');
+    expectNoArguments('STAT', args);
     const { count, bytes } = session.totals();
     await session.reply.ok(`${count} ${bytes}`);
   },

@@ -1,4 +1,5 @@
-import { Pop3Error, ProtocolError } from '../../errors.js';
+import { Pop3Error } from '../../errors.js';
+import { expectNoArguments } from '../arguments.js';
 import type { Command } from '../command.js';
 
 /**
@@ -8,7 +9,7 @@ import type { Command } from '../command.js';
 export const stls: Command = {
   states: ['AUTHORIZATION'],
   async run(session, args) {
-    if (args !== '') throw new ProtocolError('STLS takes no arguments');
+    expectNoArguments('STLS', args);
     if (session.isTls) throw new Pop3Error('command not permitted when TLS is active');
     if (session.engine.tls === undefined) throw new Pop3Error('TLS is not available on this server');
     await session.reply.flushed();

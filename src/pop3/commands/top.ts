@@ -1,5 +1,6 @@
 import { ProtocolError } from '../../errors.js';
-import { readMessage, splitArgs } from '../session.js';
+import { parseLineCount, parseMsgNo, splitArgs } from '../arguments.js';
+import { readMessage } from '../session.js';
 import { topOfMessage } from '../message-top.js';
 import type { Command } from '../command.js';
 
@@ -9,8 +10,8 @@ export const top: Command = {
   async run(session, args) {
     const [msgArg, linesArg] = splitArgs(args, 2);
     if (linesArg === undefined) throw new ProtocolError('usage: TOP msg n');
-    const [, info] = session.message(msgArg);
-    const bodyLines = session.count(linesArg, 'line count');
+    const info = session.liveMessage(parseMsgNo(msgArg));
+    const bodyLines = parseLineCount(linesArg);
     const content = await readMessage(session, info.uid);
     try {
       const chunks = Buffer.isBuffer(content) ? [content] : content;
