@@ -1,4 +1,5 @@
 import { parseStoredPassword, type StoredPassword } from './passwords.js';
+import { hasControlCharacter } from '../text.js';
 import { isValidUserName } from '../user.js';
 
 export interface PasswdFileProblem {
@@ -10,10 +11,6 @@ export interface ParsedPasswdFile {
   readonly users: ReadonlyMap<string, StoredPassword>;
   readonly problems: readonly PasswdFileProblem[];
 }
-
-/** Control characters other than tab (which a password may hold). */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /**
  * Parses Dovecot's passwd-file form: `user:{SCHEME}data`, optionally followed by more
@@ -32,7 +29,7 @@ export function parsePasswdFile(text: string): ParsedPasswdFile {
     if (line.trim() === '' || line.startsWith('#')) continue;
     // NUL, a CR inside the line (a file with old Mac line ends reads as one long line) or other
     // binary: a damaged or hostile line, not a secret anyone could type into PASS.
-    if (CONTROL.test(line)) {
+    if (hasControlCharacter(line, { isTabAllowed: true })) {
       problems.push({ line: number, message: 'control characters in the line' });
       continue;
     }

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { hasControlCharacter } from '../text.js';
 import { isValidUserName } from '../user.js';
 import type { Logger } from '../log.js';
 import type { Pop3Limits } from '../pop3/limits.js';
@@ -214,8 +215,7 @@ async function configure(
       if (backends.users === undefined) throw new BadData('users cannot be changed on this server');
       const [name, password] = pair(data);
       checkName(name);
-      // eslint-disable-next-line no-control-regex
-      if (password === '' || /[\x00-\x1f\x7f]/.test(password)) {
+      if (password === '' || hasControlCharacter(password)) {
         throw new BadData('a password is non-empty, without control characters');
       }
       await backends.users.setPassword(name, password);

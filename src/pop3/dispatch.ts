@@ -1,4 +1,5 @@
 import { MessageGoneError, Pop3Error, ProtocolError, RespCode } from '../errors.js';
+import { hasControlCharacter } from '../text.js';
 import { COMMANDS } from './commands/index.js';
 import { ConnectionGoneError } from './reply.js';
 import type { CommandInfo, Session } from './session.js';
@@ -59,8 +60,9 @@ function decodeLine(line: Buffer): string {
   } catch {
     throw new ProtocolError('command is not valid UTF-8');
   }
-  // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x08\x0a-\x1f\x7f]/.test(text)) throw new ProtocolError('control characters in command');
+  if (hasControlCharacter(text, { isTabAllowed: true })) {
+    throw new ProtocolError('control characters in command');
+  }
   return text;
 }
 

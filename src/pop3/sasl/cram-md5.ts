@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { canCramMd5 } from '../../auth/types.js';
+import { hasControlCharacter } from '../../text.js';
 import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
-// A user name without control characters, a space, and 16 octets in hex (RFC 2195 section 2).
-// eslint-disable-next-line no-control-regex
-const RESPONSE = /^([^\x00-\x1f\x7f]+) ([0-9a-fA-F]{32})$/;
+// A user name (checked for control characters below), a space, and 16 octets in hex (RFC 2195 section 2).
+const RESPONSE = /^(.+) ([0-9a-fA-F]{32})$/s;
 
 export interface CramMd5Options {
   /** Makes the challenge; tests give the one from RFC 2195. */
@@ -34,6 +34,7 @@ export function createCramMd5(options: CramMd5Options = {}): SaslMechanism {
         const m = RESPONSE.exec(text);
         if (m === null) throw new SaslError('expected "user digest"');
         const [, username = '', digest = ''] = m;
+        if (hasControlCharacter(username)) throw new SaslError('expected "user digest"');
         const { authenticator } = context;
         if (authenticator.authenticateCramMd5 === undefined) throw new Error('CRAM-MD5 is not available');
         const result = await authenticator.authenticateCramMd5({
