@@ -65,6 +65,8 @@ describe('CRAM-MD5 (RFC 2195)', () => {
       `tim ${RFC_DIGEST.slice(1)}`,
       ` ${RFC_DIGEST}`,
       `t\nm ${RFC_DIGEST}`,
+      `t\tm ${RFC_DIGEST}`,
+      `t\x7fm ${RFC_DIGEST}`,
     ]) {
       const exchange = begin(rfcMechanism, users);
       await exchange.start(undefined);
