@@ -9,3 +9,26 @@ export function recordingLogger(): Logger & { lines: string[] } {
   const logger = { lines, debug: log, info: log, warn: log, error: log, child: () => logger };
   return logger;
 }
+
+/** A logger that lets a test wait for a log message (the engine logs before it waits). */
+export class WaitableLogger implements Logger {
+  readonly messages: string[] = [];
+  #waiters: (() => void)[] = [];
+  debug(): void {}
+  info(_fields: object, message?: string): void {
+    this.messages.push(message ?? '');
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const w of waiters) w();
+  }
+  warn(): void {}
+  error(): void {}
+  child(): Logger {
+    return this;
+  }
+  async logged(message: string, count = 1): Promise<void> {
+    while (this.messages.filter((m) => m === message).length < count) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+}

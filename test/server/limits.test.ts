@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { StaticAuthenticator } from '../../src/auth/static.js';
 import { ConfigError } from '../../src/errors.js';
-import type { Logger } from '../../src/log.js';
 import { MemoryStore } from '../../src/mailstore/memory.js';
 import { DEFAULT_LIMITS } from '../../src/pop3/limits.js';
 import { createServer } from '../../src/pop3/server.js';
 import { dialog, Pop3TestClient } from '../helpers/pop3-client.js';
 import { nextServerEvent, RawClient } from '../helpers/raw-client.js';
+import { WaitableLogger } from '../helpers/recording-logger.js';
 import { startServer } from '../helpers/start-server.js';
 import { wrapStore } from '../helpers/wrap-store.js';
 
@@ -27,29 +27,6 @@ function afterGreeting(text: string): string {
 async function roundTrip(port: number): Promise<void> {
   const replies = await dialog(port, ['CAPA']);
   assert.match(replies[1] ?? '', /^\+OK Capability list follows/);
-}
-
-/** A logger that lets a test wait for a log message (the engine logs before it waits). */
-class WaitableLogger implements Logger {
-  readonly messages: string[] = [];
-  #waiters: (() => void)[] = [];
-  debug(): void {}
-  info(_fields: object, message?: string): void {
-    this.messages.push(message ?? '');
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) w();
-  }
-  warn(): void {}
-  error(): void {}
-  child(): Logger {
-    return this;
-  }
-  async logged(message: string, count = 1): Promise<void> {
-    while (this.messages.filter((m) => m === message).length < count) {
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
