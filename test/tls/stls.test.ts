@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import type { ClosedSessionInfo } from '../../src/pop3/connection.js';
 import type { LoginInfo } from '../../src/pop3/session.js';
+import { WaitableLogger } from '../helpers/recording-logger.js';
 import { startServer } from '../helpers/start-server.js';
 import { pair, usePki } from './certs.js';
 import { cleartextSaslOf, LineClient, withoutSasl } from './tls-client.js';
@@ -178,6 +179,31 @@ test('injection: half a line sent after STLS is dropped too, not joined to the n
   assert.equal(leftover, '');
   assert.deepEqual(withoutSasl(await client.capa()), CAPA_TLS);
   assert.equal(await client.command('PASS pw'), '-ERR send USER first');
+});
+
+test('injection: plaintext that reaches the socket after STLS was read, before the reply, is thrown away', async (t) => {
+  // The STLS line is read with the two before it, then the server waits out the failure delay of
+  // PASS; the CAPA sent meanwhile lands in the socket's buffer, not in the line reader's. Fed to the
+  // TLS layer, it would be taken for the start of the handshake and break it.
+  const logger = new WaitableLogger();
+  const { port } = await startServer(t, { tls, mailboxes, logger, limits: { authFailureDelayMs: 500 } });
+  const plain = await LineClient.plain(port);
+  t.after(() => {
+    plain.close();
+  });
+  plain.write('USER alice\r\nPASS wrong\r\nSTLS\r\n');
+  await logger.logged('login failed');
+  plain.write('CAPA\r\n');
+  assert.equal(await plain.readLine(), '+OK send PASS');
+  assert.equal(await plain.readLine(), '-ERR [AUTH] invalid user name or password');
+  const { client, reply, leftover } = await plain.startTls(trust, '');
+  t.after(() => {
+    client.close();
+  });
+  assert.equal(reply, '+OK Begin TLS negotiation');
+  assert.equal(leftover, '', 'no cleartext reply to the CAPA');
+  assert.equal(await client.command('USER alice'), '+OK send PASS');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
 });
 
 test('USER, then STLS, then PASS: the name given before TLS is forgotten', async (t) => {
