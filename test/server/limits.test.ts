@@ -106,6 +106,55 @@ test('maxCommandBytes: a 1 MB line and then the end of the stream closes quietly
 });
 
 // ---------------------------------------------------------------------------------------------
+// maxSaslLineBytes
+
+/** A SASL PLAIN response for alice with a wrong password, as a base64 line of exactly `bytes` bytes. */
+function plainResponseLine(bytes: number): string {
+  assert.equal(bytes % 4, 0);
+  const message = Buffer.concat([Buffer.from('\0alice\0'), Buffer.alloc((bytes / 4) * 3 - 7, 'x')]);
+  return message.toString('base64');
+}
+const ALICE_PLAIN = Buffer.from('\0alice\0pw').toString('base64');
+const TOO_LONG = '-ERR [AUTH] authentication failed: response too long';
+
+test('maxSaslLineBytes: a continuation line of exactly the limit is read, even past maxCommandBytes; one byte more is refused, in step', async (t) => {
+  const { port } = await startServer(t, {
+    mailboxes: { alice: MESSAGES },
+    limits: { maxCommandBytes: 255, maxSaslLineBytes: 1024 },
+  });
+  const client = await Pop3TestClient.connect(port);
+  t.after(() => {
+    client.close();
+  });
+  const exact = plainResponseLine(1024);
+  assert.equal(exact.length, 1024);
+  assert.equal(await client.command('AUTH PLAIN'), '+ ');
+  // Read whole and checked: the password is wrong.
+  assert.equal(await client.command(exact), '-ERR [AUTH] invalid user name or password');
+  assert.equal(await client.command('AUTH PLAIN'), '+ ');
+  assert.equal(await client.command(`${exact}A`), TOO_LONG);
+  assert.equal(await client.command(`AUTH PLAIN ${ALICE_PLAIN}`), '+OK alice has 2 messages (47 octets)');
+});
+
+test('maxSaslLineBytes: the default is 8192 bytes, and a 2 MB continuation line is refused and the connection stays in step', async (t) => {
+  assert.equal(DEFAULT_LIMITS.maxSaslLineBytes, 8192);
+  const { port } = await startServer(t, { mailboxes: { alice: MESSAGES } });
+  const client = await Pop3TestClient.connect(port);
+  t.after(() => {
+    client.close();
+  });
+  assert.equal(await client.command('AUTH PLAIN'), '+ ');
+  assert.equal(await client.command(plainResponseLine(8192)), '-ERR [AUTH] invalid user name or password');
+  assert.equal(await client.command('AUTH PLAIN'), '+ ');
+  // Valid base64 both: were the line read whole, it would fail as a malformed PLAIN message instead.
+  client.write(Buffer.alloc(1024 * 1024, 'A'));
+  client.write(Buffer.alloc(1024 * 1024, 'B'));
+  assert.equal(await client.command(''), TOO_LONG);
+  assert.equal(await client.command(`AUTH PLAIN ${ALICE_PLAIN}`), '+OK alice has 2 messages (47 octets)');
+  assert.equal(await client.command('STAT'), '+OK 2 47');
+});
+
+// ---------------------------------------------------------------------------------------------
 // maxProtocolErrors
 
 test('maxProtocolErrors: the Nth bad command gets -ERR and then the connection closes', async (t) => {
