@@ -209,6 +209,30 @@ test('RETR of an empty message, and of one starting with a dot and holding a lon
   assert.equal(await wire(client, 'TOP 1 0', true), '+OK top of message follows\r\n.\r\n');
 });
 
+test('RETR of messages of 64 bytes or more whose first line starts with a dot (the WebAssembly stuffing path)', async (t) => {
+  const messages = [
+    // 59 + 2 + 12 + 5 = 78 octets
+    '.dot-led first line, long enough for the WebAssembly path\r\n\r\n..two dots\r\nend\r\n',
+    // 72 bytes stored; as sent, every LF a CRLF: 67 + 3 + 5 = 75 octets
+    '.dot-led first line with bare LF ends, stored as 64 bytes or more\n.\nend\n',
+  ];
+  // The stuffer takes chunks of 64 bytes or more to WebAssembly; the store hands each message over whole.
+  for (const message of messages) assert.ok(Buffer.byteLength(message) >= 64);
+  const { port } = await startServer(t, { mailboxes: { alice: messages } });
+  const client = await loggedIn(port);
+  t.after(() => {
+    client.close();
+  });
+  assert.equal(
+    await wire(client, 'RETR 1', true),
+    '+OK 78 octets\r\n..dot-led first line, long enough for the WebAssembly path\r\n\r\n...two dots\r\nend\r\n.\r\n',
+  );
+  assert.equal(
+    await wire(client, 'RETR 2', true),
+    '+OK 75 octets\r\n..dot-led first line with bare LF ends, stored as 64 bytes or more\r\n..\r\nend\r\n.\r\n',
+  );
+});
+
 test('DELE marks a message: it vanishes from STAT, LIST and UIDL, numbers do not shift', async (t) => {
   const { port } = await start(t);
   const replies = await dialog(port, [
