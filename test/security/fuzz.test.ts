@@ -46,14 +46,14 @@ test(
       credentials: FUZZ_USERS,
       monitorToken: FUZZ_ADMIN_TOKEN,
       concurrency: 48,
-      maxDurationMs: 40_000,
       log: (m) => {
         t.diagnostic(m);
       },
     });
     t.diagnostic(JSON.stringify(report));
     const context = `seed ${SEED}`;
-    assert.ok(report.linesSent >= Math.min(LINES, 10_000), `enough lines were sent (${context})`);
+    // No time budget: every line of the name is sent (the test's timeout bounds the run).
+    assert.ok(report.linesSent >= LINES, `all ${LINES} lines were sent (${context})`);
     assert.equal(report.connectFailures, 0, `every connection was accepted (${context})`);
     assert.ok(report.pop3Connections > 0 && report.monitorConnections > 0, context);
     if (target.hasTls) assert.ok(report.tlsHandshakes > 0, `some STLS handshakes completed (${context})`);
