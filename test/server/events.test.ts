@@ -38,13 +38,20 @@ function record(server: Pop3Server): Recorded[] {
   return events;
 }
 
-test('connect, login and close events, with the session summary', async (t) => {
-  const { port, server } = await startServer(t, { mailboxes: { alice: MESSAGES } });
+test('connect, login and close events, with the session summary and a duration the session bounds', async (t) => {
+  // A failed login makes the session last at least this long, with no sleep in the test.
+  const authFailureDelayMs = 100;
+  const { port, server } = await startServer(t, {
+    mailboxes: { alice: MESSAGES },
+    limits: { authFailureDelayMs },
+  });
   const events = record(server);
+  const startedAt = Date.now();
   const client = await Pop3TestClient.connect(port);
   t.after(() => {
     client.close();
   });
+  assert.equal(await client.tryLogin('alice', 'wrong'), '-ERR [AUTH] invalid user name or password');
   await client.login('alice', 'pw');
   for (const command of ['RETR 1', 'RETR 1', 'TOP 2 0', 'TOP 3 1', 'RETR 3']) {
     assert.match(await client.command(command), /^\+OK/);
@@ -55,6 +62,7 @@ test('connect, login and close events, with the session summary', async (t) => {
   await nextServerEvent(server, 'close', async () => {
     assert.equal(await client.command('QUIT'), '+OK Poplar signing off (2 messages left)');
   });
+  const wallMs = Date.now() - startedAt;
 
   const connected = events[0];
   assert.ok(connected?.event === 'connect');
@@ -66,8 +74,10 @@ test('connect, login and close events, with the session summary', async (t) => {
   };
   assert.match(connection.id, /^[0-9a-z]+-[0-9a-z]+-[0-9a-f]{6}$/);
   const closed = events[2]?.info as ClosedSessionInfo;
-  assert.equal(typeof closed.durationMs, 'number');
-  assert.ok(closed.durationMs >= 0);
+  // Within the failure delay the server waited and the time the test saw the session last (minus
+  // 1 ms: the delay's timer and Date.now() round to milliseconds apart).
+  assert.ok(closed.durationMs >= authFailureDelayMs - 1, `durationMs ${closed.durationMs}`);
+  assert.ok(closed.durationMs <= wallMs, `durationMs ${closed.durationMs}, measured ${wallMs}`);
   assert.deepEqual(events, [
     { event: 'connect', info: connection },
     { event: 'login', info: { ...connection, user: 'alice' } },
