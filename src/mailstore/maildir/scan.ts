@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { isErrno, Pop3Error, RespCode } from '../../errors.js';
 import type { Logger } from '../../log.js';
+import { hasControlCharacter } from '../../text.js';
 import { curNameFor, parseMaildirName, uidFor, type MaildirName } from './filename.js';
 import { pauser, type MaildirFs } from './fs.js';
 import { MEASURE_BUFFER_BYTES, measureMessageFile } from './read.js';
@@ -69,13 +70,9 @@ export async function scanMaildrop(dir: string, options: ScanOptions): Promise<S
   return uniqueUids(messages);
 }
 
-/** Characters that may not appear in a message file name we serve (they would break the size index or logs). */
-// eslint-disable-next-line no-control-regex
-const UNSAFE_NAME = /[\x00-\x1f\x7f]/;
-
-/** Only regular files are messages: no dotfiles, folders, symbolic links or devices, and no name we could not log safely. */
+/** Only regular files are messages: no dotfiles, folders, symbolic links or devices, and no name with a control character (it would break the size index or logs). */
 function isMessageEntry(entry: { name: string; isFile(): boolean }): boolean {
-  return entry.isFile() && !entry.name.startsWith('.') && !UNSAFE_NAME.test(entry.name);
+  return entry.isFile() && !entry.name.startsWith('.') && !hasControlCharacter(entry.name);
 }
 
 /** How a run of file calls goes: how many at once, and a pause between blocking bursts. */
