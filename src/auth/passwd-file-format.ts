@@ -1,4 +1,5 @@
-import { parseStoredPassword, type StoredPassword } from './passwords.js';
+import type { StoredPassword } from './password-scheme.js';
+import { parseStoredPassword } from './passwords.js';
 import { hasControlCharacter } from '../text.js';
 import { isValidUserName } from '../user.js';
 

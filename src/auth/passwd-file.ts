@@ -2,14 +2,9 @@ import { silentLogger, type Logger } from '../log.js';
 import { CredentialFile } from './credential-file.js';
 import type { PasswdFileProblem } from './passwd-file-format.js';
 import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js';
-import {
-  DEFAULT_SCHEME,
-  hashPassword,
-  parseStoredPassword,
-  scramCredentials,
-  type ScramCredentials,
-  type StoredPassword,
-} from './passwords.js';
+import type { ScramCredentials, StoredPassword } from './password-scheme.js';
+import { DEFAULT_SCHEME, hashPassword, parseStoredPassword } from './passwords.js';
+import { scramCredentials } from './scram-scheme.js';
 import { apopDigest, checkDigest, cramMd5Digest } from './static.js';
 import type {
   ApopAuthRequest,

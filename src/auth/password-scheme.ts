@@ -16,6 +16,26 @@ export interface PasswordScheme {
   readonly isPlaintext: boolean;
 }
 
+/** A stored password ready to check: its scheme, and the data after `{SCHEME}`. */
+export interface StoredPassword {
+  readonly scheme: PasswordScheme;
+  readonly data: string;
+}
+
+/**
+ * Dovecot's `{SCRAM-SHA-256}iterations,salt,StoredKey,ServerKey` (base64 with padding; Dovecot's
+ * password-scheme-scram.c), the keys of RFC 5802 section 3 with SHA-256 (RFC 7677). The password
+ * is used as its UTF-8 bytes, without SASLprep, as Dovecot 2.3 does.
+ */
+export interface ScramCredentials {
+  readonly iterations: number;
+  readonly salt: Buffer;
+  /** H(ClientKey): checks the client's proof. */
+  readonly storedKey: Buffer;
+  /** HMAC(SaltedPassword, "Server Key"): signs the server's final message. */
+  readonly serverKey: Buffer;
+}
+
 /** The problem() answer for data that does not have the scheme's form. */
 export const malformed = (scheme: string): string => `malformed {${scheme}} password`;
 

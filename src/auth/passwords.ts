@@ -3,11 +3,8 @@ import { promisify } from 'node:util';
 import { ARGON2_SCHEMES } from './argon2-schemes.js';
 import { safeEqual } from './compare.js';
 import { CRYPT_SCHEMES } from './crypt-schemes.js';
-import { malformed, unsupported, type PasswordScheme } from './password-scheme.js';
+import { malformed, unsupported, type PasswordScheme, type StoredPassword } from './password-scheme.js';
 import { scramSha256 } from './scram-scheme.js';
-
-export type { PasswordScheme } from './password-scheme.js';
-export { scramCredentials, type ScramCredentials } from './scram-scheme.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -114,11 +111,6 @@ export function schemeNames(): string[] {
 export function findScheme(name: string): PasswordScheme | undefined {
   const upper = name.toUpperCase();
   return SCHEMES.get(ALIASES.get(upper) ?? upper);
-}
-
-export interface StoredPassword {
-  readonly scheme: PasswordScheme;
-  readonly data: string;
 }
 
 /** Parses `{SCHEME}data`; returns a reason string when it cannot be used. */

@@ -1,24 +1,15 @@
 import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { safeEqual } from './compare.js';
-import { malformed, unsupported, type PasswordScheme } from './password-scheme.js';
-import type { StoredPassword } from './passwords.js';
+import {
+  malformed,
+  unsupported,
+  type PasswordScheme,
+  type ScramCredentials,
+  type StoredPassword,
+} from './password-scheme.js';
 
 const pbkdf2Async = promisify(pbkdf2);
-
-/**
- * Dovecot's `{SCRAM-SHA-256}iterations,salt,StoredKey,ServerKey` (base64 with padding; Dovecot's
- * password-scheme-scram.c), the keys of RFC 5802 section 3 with SHA-256 (RFC 7677). The password
- * is used as its UTF-8 bytes, without SASLprep, as Dovecot 2.3 does.
- */
-export interface ScramCredentials {
-  readonly iterations: number;
-  readonly salt: Buffer;
-  /** H(ClientKey): checks the client's proof. */
-  readonly storedKey: Buffer;
-  /** HMAC(SaltedPassword, "Server Key"): signs the server's final message. */
-  readonly serverKey: Buffer;
-}
 
 /** Iterations for new hashes: Dovecot's default, and RFC 7677's minimum. */
 export const SCRAM_DEFAULT_ITERATIONS = 4096;

@@ -1,7 +1,9 @@
 import { createHash, createHmac } from 'node:crypto';
 import { safeEqual } from './compare.js';
 import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js';
-import { hashPassword, parseStoredPassword, scramCredentials, type ScramCredentials } from './passwords.js';
+import type { ScramCredentials } from './password-scheme.js';
+import { hashPassword, parseStoredPassword } from './passwords.js';
+import { scramCredentials } from './scram-scheme.js';
 import type {
   ApopAuthRequest,
   AuthenticatorWithApop,

@@ -13,7 +13,8 @@ import {
   type HashPoolOptions,
 } from '../../../src/auth/hash-pool.js';
 import { crypt } from '../../../src/auth/hash-worker.js';
-import { parseStoredPassword, type StoredPassword } from '../../../src/auth/passwords.js';
+import type { StoredPassword } from '../../../src/auth/password-scheme.js';
+import { parseStoredPassword } from '../../../src/auth/passwords.js';
 
 /**
  * A worker for testing the pool itself, as a data: URL (it needs nothing but node:worker_threads):
