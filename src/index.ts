@@ -70,5 +70,5 @@ export {
 export type { SaslContext, SaslExchange, SaslMechanism, SaslStep } from './pop3/sasl/index.js';
 export { PasswdFileAuthenticator, parsePasswdFile } from './auth/passwd-file.js';
 export type { ParsedPasswdFile, PasswdFileProblem } from './auth/passwd-file.js';
-export { hashPassword, schemeNames, DEFAULT_SCHEME } from './auth/passwords.js';
+export { hashPassword, schemeNames, DEFAULT_SCHEME } from './auth/passwords/registry.js';
 export { isValidUserName, MAX_USER_NAME_BYTES } from './user.js';

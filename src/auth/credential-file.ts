@@ -5,7 +5,7 @@ import { basename, dirname } from 'node:path';
 import { isErrno } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { parsePasswdFile, type PasswdFileProblem } from './passwd-file-format.js';
-import type { StoredPassword } from './password-scheme.js';
+import type { StoredPassword } from './passwords/types.js';
 
 /**
  * A file of `name:{SCHEME}secret` lines (Dovecot's passwd-file form), held in memory, re-read when

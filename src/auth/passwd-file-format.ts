@@ -1,5 +1,5 @@
-import type { StoredPassword } from './password-scheme.js';
-import { parseStoredPassword } from './passwords.js';
+import type { StoredPassword } from './passwords/types.js';
+import { parseStoredPassword } from './passwords/registry.js';
 import { hasControlCharacter } from '../text.js';
 import { isValidUserName } from '../user.js';
 

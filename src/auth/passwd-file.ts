@@ -2,9 +2,9 @@ import { silentLogger, type Logger } from '../log.js';
 import { CredentialFile } from './credential-file.js';
 import type { PasswdFileProblem } from './passwd-file-format.js';
 import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js';
-import type { ScramCredentials, StoredPassword } from './password-scheme.js';
-import { DEFAULT_SCHEME, hashPassword, parseStoredPassword } from './passwords.js';
-import { scramCredentials } from './scram-scheme.js';
+import type { ScramCredentials, StoredPassword } from './passwords/types.js';
+import { DEFAULT_SCHEME, hashPassword, parseStoredPassword } from './passwords/registry.js';
+import { scramCredentials } from './passwords/scram.js';
 import { apopDigest, checkDigest, cramMd5Digest } from './static.js';
 import type {
   ApopAuthRequest,

@@ -1,9 +1,9 @@
 import { createHash, createHmac } from 'node:crypto';
 import { safeEqual } from './compare.js';
 import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js';
-import type { ScramCredentials } from './password-scheme.js';
-import { hashPassword, parseStoredPassword } from './passwords.js';
-import { scramCredentials } from './scram-scheme.js';
+import type { ScramCredentials } from './passwords/types.js';
+import { hashPassword, parseStoredPassword } from './passwords/registry.js';
+import { scramCredentials } from './passwords/scram.js';
 import type {
   ApopAuthRequest,
   AuthenticatorWithApop,

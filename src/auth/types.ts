@@ -1,7 +1,7 @@
 import type { MailUser } from '../user.js';
-import type { ScramCredentials } from './password-scheme.js';
+import type { ScramCredentials } from './passwords/types.js';
 
-export type { ScramCredentials } from './password-scheme.js';
+export type { ScramCredentials } from './passwords/types.js';
 
 interface AuthRequestBase {
   /** The name the client gave, as sent (already checked to be UTF-8 without control characters). */

@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import { join, resolve } from 'node:path';
 import type { pino } from 'pino';
 import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
-import { hashPassword } from '../auth/passwords.js';
+import { hashPassword } from '../auth/passwords/registry.js';
 import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
 import { MaildirStore } from '../mailstore/maildir/store.js';
 import { serveMetrics } from '../metrics/http.js';

@@ -1,6 +1,6 @@
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
-import { DEFAULT_SCHEME, findScheme, hashPassword, schemeNames } from '../auth/passwords.js';
+import { DEFAULT_SCHEME, findScheme, hashPassword, schemeNames } from '../auth/passwords/registry.js';
 import { isValidUserName } from '../user.js';
 
 /**

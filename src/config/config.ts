@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
-import { DEFAULT_SCHEME, findScheme, schemeNames } from '../auth/passwords.js';
+import { DEFAULT_SCHEME, findScheme, schemeNames } from '../auth/passwords/registry.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_LIMITS, resolveLimits, type Pop3Limits } from '../pop3/limits.js';
 import { parseOAuthTable, type OAuthConfig } from './oauth.js';

@@ -1,5 +1,5 @@
 import { CredentialFile } from '../auth/credential-file.js';
-import { hashPassword } from '../auth/passwords.js';
+import { hashPassword } from '../auth/passwords/registry.js';
 import type { Logger } from '../log.js';
 
 /** The C project's default admin, kept for compatibility: usable on loopback only. */

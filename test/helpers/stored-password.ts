@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { StoredPassword } from '../../src/auth/password-scheme.js';
-import { parseStoredPassword } from '../../src/auth/passwords.js';
+import type { StoredPassword } from '../../src/auth/passwords/types.js';
+import { parseStoredPassword } from '../../src/auth/passwords/registry.js';
 
 /** Parses a users-file password field that must be valid. */
 export function parsed(field: string): StoredPassword {

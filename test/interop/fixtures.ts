@@ -5,7 +5,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { PasswdFileAuthenticator } from '../../src/auth/passwd-file.js';
-import { hashPassword } from '../../src/auth/passwords.js';
+import { hashPassword } from '../../src/auth/passwords/registry.js';
 import { StaticAuthenticator } from '../../src/auth/static.js';
 import type { Authenticator } from '../../src/auth/types.js';
 import { MaildirStore } from '../../src/mailstore/maildir/store.js';

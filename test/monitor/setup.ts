@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { PasswdFileAuthenticator } from '../../src/auth/passwd-file.js';
-import { hashPassword } from '../../src/auth/passwords.js';
+import { hashPassword } from '../../src/auth/passwords/registry.js';
 import type { Logger } from '../../src/log.js';
 import { MaildirStore } from '../../src/mailstore/maildir/store.js';
 import { serveMetrics } from '../../src/metrics/http.js';

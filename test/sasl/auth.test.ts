@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import type { OAuthVerifier, TokenVerdict } from '../../src/auth/oauth/verifier.js';
 import { PasswdFileAuthenticator } from '../../src/auth/passwd-file.js';
-import { hashPassword } from '../../src/auth/passwords.js';
+import { hashPassword } from '../../src/auth/passwords/registry.js';
 import { StaticAuthenticator } from '../../src/auth/static.js';
 import type { Authenticator } from '../../src/auth/types.js';
 import { cramMd5, plain } from '../../src/pop3/sasl/index.js';

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import { hashPassword } from '../../src/auth/passwords.js';
+import { hashPassword } from '../../src/auth/passwords/registry.js';
 import { sendMonitorRequest } from '../../src/monitor/client.js';
 import { ConfigTarget, GetTarget, type MonitorResponse } from '../../src/monitor/protocol/messages.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';

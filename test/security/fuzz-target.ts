@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { hashPassword } from '../../src/auth/passwords.js';
+import { hashPassword } from '../../src/auth/passwords/registry.js';
 import { sendMonitorRequest } from '../../src/monitor/client.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import type { FuzzCredentials } from './fuzz-engine.js';

@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SCRAM_DEFAULT_ITERATIONS } from '../../auth/scram-scheme.js';
+import { SCRAM_DEFAULT_ITERATIONS } from '../../auth/passwords/scram.js';
 import { canScram, type ScramCredentials } from '../../auth/types.js';
 import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 

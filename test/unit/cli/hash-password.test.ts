@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { poplarCommand } from '../../helpers/node-script.js';
-import { parseStoredPassword, schemeNames } from '../../../src/auth/passwords.js';
+import { parseStoredPassword, schemeNames } from '../../../src/auth/passwords/registry.js';
 
 /** Runs `poplar hash-password ARGS` with `input` on stdin; it must exit by itself. */
 async function hashPasswordCli(

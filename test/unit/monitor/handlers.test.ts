@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { tempDir } from '../../helpers/temp-dir.js';
-import { hashPassword } from '../../../src/auth/passwords.js';
+import { hashPassword } from '../../../src/auth/passwords/registry.js';
 import { staticAuth } from '../../../src/auth/static.js';
 import type { Logger } from '../../../src/log.js';
 import { MemoryStore } from '../../../src/mailstore/memory.js';

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { PasswdFileAuthenticator } from '../../../../src/auth/passwd-file.js';
-import { hashPassword } from '../../../../src/auth/passwords.js';
+import { hashPassword } from '../../../../src/auth/passwords/registry.js';
 import { StaticAuthenticator } from '../../../../src/auth/static.js';
 import { canCramMd5 } from '../../../../src/auth/types.js';
 import { begin, bytes, challengeOf, doneOf, fromBase64, saslContext } from '../../../helpers/sasl-context.js';

@@ -1,5 +1,5 @@
 import type { Algorithm } from '@node-rs/argon2';
-import { malformed, unsupported, type PasswordScheme } from './password-scheme.js';
+import { malformed, unsupported, type PasswordScheme } from './types.js';
 
 /**
  * Dovecot's `{ARGON2I}` and `{ARGON2ID}`: PHC strings as libsodium writes them,

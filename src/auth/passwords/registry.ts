@@ -1,10 +1,10 @@
 import { createHash, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { ARGON2_SCHEMES } from './argon2-schemes.js';
-import { safeEqual } from './compare.js';
-import { CRYPT_SCHEMES } from './crypt-schemes.js';
-import { malformed, unsupported, type PasswordScheme, type StoredPassword } from './password-scheme.js';
-import { scramSha256 } from './scram-scheme.js';
+import { ARGON2_SCHEMES } from './argon2.js';
+import { safeEqual } from '../compare.js';
+import { CRYPT_SCHEMES } from './crypt.js';
+import { malformed, unsupported, type PasswordScheme, type StoredPassword } from './types.js';
+import { scramSha256 } from './scram.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 

@@ -11,10 +11,10 @@ import {
   HashPoolError,
   HashPoolErrorCode,
   type HashPoolOptions,
-} from '../../../src/auth/hash-pool.js';
-import { crypt } from '../../../src/auth/hash-worker.js';
-import type { StoredPassword } from '../../../src/auth/password-scheme.js';
-import { parseStoredPassword } from '../../../src/auth/passwords.js';
+} from '../../../../src/auth/passwords/hash-pool.js';
+import { crypt } from '../../../../src/auth/passwords/hash-worker.js';
+import type { StoredPassword } from '../../../../src/auth/passwords/types.js';
+import { parseStoredPassword } from '../../../../src/auth/passwords/registry.js';
 
 /**
  * A worker for testing the pool itself, as a data: URL (it needs nothing but node:worker_threads):
@@ -282,7 +282,7 @@ describe('the default pool', () => {
     // Under tsx, the child imports the .ts module with tsx's loader; compiled, the .js module.
     const isSource = import.meta.url.endsWith('.ts');
     const passwords = new URL(
-      isSource ? '../../../src/auth/passwords.ts' : '../../../src/auth/passwords.js',
+      isSource ? '../../../../src/auth/passwords/registry.ts' : '../../../../src/auth/passwords/registry.js',
       import.meta.url,
     );
     const script = `

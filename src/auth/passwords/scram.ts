@@ -1,13 +1,13 @@
 import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { safeEqual } from './compare.js';
+import { safeEqual } from '../compare.js';
 import {
   malformed,
   unsupported,
   type PasswordScheme,
   type ScramCredentials,
   type StoredPassword,
-} from './password-scheme.js';
+} from './types.js';
 
 const pbkdf2Async = promisify(pbkdf2);
 

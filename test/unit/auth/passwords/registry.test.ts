@@ -6,8 +6,8 @@ import {
   hashPassword,
   parseStoredPassword,
   schemeNames,
-} from '../../../src/auth/passwords.js';
-import { parsed, verifies } from '../../helpers/stored-password.js';
+} from '../../../../src/auth/passwords/registry.js';
+import { parsed, verifies } from '../../../helpers/stored-password.js';
 
 // Vectors produced by Dovecot 2.3's own tool on this machine (LANG=C.UTF-8, so passwords are
 // UTF-8); each comment is the command that printed the line.

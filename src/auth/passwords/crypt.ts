@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { genSaltSync } from 'bcryptjs';
-import { safeEqual } from './compare.js';
+import { safeEqual } from '../compare.js';
 import { defaultHashPool } from './hash-pool.js';
 import type { CryptJob } from './hash-worker.js';
-import { malformed, unsupported, type PasswordScheme } from './password-scheme.js';
+import { malformed, unsupported, type PasswordScheme } from './types.js';
 
 /**
  * Dovecot's crypt(3) schemes: `{SHA512-CRYPT}` (`$6$`), `{SHA256-CRYPT}` (`$5$`), `{BLF-CRYPT}`

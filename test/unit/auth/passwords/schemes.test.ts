@@ -3,11 +3,11 @@ import { execFile } from 'node:child_process';
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { requireBinary } from '../../interop/require-binary.js';
-import { parsePasswdFile } from '../../../src/auth/passwd-file-format.js';
-import { findScheme, hashPassword, parseStoredPassword } from '../../../src/auth/passwords.js';
-import { scramCredentials } from '../../../src/auth/scram-scheme.js';
-import { parsed, verifies } from '../../helpers/stored-password.js';
+import { requireBinary } from '../../../interop/require-binary.js';
+import { parsePasswdFile } from '../../../../src/auth/passwd-file-format.js';
+import { findScheme, hashPassword, parseStoredPassword } from '../../../../src/auth/passwords/registry.js';
+import { scramCredentials } from '../../../../src/auth/passwords/scram.js';
+import { parsed, verifies } from '../../../helpers/stored-password.js';
 
 /** The crypt(3), Argon2 and SCRAM schemes, against Dovecot's own hashes and its `doveadm pw -t`. */
 
