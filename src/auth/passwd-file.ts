@@ -9,6 +9,9 @@ import { apopDigest, checkDigest, cramMd5Digest } from './static.js';
 import type {
   ApopAuthRequest,
   AuthenticatorWithApop,
+  AuthenticatorWithBearer,
+  AuthenticatorWithCramMd5,
+  AuthenticatorWithScram,
   AuthResult,
   BearerAuthRequest,
   CramMd5AuthRequest,
@@ -24,7 +27,9 @@ export type { ParsedPasswdFile, PasswdFileProblem } from './passwd-file-format.j
  * cannot be read leaves the previous users in force. Users can be added, changed and removed at
  * run time ({@link setPassword}, {@link deleteUser}); each change is on disk before it applies.
  */
-export class PasswdFileAuthenticator implements AuthenticatorWithApop {
+export class PasswdFileAuthenticator
+  implements AuthenticatorWithApop, AuthenticatorWithCramMd5, AuthenticatorWithScram, AuthenticatorWithBearer
+{
   readonly #file: CredentialFile;
   readonly #scheme: string;
   /** Verified for unknown users, so that a failure costs the same time whether or not the name exists. */

@@ -7,6 +7,9 @@ import { scramCredentials } from './passwords/scram.js';
 import type {
   ApopAuthRequest,
   AuthenticatorWithApop,
+  AuthenticatorWithBearer,
+  AuthenticatorWithCramMd5,
+  AuthenticatorWithScram,
   AuthResult,
   BearerAuthRequest,
   CramMd5AuthRequest,
@@ -52,7 +55,9 @@ export interface StaticAuthenticatorOptions {
  * user list. Offers APOP and CRAM-MD5, since it holds the secrets, and SCRAM-SHA-256, with keys
  * worked out from each password the first time they are needed (a random salt per user).
  */
-export class StaticAuthenticator implements AuthenticatorWithApop {
+export class StaticAuthenticator
+  implements AuthenticatorWithApop, AuthenticatorWithCramMd5, AuthenticatorWithScram, AuthenticatorWithBearer
+{
   readonly #users: ReadonlyMap<string, string>;
   readonly #oauth: OAuthVerifier | undefined;
   readonly #scram = new Map<string, Promise<ScramCredentials | undefined>>();

@@ -55,62 +55,83 @@ export type AuthResult =
    */
   | { readonly ok: false; readonly reason: 'invalid' | 'temporary' };
 
-/** Decides who may log in. Implementations must not reveal, by reply or timing, whether a name exists. */
+/**
+ * Decides who may log in with a name and password (USER/PASS, SASL PLAIN and LOGIN): the one thing
+ * every backend does. A backend that can do more also implements one or more of the capability
+ * interfaces below, each with its methods together, which the engine finds at run time (as
+ * go-imap's optional session interfaces): {@link AuthenticatorWithApop},
+ * {@link AuthenticatorWithCramMd5}, {@link AuthenticatorWithScram}, {@link AuthenticatorWithBearer}.
+ *
+ * Implementations must not reveal, by reply or timing, whether a name exists.
+ */
 export interface Authenticator {
   authenticate(request: PasswordAuthRequest): Promise<AuthResult>;
+}
+
+/**
+ * APOP (RFC 1939 section 7) needs the shared secret in the clear, so only backends that store it
+ * can offer it. When offered, the greeting carries an APOP timestamp.
+ */
+export interface AuthenticatorWithApop extends Authenticator {
+  authenticateApop(request: ApopAuthRequest): Promise<AuthResult>;
   /**
-   * Optional: APOP needs the shared secret in the clear, so only backends that store it can offer
-   * it. When present (and `isApopOffered` does not say no), the greeting carries an APOP timestamp.
-   */
-  authenticateApop?(request: ApopAuthRequest): Promise<AuthResult>;
-  /**
-   * Optional: whether APOP is offered now (asked for each connection). A greeting timestamp makes
-   * clients such as curl use APOP without falling back to USER/PASS, so a backend whose users
-   * cannot all use APOP should say no.
+   * Whether APOP is offered now (asked for each connection); absent: always. A greeting timestamp
+   * makes clients such as curl use APOP without falling back to USER/PASS, so a backend whose
+   * users cannot all use APOP should say no.
    */
   isApopOffered?(): boolean;
-  /** Optional, like APOP: CRAM-MD5 also needs the secret in the clear. */
-  authenticateCramMd5?(request: CramMd5AuthRequest): Promise<AuthResult>;
-  /** Optional: whether CRAM-MD5 is offered now (CAPA's SASL line, asked for each CAPA and AUTH). */
+}
+
+/** CRAM-MD5 (RFC 2195), like APOP, needs the secret in the clear. */
+export interface AuthenticatorWithCramMd5 extends Authenticator {
+  authenticateCramMd5(request: CramMd5AuthRequest): Promise<AuthResult>;
+  /** Whether CRAM-MD5 is offered now (CAPA's SASL line, asked for each CAPA and AUTH); absent: always. */
   isCramMd5Offered?(): boolean;
+}
+
+/** SCRAM-SHA-256 (RFC 7677): the backend gives a user's salted keys, never the password. */
+export interface AuthenticatorWithScram extends Authenticator {
   /**
-   * Optional: the SCRAM-SHA-256 keys of a user, or undefined for a user who has none (unknown, or
-   * stored another way). The mechanism then goes on with made-up keys, so that the failure looks
-   * like a wrong password.
+   * The SCRAM-SHA-256 keys of a user, or undefined for a user who has none (unknown, or stored
+   * another way). The mechanism then goes on with made-up keys, so that the failure looks like a
+   * wrong password.
    */
-  scramCredentials?(request: ScramCredentialsRequest): Promise<ScramCredentials | undefined>;
-  /** Optional: whether SCRAM-SHA-256 is offered now. */
+  scramCredentials(request: ScramCredentialsRequest): Promise<ScramCredentials | undefined>;
+  /** Whether SCRAM-SHA-256 is offered now; absent: always. */
   isScramOffered?(): boolean;
-  /** Optional: checks an OAuth 2.0 bearer token (see `OAuthVerifier` for a pluggable checker). */
-  authenticateBearer?(request: BearerAuthRequest): Promise<AuthResult>;
-  /** Optional: whether OAUTHBEARER and XOAUTH2 are offered now (a backend without a verifier says no). */
+}
+
+/** OAUTHBEARER and XOAUTH2: checks an OAuth 2.0 bearer token (see `OAuthVerifier` for a pluggable checker). */
+export interface AuthenticatorWithBearer extends Authenticator {
+  authenticateBearer(request: BearerAuthRequest): Promise<AuthResult>;
+  /** Whether OAUTHBEARER and XOAUTH2 are offered now (a backend without a verifier says no); absent: always. */
   isBearerOffered?(): boolean;
 }
 
-export type AuthenticatorWithApop = Authenticator & {
-  authenticateApop(request: ApopAuthRequest): Promise<AuthResult>;
-};
+// Two questions, one way each. `canX`: is the mechanism offered now (the greeting, CAPA, AUTH,
+// APOP ask this)? `hasX`: does the backend implement it at all (asked inside an exchange already
+// begun, where the offer may have changed since, e.g. after a users file reload)?
+
+export const hasApop = (a: Authenticator): a is AuthenticatorWithApop =>
+  typeof (a as Partial<AuthenticatorWithApop>).authenticateApop === 'function';
 
 export const canApop = (a: Authenticator): a is AuthenticatorWithApop =>
-  typeof a.authenticateApop === 'function' && a.isApopOffered?.() !== false;
+  hasApop(a) && a.isApopOffered?.() !== false;
 
-export type AuthenticatorWithCramMd5 = Authenticator & {
-  authenticateCramMd5(request: CramMd5AuthRequest): Promise<AuthResult>;
-};
+export const hasCramMd5 = (a: Authenticator): a is AuthenticatorWithCramMd5 =>
+  typeof (a as Partial<AuthenticatorWithCramMd5>).authenticateCramMd5 === 'function';
 
 export const canCramMd5 = (a: Authenticator): a is AuthenticatorWithCramMd5 =>
-  typeof a.authenticateCramMd5 === 'function' && a.isCramMd5Offered?.() !== false;
+  hasCramMd5(a) && a.isCramMd5Offered?.() !== false;
 
-export type AuthenticatorWithScram = Authenticator & {
-  scramCredentials(request: ScramCredentialsRequest): Promise<ScramCredentials | undefined>;
-};
+export const hasScram = (a: Authenticator): a is AuthenticatorWithScram =>
+  typeof (a as Partial<AuthenticatorWithScram>).scramCredentials === 'function';
 
 export const canScram = (a: Authenticator): a is AuthenticatorWithScram =>
-  typeof a.scramCredentials === 'function' && a.isScramOffered?.() !== false;
+  hasScram(a) && a.isScramOffered?.() !== false;
 
-export type AuthenticatorWithBearer = Authenticator & {
-  authenticateBearer(request: BearerAuthRequest): Promise<AuthResult>;
-};
+export const hasBearer = (a: Authenticator): a is AuthenticatorWithBearer =>
+  typeof (a as Partial<AuthenticatorWithBearer>).authenticateBearer === 'function';
 
 export const canBearer = (a: Authenticator): a is AuthenticatorWithBearer =>
-  typeof a.authenticateBearer === 'function' && a.isBearerOffered?.() !== false;
+  hasBearer(a) && a.isBearerOffered?.() !== false;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { canCramMd5 } from '../../auth/types.js';
+import { canCramMd5, hasCramMd5 } from '../../auth/types.js';
 import { hasControlCharacter } from '../../text.js';
 import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
@@ -36,7 +36,7 @@ export function createCramMd5(options: CramMd5Options = {}): SaslMechanism {
         const [, username = '', digest = ''] = m;
         if (hasControlCharacter(username)) throw new SaslError('expected "user digest"');
         const { authenticator } = context;
-        if (authenticator.authenticateCramMd5 === undefined) throw new Error('CRAM-MD5 is not available');
+        if (!hasCramMd5(authenticator)) throw new Error('CRAM-MD5 is not available');
         const result = await authenticator.authenticateCramMd5({
           mechanism: 'CRAM-MD5',
           username,

@@ -1,4 +1,4 @@
-import { canBearer, type AuthResult } from '../../auth/types.js';
+import { canBearer, hasBearer, type AuthResult } from '../../auth/types.js';
 import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
 const KVSEP = '\x01';
@@ -87,7 +87,7 @@ function bearerMechanism(spec: BearerMechanismSpec): SaslMechanism {
         }
         const { username, token } = spec.parse(decodeUtf8(response));
         const { authenticator } = context;
-        if (authenticator.authenticateBearer === undefined) throw new Error(`${spec.name} is not available`);
+        if (!hasBearer(authenticator)) throw new Error(`${spec.name} is not available`);
         const result = await authenticator.authenticateBearer({
           mechanism: spec.name,
           username,

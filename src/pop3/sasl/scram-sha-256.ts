@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SCRAM_DEFAULT_ITERATIONS } from '../../auth/passwords/scram.js';
-import { canScram, type ScramCredentials } from '../../auth/types.js';
+import { canScram, hasScram, type ScramCredentials } from '../../auth/types.js';
 import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -170,7 +170,7 @@ export function createScramSha256(options: ScramSha256Options = {}): SaslMechani
 async function lookUp(context: SaslContext, username: string): Promise<ScramCredentials | undefined> {
   const { authenticator } = context;
   // Not canScram(): whether it is offered may change during the exchange (a users file reload).
-  if (authenticator.scramCredentials === undefined) throw new Error('SCRAM-SHA-256 is not available');
+  if (!hasScram(authenticator)) throw new Error('SCRAM-SHA-256 is not available');
   const credentials = await authenticator.scramCredentials({
     mechanism: 'SCRAM-SHA-256',
     username,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { OAuthVerifier, TokenVerdict } from '../../../../src/auth/oauth/verifier.js';
 import { StaticAuthenticator } from '../../../../src/auth/static.js';
-import { canBearer, type Authenticator } from '../../../../src/auth/types.js';
+import { canBearer, type AuthenticatorWithBearer } from '../../../../src/auth/types.js';
 import { begin, bytes, challengeOf, doneOf, fromBase64 } from '../../../helpers/sasl-context.js';
 import { oauthBearer, xoauth2 } from '../../../../src/pop3/sasl/oauth.js';
 import { SaslError } from '../../../../src/pop3/sasl/types.js';
@@ -91,7 +91,7 @@ describe('OAUTHBEARER (RFC 7628)', () => {
 
   test('the scheme name is case-insensitive; the authzid is a saslname (=2C, =3D)', async () => {
     const requests: { username: string | undefined; token: string }[] = [];
-    const recorder: Authenticator = {
+    const recorder: AuthenticatorWithBearer = {
       authenticate: () => Promise.resolve({ ok: false, reason: 'invalid' }),
       authenticateBearer: ({ username, token }) => {
         requests.push({ username, token });

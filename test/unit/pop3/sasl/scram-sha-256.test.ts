@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { PasswdFileAuthenticator } from '../../../../src/auth/passwd-file.js';
 import { hashPassword } from '../../../../src/auth/passwords/registry.js';
 import { StaticAuthenticator } from '../../../../src/auth/static.js';
-import { canScram, type Authenticator, type ScramCredentials } from '../../../../src/auth/types.js';
+import { canScram, type AuthenticatorWithScram, type ScramCredentials } from '../../../../src/auth/types.js';
 import { begin, bytes, challengeOf, doneOf } from '../../../helpers/sasl-context.js';
 import { scramClientFinal, scramKeys } from '../../../helpers/scram-client.js';
 import { tempDir } from '../../../helpers/temp-dir.js';
@@ -33,7 +33,7 @@ const rfcCredentials: ScramCredentials = {
 };
 
 /** A backend that knows only the RFC's user, by its keys. */
-const rfcBackend: Authenticator = {
+const rfcBackend: AuthenticatorWithScram = {
   authenticate: () => Promise.resolve({ ok: false, reason: 'invalid' }),
   scramCredentials: (request) => Promise.resolve(request.username === 'user' ? rfcCredentials : undefined),
 };
@@ -154,7 +154,7 @@ describe('SCRAM-SHA-256 (RFC 7677 section 3)', () => {
 
   test('user names are saslnames: =2C and =3D decode, any other = is refused', async () => {
     const seen: string[] = [];
-    const recorder: Authenticator = {
+    const recorder: AuthenticatorWithScram = {
       authenticate: () => Promise.resolve({ ok: false, reason: 'invalid' }),
       scramCredentials: (request) => {
         seen.push(request.username);
