@@ -51,7 +51,8 @@ export type {
   ScramCredentialsRequest,
 } from './auth/types.js';
 export { canApop, canBearer, canCramMd5, canScram } from './auth/types.js';
-export { StaticAuthenticator, staticAuth, apopDigest, cramMd5Digest } from './auth/static.js';
+export { StaticAuthenticator, staticAuth } from './auth/static.js';
+export { apopDigest, cramMd5Digest } from './auth/digests.js';
 export type { StaticAuthenticatorOptions } from './auth/static.js';
 export type { OAuthVerifier, TokenVerdict } from './auth/oauth/verifier.js';
 export { IntrospectionVerifier } from './auth/oauth/introspection.js';

@@ -5,7 +5,7 @@ import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js'
 import type { ScramCredentials, StoredPassword } from './passwords/types.js';
 import { DEFAULT_SCHEME, hashPassword, parseStoredPassword } from './passwords/registry.js';
 import { scramCredentials } from './passwords/scram.js';
-import { apopDigest, checkDigest, cramMd5Digest } from './static.js';
+import { apopDigest, checkDigest, cramMd5Digest } from './digests.js';
 import type {
   ApopAuthRequest,
   AuthenticatorWithApop,

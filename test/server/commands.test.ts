@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { apopDigest, StaticAuthenticator } from '../../src/auth/static.js';
+import { apopDigest } from '../../src/auth/digests.js';
+import { StaticAuthenticator } from '../../src/auth/static.js';
 import { dialog, Pop3TestClient } from '../helpers/pop3-client.js';
 import { nextServerEvent, RawClient } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/start-server.js';

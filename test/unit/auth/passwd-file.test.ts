@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { tempDir } from '../../helpers/temp-dir.js';
 import type { Logger } from '../../../src/log.js';
 import { parsePasswdFile, PasswdFileAuthenticator } from '../../../src/auth/passwd-file.js';
-import { apopDigest } from '../../../src/auth/static.js';
+import { apopDigest } from '../../../src/auth/digests.js';
 import type { ApopAuthRequest, AuthResult, PasswordAuthRequest } from '../../../src/auth/types.js';
 
 // From `doveadm pw -s SSHA256 -p 'secret'` and `doveadm pw -s PBKDF2 -p 'pässwörd'` (Dovecot 2.3).
