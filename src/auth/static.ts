@@ -4,6 +4,7 @@ import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js'
 import type { ScramCredentials } from './passwords/types.js';
 import { hashPassword, parseStoredPassword } from './passwords/registry.js';
 import { scramCredentials } from './passwords/scram.js';
+import { isValidUserName } from '../user.js';
 import type {
   ApopAuthRequest,
   AuthenticatorWithApop,
@@ -25,7 +26,8 @@ export interface StaticAuthenticatorOptions {
 /**
  * Users and plain passwords given in code: for tests, demos and programs that keep their own
  * user list. Offers APOP and CRAM-MD5, since it holds the secrets, and SCRAM-SHA-256, with keys
- * worked out from each password the first time they are needed (a random salt per user).
+ * worked out from each password the first time they are needed (a random salt per user). A name
+ * that is not valid under `isValidUserName` never logs in, as a users file skips its line.
  */
 export class StaticAuthenticator
   implements AuthenticatorWithApop, AuthenticatorWithCramMd5, AuthenticatorWithScram, AuthenticatorWithBearer
@@ -35,7 +37,7 @@ export class StaticAuthenticator
   readonly #scram = new Map<string, Promise<ScramCredentials | undefined>>();
 
   constructor(users: Readonly<Record<string, string>>, options: StaticAuthenticatorOptions = {}) {
-    this.#users = new Map(Object.entries(users));
+    this.#users = new Map(Object.entries(users).filter(([name]) => isValidUserName(name)));
     this.#oauth = options.oauth;
   }
 
