@@ -1,0 +1,17 @@
+import { StaticAuthenticator } from '../../src/auth/static.js';
+import { describeAuthenticator } from './authenticator.contract.js';
+
+// It holds every secret in the clear, so it offers APOP, CRAM-MD5 and SCRAM-SHA-256 (keys worked out).
+describeAuthenticator('StaticAuthenticator', (_t, users) =>
+  Promise.resolve({
+    authenticator: new StaticAuthenticator(users),
+    offers: ['APOP', 'CRAM-MD5', 'SCRAM-SHA-256'],
+  }),
+);
+
+describeAuthenticator('StaticAuthenticator with a token verifier', (_t, users, oauth) =>
+  Promise.resolve({
+    authenticator: new StaticAuthenticator(users, { oauth }),
+    offers: ['APOP', 'CRAM-MD5', 'SCRAM-SHA-256', 'BEARER'],
+  }),
+);
