@@ -8,6 +8,8 @@ import { tempDir } from '../../helpers/temp-dir.js';
 import type { Logger } from '../../../src/log.js';
 import { parsePasswdFile, PasswdFileAuthenticator } from '../../../src/auth/passwd-file.js';
 import { apopDigest } from '../../../src/auth/digests.js';
+import { findScheme } from '../../../src/auth/passwords/registry.js';
+import type { PasswordScheme } from '../../../src/auth/passwords/types.js';
 import type { ApopAuthRequest, AuthResult, PasswordAuthRequest } from '../../../src/auth/types.js';
 
 // From `doveadm pw -s SSHA256 -p 'secret'` and `doveadm pw -s PBKDF2 -p 'pässwörd'` (Dovecot 2.3).
@@ -227,6 +229,46 @@ describe('PasswdFileAuthenticator', () => {
     assert.deepEqual(await auth.authenticate(login('mallory', 'secret')), refused);
     assert.deepEqual(await auth.authenticate(login('Alice', 'secret')), refused, 'names are case-sensitive');
     assert.deepEqual(await auth.authenticate(login('decoy', 'decoy password')), refused);
+  });
+
+  describe('a failed login costs the same work whether or not the name exists', () => {
+    /** Counts the `verify` calls of the registry's scheme `name` (the one every parsed entry of it uses). */
+    const spyOn = (t: TestContext, name: string) => {
+      const scheme: PasswordScheme | undefined = findScheme(name);
+      assert.ok(scheme !== undefined);
+      return t.mock.method(scheme, 'verify').mock;
+    };
+
+    test("an unknown user's password is verified once, against a real hash of the file's most common scheme", async (t) => {
+      const auth = await loaded(t, `alice:${BOB_SSHA256}\nbob:${BOB_SSHA256}\ncarol:${CAROL_PBKDF2}\n`);
+      const ssha = spyOn(t, 'SSHA256');
+      const pbkdf2 = spyOn(t, 'PBKDF2');
+
+      assert.deepEqual(await auth.authenticate(login('bob', 'wrong')), refused);
+      const known = ssha.calls.map((call) => call.arguments);
+      assert.deepEqual(known, [['wrong', BOB_SSHA256.slice('{SSHA256}'.length)]]);
+
+      ssha.resetCalls();
+      assert.deepEqual(await auth.authenticate(login('mallory', 'wrong')), refused);
+      assert.deepEqual(
+        ssha.calls.map((call) => call.arguments),
+        known,
+        'the same verification, against an entry of the file',
+      );
+      assert.equal(pbkdf2.callCount(), 0, 'not against the rarer scheme');
+    });
+
+    test('with no users, an unknown user is verified against a default-scheme hash', async (t) => {
+      const auth = await loaded(t, '# nobody\n');
+      const pbkdf2 = spyOn(t, 'PBKDF2');
+      assert.deepEqual(await auth.authenticate(login('mallory', 'wrong')), refused);
+      assert.equal(pbkdf2.callCount(), 1);
+      const [call] = pbkdf2.calls;
+      assert.ok(call !== undefined);
+      const [password, data] = call.arguments;
+      assert.equal(password, 'wrong');
+      assert.equal(findScheme('PBKDF2')?.problem(data), undefined, 'a real hash');
+    });
   });
 
   test('authenticate before any reload knows no users', async () => {
