@@ -7,13 +7,14 @@ import type { MailStore } from '../mailstore/types.js';
 import { Pop3Connection, type ClosedSessionInfo } from './connection.js';
 import { resolveLimits, type Pop3Limits } from './limits.js';
 import { isLoopbackAddress } from '../loopback.js';
-import { mechanismMap, type SaslMechanism } from './sasl/index.js';
+import { mechanismMap, type SaslMechanismName } from './sasl/index.js';
 import { MIN_TLS_VERSION, TlsContexts, type Pop3TlsOptions } from './tls.js';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { CommandInfo, ConnectionInfo, EngineContext, LoginInfo, Pop3State } from './session.js';
 import { ServerStats } from './stats.js';
 import { LoginThrottle } from './throttle.js';
 
+/** What {@link createServer} needs: the two backends, and optionally limits, TLS, a logger and policy. */
 export interface Pop3ServerOptions {
   /** Decides who may log in. */
   readonly authenticator: Authenticator;
@@ -36,10 +37,14 @@ export interface Pop3ServerOptions {
   readonly allowCleartextLogin?: boolean;
   /** Which client addresses count as local for that policy; loopback by default. */
   readonly isLocalAddress?: (address: string) => boolean;
-  /** SASL mechanisms offered (default: all of Poplar's that the authenticator can serve). */
-  readonly saslMechanisms?: readonly SaslMechanism[];
+  /**
+   * SASL mechanisms offered, by name and in this order (default: all of Poplar's, strongest
+   * first); of these, CAPA and AUTH offer those the authenticator can serve.
+   */
+  readonly saslMechanisms?: readonly SaslMechanismName[];
 }
 
+/** One address for {@link Pop3Server.listen}; call it once per address. */
 export interface ListenOptions {
   readonly host: string;
   readonly port: number;
@@ -61,6 +66,7 @@ export interface SessionSnapshot {
   readonly bytesOut: number;
 }
 
+/** The events a {@link Pop3Server} emits. They observe; they never change what the server does. */
 export interface Pop3ServerEvents {
   /** A connection was accepted (after the connection limits). */
   connect: [info: ConnectionInfo];
@@ -319,6 +325,10 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   }
 }
 
+/**
+ * A POP3 server on the given authenticator and store; it listens once `listen()` is called, or
+ * serves sockets handed to `handleConnection()`. Throws a `ConfigError` for a limit out of range.
+ */
 export function createServer(options: Pop3ServerOptions): Pop3Server {
   return new Pop3Server(options);
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { OAuthVerifier } from '../../src/auth/oauth/verifier.js';
 import { StaticAuthenticator } from '../../src/auth/static.js';
-import { MECHANISMS } from '../../src/pop3/sasl/index.js';
+import { MECHANISMS, type SaslMechanismName } from '../../src/pop3/sasl/index.js';
 import type { Pop3Server, Pop3ServerOptions } from '../../src/pop3/server.js';
 import { requireBinary } from '../interop/require-binary.js';
 import { clientEnv, describeRun, runClient, type ClientResult } from '../interop/run-client.js';
@@ -126,7 +126,11 @@ for (const c of curlCases) {
     const { server, port } = await serve(
       t,
       c.withoutOAuthBearer === true
-        ? { saslMechanisms: MECHANISMS.filter((m) => m.name !== 'OAUTHBEARER') }
+        ? {
+            saslMechanisms: MECHANISMS.filter((m) => m.name !== 'OAUTHBEARER').map(
+              (m) => m.name as SaslMechanismName,
+            ),
+          }
         : {},
     );
     const result = await curl(bin, await tempDir(t), port, c.args);

@@ -1,3 +1,4 @@
+import { ConfigError } from '../../errors.js';
 import { cramMd5 } from './cram-md5.js';
 import { login } from './login.js';
 import { oauthBearer, xoauth2 } from './oauth.js';
@@ -27,8 +28,20 @@ export const MECHANISMS: readonly SaslMechanism[] = [
   xoauth2,
 ];
 
-export function mechanismMap(
-  mechanisms: readonly SaslMechanism[] = MECHANISMS,
-): ReadonlyMap<string, SaslMechanism> {
-  return new Map(mechanisms.map((m) => [m.name, m]));
+/** The name of one of Poplar's SASL mechanisms, as CAPA lists it. */
+export type SaslMechanismName = 'SCRAM-SHA-256' | 'CRAM-MD5' | 'PLAIN' | 'LOGIN' | 'OAUTHBEARER' | 'XOAUTH2';
+
+/**
+ * The mechanisms offered, by name, in the order given (all of {@link MECHANISMS} by default). A
+ * name Poplar does not implement is a {@link ConfigError}.
+ */
+export function mechanismMap(names?: readonly SaslMechanismName[]): ReadonlyMap<string, SaslMechanism> {
+  if (names === undefined) return new Map(MECHANISMS.map((m) => [m.name, m]));
+  const chosen = new Map<string, SaslMechanism>();
+  for (const name of names) {
+    const mechanism = MECHANISMS.find((m) => m.name === name);
+    if (mechanism === undefined) throw new ConfigError(`unknown SASL mechanism ${JSON.stringify(name)}`);
+    chosen.set(name, mechanism);
+  }
+  return chosen;
 }
