@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
-import { sendMonitorRequest, tokenBytes } from '../monitor/client.js';
+import { counterValue, sendMonitorRequest, tokenBytes } from '../monitor/client.js';
 import { pairData } from '../monitor/protocol/encode.js';
 import type { ConfigTarget, GetTarget, MonitorRequest, Status } from '../monitor/protocol/messages.js';
 
@@ -53,7 +53,7 @@ const get = (target: GetTarget, label: string): Action => ({
   request: { type: 'get', target, data: Buffer.alloc(0) },
   refusal: 'the server refused the request',
   describe: (data) => {
-    const value = data.length === 8 ? data.readBigUInt64BE() : BigInt(data.readUInt32BE());
+    const value = counterValue(data);
     return { text: `${label}: ${value}`, json: { [target]: Number(value) } };
   },
 });
