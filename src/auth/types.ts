@@ -47,6 +47,7 @@ export interface BearerAuthRequest extends Omit<AuthRequestBase, 'username'> {
   readonly token: string;
 }
 
+/** What an authenticator decided: the user who logged in, or why not. */
 export type AuthResult =
   | { readonly ok: true; readonly user: MailUser }
   /**

@@ -21,6 +21,7 @@ export interface MessageInfo {
 /** A message's stored bytes: a stream to read to its end or destroy, or a whole (small) message in one buffer. */
 export type MessageContent = Readable | Buffer;
 
+/** How the engine asks for a message's bytes. */
 export interface ReadOptions {
   readonly signal: AbortSignal;
   /**
@@ -38,6 +39,7 @@ export interface MaildropChanges {
   readonly retrieved: readonly string[];
 }
 
+/** What UPDATE achieved. */
 export interface CommitResult {
   /** Uids that could not be removed (the client gets `-ERR`); they stay in the maildrop. */
   readonly notDeleted: readonly string[];
@@ -62,6 +64,7 @@ export interface Maildrop {
   close(): Promise<void>;
 }
 
+/** Where the mail is: opens one user's maildrop per session. Every store runs `test/contract/mailstore.contract.ts`. */
 export interface MailStore {
   /**
    * Opens the user's maildrop and takes its exclusive lock (RFC 1939 section 8). Rejects with a

@@ -48,6 +48,7 @@ export const MIN_IDLE_TIMEOUT_MS = 600_000;
 /** RFC 2449 section 4: command lines up to 255 octets must be accepted. */
 export const MIN_COMMAND_BYTES = 255;
 
+/** Every limit's default (see the README's "Limits" for why each is what it is). */
 export const DEFAULT_LIMITS: Pop3Limits = {
   maxCommandBytes: 1024,
   maxSaslLineBytes: 8192,

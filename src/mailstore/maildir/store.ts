@@ -10,6 +10,7 @@ import { MaildirMaildrop } from './maildrop.js';
 import { scanMaildrop } from './scan.js';
 import { removeInterruptedSaves } from './size-index.js';
 
+/** Options of {@link MaildirStore}: the mail root, and how it touches files and takes locks. */
 export interface MaildirStoreOptions {
   /** The mail root: each user's maildir is `<root>/<user>/{new,cur,tmp}`. */
   readonly root: string;
