@@ -5,16 +5,11 @@ import { readdir, stat, readFile, realpath, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import {
-  hasIpv6Loopback,
-  requireProgram,
-  runPoplar,
-  startDaemon,
-  type RunningDaemon,
-} from '../helpers/daemon.js';
+import { hasIpv6Loopback, runPoplar, startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { requireBinary } from '../interop/require-binary.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -112,7 +107,7 @@ test('demo mode keeps an existing demo maildir: no second welcome message', asyn
 });
 
 test('curl fetches the welcome message from the demo daemon', async (t) => {
-  const curl = requireProgram(t, '/usr/bin/curl');
+  const curl = await requireBinary(t, 'curl');
   if (curl === undefined) return;
   const cwd = await tempDir(t);
   const d = await startDaemon(t, { args: ['-p', '0'], cwd });

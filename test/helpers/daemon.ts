@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { TestContext } from 'node:test';
@@ -282,15 +281,4 @@ export function hasIpv6Loopback(): Promise<boolean> {
       });
     });
   });
-}
-
-/**
- * The path of an external program the test needs, or undefined after skipping the test. When
- * `CI=true` a missing program fails the test instead.
- */
-export function requireProgram(t: TestContext, path: string): string | undefined {
-  if (existsSync(path)) return path;
-  if (process.env['CI'] === 'true') throw new Error(`${path} is required on CI`);
-  t.skip(`${path} is not installed`);
-  return undefined;
 }

@@ -3,6 +3,34 @@ import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import type { TestContext } from 'node:test';
 
+/** Whether this is a CI run (`CI=true`, which `.ci/run` sets): there nothing may be skipped for a missing tool. */
+export const onCI = (): boolean => process.env['CI'] === 'true';
+
+/** The Debian package of each program the tests run; `.ci/run` installs all of them. */
+const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
+  curl: 'curl',
+  doveadm: 'dovecot-core',
+  fetchmail: 'fetchmail',
+  mpop: 'mpop',
+  openssl: 'openssl',
+  python3: 'python3',
+};
+
+/** The command that installs program `name` on Debian, e.g. `apt-get install dovecot-core` for doveadm. */
+export function installCommand(name: string): string {
+  return `apt-get install ${DEBIAN_PACKAGES[name] ?? name}`;
+}
+
+/**
+ * For a test whose program `name` is missing: skips the test with the install command, or in CI
+ * (where `.ci/run` installs every program) throws, which fails it.
+ */
+export function skipForMissing(t: TestContext, name: string): void {
+  const message = `${name} is not installed (${installCommand(name)})`;
+  if (onCI()) throw new Error(`${message}; .ci/run must install it`);
+  t.skip(message);
+}
+
 /** Where `name` is on PATH, or undefined. */
 export async function findBinary(name: string): Promise<string | undefined> {
   for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
@@ -19,13 +47,11 @@ export async function findBinary(name: string): Promise<string | undefined> {
 }
 
 /**
- * The path of a real client the test needs. When it is missing the test is skipped, except in CI
- * (`CI=true`), where `.ci/run` installs every client and a missing one is an error.
+ * The path of a real client the test needs, found on PATH. When it is missing the test is skipped
+ * with the command that installs it, except in CI (`CI=true`), where it fails.
  */
 export async function requireBinary(t: TestContext, name: string): Promise<string | undefined> {
   const path = await findBinary(name);
-  if (path !== undefined) return path;
-  if (process.env['CI'] === 'true') throw new Error(`${name} is not installed; .ci/run must install it`);
-  t.skip(`${name} is not installed`);
-  return undefined;
+  if (path === undefined) skipForMissing(t, name);
+  return path;
 }
