@@ -1,11 +1,13 @@
 // A small tmpfs for tests of disk faults: full disk, no inodes left, read-only. Mounting needs root
-// (CI runs as root); without the permission the test is skipped with the reason.
+// with CAP_SYS_ADMIN (CI runs as root); without the permission the test is skipped with the reason,
+// except in CI (`CI=true`), where it fails: there these tests must run.
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { promisify } from 'node:util';
+import { onCI } from '../interop/require-binary.js';
 
 const run = promisify(execFile);
 
@@ -15,7 +17,7 @@ const isErrno = (error: unknown, code: string): boolean =>
 /**
  * Mounts a tmpfs with `options` (`size=1m`, `nr_inodes=64`) on `at`, an existing directory, or on a
  * fresh one; unmounted (and the fresh directory removed) after the test. Resolves to undefined
- * after skipping the test when mounting is not permitted here.
+ * after skipping the test when mounting is not permitted here; throws instead when `CI=true`.
  */
 export async function mountTmpfs(t: TestContext, options: string, at?: string): Promise<string | undefined> {
   const dir = at ?? (await mkdtemp(join(tmpdir(), 'poplar-tmpfs-')));
@@ -23,10 +25,14 @@ export async function mountTmpfs(t: TestContext, options: string, at?: string): 
     await run('mount', ['-t', 'tmpfs', '-o', `${options},mode=0700`, 'tmpfs', dir]);
   } catch (error) {
     if (at === undefined) await rm(dir, { recursive: true, force: true });
-    const stderr = String((error as { stderr?: unknown }).stderr ?? error);
+    const stderr = String((error as { stderr?: unknown }).stderr ?? error)
+      .trim()
+      .replace(/\s+/g, ' ');
     const isRoot = process.getuid?.() === 0;
     if (!isRoot || /permission denied|not permitted|must be superuser|only root/i.test(stderr)) {
-      t.skip(`mounting a tmpfs is not permitted here (${stderr.trim()}); these tests need root`);
+      const reason = `mounting a tmpfs is not permitted here (${stderr}); these tests need root with CAP_SYS_ADMIN`;
+      if (onCI()) throw new Error(`${reason}; in CI they must run`, { cause: error });
+      t.skip(reason);
       return undefined;
     }
     throw new Error(`mount -t tmpfs failed: ${stderr}`, { cause: error });

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { startServer } from '../helpers/start-server.js';
 import { nextServerEvent, RawClient } from '../helpers/raw-client.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { skipForMissing } from '../interop/require-binary.js';
 import { CapturingLogger } from '../monitor/setup.js';
 import { selfSignedCertificate } from './fixture.js';
 
@@ -21,7 +22,7 @@ test(
     const dir = await tempDir(t);
     const files = await selfSignedCertificate(dir);
     if (files === undefined) {
-      t.skip('openssl is not installed');
+      skipForMissing(t, 'openssl');
       return;
     }
     const tls = { cert: await readFile(files.certPath), key: await readFile(files.keyPath) };

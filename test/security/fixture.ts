@@ -13,6 +13,7 @@ import { ConfigTarget, GetTarget, type MonitorResponse } from '../../src/monitor
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { monitorPort } from '../helpers/poplarctl.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { installCommand, onCI } from '../interop/require-binary.js';
 
 import { DAEMON_ARGS } from './fuzz-target.js';
 export { snapshot } from './fuzz-target.js';
@@ -163,7 +164,8 @@ const run = promisify(execFile);
 
 /**
  * A self-signed EC certificate for 127.0.0.1 in `dir` (cert.pem, key.pem), made with openssl; or
- * undefined when openssl cannot be run.
+ * undefined when openssl is not installed, except in CI (`CI=true`), where that throws. Any other
+ * openssl failure throws everywhere.
  */
 export async function selfSignedCertificate(
   dir: string,
@@ -194,7 +196,12 @@ export async function selfSignedCertificate(
       ],
       { env: { ...process.env, OPENSSL_CONF: '/dev/null' } },
     );
-  } catch {
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (onCI())
+      throw new Error(`openssl is not installed (${installCommand('openssl')}); .ci/run must install it`, {
+        cause: error,
+      });
     return undefined;
   }
   return { certPath, keyPath };
