@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { pino } from 'pino';
 import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import { hashPassword } from '../auth/passwords/registry.js';
@@ -16,46 +16,12 @@ import { MonitorServer } from '../monitor/server.js';
 import { createServer, type Pop3Server } from '../pop3/server.js';
 import { TlsContexts, type Pop3TlsOptions } from '../pop3/tls.js';
 import { readFile } from 'node:fs/promises';
-import {
-  DEFAULT_ADMINS_FILE,
-  DEMO_PASSWORD,
-  DEMO_USER,
-  DEMO_USERS_FILE,
-  ensureCredentialFile,
-  ensureDemoMailbox,
-  isCredentialValid,
-  isSecretAccepted,
-} from './demo.js';
-import { isLoopbackAddress } from '../loopback.js';
+import { DEMO_PASSWORD, DEMO_USER, ensureCredentialFile, ensureDemoMailbox } from './demo.js';
 import { createOAuthVerifier } from './oauth.js';
+import { planOf, refuseExposedDefaults, type Plan } from './plan.js';
 
 interface Closable {
   close(): unknown;
-}
-
-/** Where the daemon keeps its files and listens, from the config. */
-interface Plan {
-  readonly isDemo: boolean;
-  readonly usersPath: string;
-  readonly adminsPath: string;
-  readonly listen: readonly string[];
-  readonly isMonitorOn: boolean;
-  readonly monitorExposed: readonly string[];
-  readonly isDefaultAdminFile: boolean;
-}
-
-function planOf(config: DaemonConfig): Plan {
-  const isDemo = config.users === undefined;
-  const isMonitorOn = config.monitorPort !== undefined;
-  return {
-    isDemo,
-    usersPath: config.users ?? join(config.maildir, DEMO_USERS_FILE),
-    adminsPath: config.admins ?? join(config.maildir, DEFAULT_ADMINS_FILE),
-    listen: config.listen.length > 0 ? config.listen : isDemo ? ['127.0.0.1', '::1'] : ['0.0.0.0', '::'],
-    isMonitorOn,
-    monitorExposed: isMonitorOn ? config.monitorListen.filter((a) => !isLoopbackAddress(a)) : [],
-    isDefaultAdminFile: config.admins === undefined,
-  };
 }
 
 /**
@@ -67,23 +33,8 @@ function planOf(config: DaemonConfig): Plan {
 export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<number> {
   if (cluster.isWorker) return serveWorker(config, logger);
   const plan = planOf(config);
-  const { isDemo, usersPath, adminsPath, listen, monitorExposed, isDefaultAdminFile } = plan;
-
-  // Demo credentials are only ever served on loopback: the demo user's password, and the
-  // default admin token, may not be reachable from elsewhere.
-  const exposed = listen.filter((a) => !isLoopbackAddress(a));
-  if (isDemo && exposed.length > 0 && (await isCredentialValid(usersPath, DEMO_USER, DEMO_PASSWORD))) {
-    throw new Error(
-      `refusing to listen on ${exposed.join(', ')} with the demo user ${DEMO_USER}:${DEMO_PASSWORD}; ` +
-        'give a users file with --users, or listen on loopback only',
-    );
-  }
-  if (monitorExposed.length > 0 && (await isSecretAccepted(adminsPath, DEFAULT_ADMIN_TOKEN))) {
-    throw new Error(
-      `refusing to expose the monitor on ${monitorExposed.join(', ')} while the default admin token is valid; ` +
-        'give an admins file with --admins, or keep the monitor on loopback',
-    );
-  }
+  const { isDemo, usersPath, adminsPath, monitorExposed, isDefaultAdminFile } = plan;
+  await refuseExposedDefaults(plan);
 
   // Bearer tokens log in users of the users file only: a token never creates a mailbox.
   const oauth = config.oauth === undefined ? undefined : await createOAuthVerifier(config.oauth, logger);

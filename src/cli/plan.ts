@@ -1,0 +1,61 @@
+import { join } from 'node:path';
+import type { DaemonConfig } from '../config/config.js';
+import { isLoopbackAddress } from '../loopback.js';
+import { DEFAULT_ADMIN_TOKEN } from '../monitor/admins.js';
+import {
+  DEFAULT_ADMINS_FILE,
+  DEMO_PASSWORD,
+  DEMO_USER,
+  DEMO_USERS_FILE,
+  isCredentialValid,
+  isSecretAccepted,
+} from './demo.js';
+
+/** Where the daemon keeps its files and listens, from the config. */
+export interface Plan {
+  readonly isDemo: boolean;
+  readonly usersPath: string;
+  readonly adminsPath: string;
+  readonly listen: readonly string[];
+  readonly isMonitorOn: boolean;
+  readonly monitorExposed: readonly string[];
+  readonly isDefaultAdminFile: boolean;
+}
+
+export function planOf(config: DaemonConfig): Plan {
+  const isDemo = config.users === undefined;
+  const isMonitorOn = config.monitorPort !== undefined;
+  return {
+    isDemo,
+    usersPath: config.users ?? join(config.maildir, DEMO_USERS_FILE),
+    adminsPath: config.admins ?? join(config.maildir, DEFAULT_ADMINS_FILE),
+    listen: config.listen.length > 0 ? config.listen : isDemo ? ['127.0.0.1', '::1'] : ['0.0.0.0', '::'],
+    isMonitorOn,
+    monitorExposed: isMonitorOn ? config.monitorListen.filter((a) => !isLoopbackAddress(a)) : [],
+    isDefaultAdminFile: config.admins === undefined,
+  };
+}
+
+/**
+ * Throws when the plan would serve the demo credentials beyond loopback: the demo user's password,
+ * and the default admin token, may not be reachable from elsewhere. Creates nothing.
+ */
+export async function refuseExposedDefaults(plan: Plan): Promise<void> {
+  const exposed = plan.listen.filter((a) => !isLoopbackAddress(a));
+  if (
+    plan.isDemo &&
+    exposed.length > 0 &&
+    (await isCredentialValid(plan.usersPath, DEMO_USER, DEMO_PASSWORD))
+  ) {
+    throw new Error(
+      `refusing to listen on ${exposed.join(', ')} with the demo user ${DEMO_USER}:${DEMO_PASSWORD}; ` +
+        'give a users file with --users, or listen on loopback only',
+    );
+  }
+  if (plan.monitorExposed.length > 0 && (await isSecretAccepted(plan.adminsPath, DEFAULT_ADMIN_TOKEN))) {
+    throw new Error(
+      `refusing to expose the monitor on ${plan.monitorExposed.join(', ')} while the default admin token is valid; ` +
+        'give an admins file with --admins, or keep the monitor on loopback',
+    );
+  }
+}
