@@ -14,10 +14,11 @@ import type { MonitoredPop3, UserDirectory } from '../monitor/handlers.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import { MonitorServer } from '../monitor/server.js';
 import { createServer, type Pop3Server } from '../pop3/server.js';
-import { TlsContexts, type Pop3TlsOptions } from '../pop3/tls.js';
-import { readFile } from 'node:fs/promises';
+import type { Pop3TlsOptions } from '../pop3/tls.js';
 import { DEMO_PASSWORD, DEMO_USER, ensureCredentialFile, ensureDemoMailbox } from './demo.js';
 import { createOAuthVerifier } from './oauth.js';
+import { readCertificates, reloadCertificates } from './certificates.js';
+import { listenAll, listenPop3 } from './listen.js';
 import { planOf, refuseExposedDefaults, type Plan } from './plan.js';
 
 interface Closable {
@@ -226,26 +227,6 @@ async function createLocalPop3(
   return { users, store, pop3 };
 }
 
-async function listenPop3(
-  pop3: Pop3Server,
-  config: DaemonConfig,
-  plan: Plan,
-  logger: pino.Logger,
-): Promise<void> {
-  const areDefaults = config.listen.length === 0;
-  await listenAll(pop3, plan.listen, config.port, areDefaults, logger);
-  if (config.tlsPort !== undefined) {
-    const tlsPort = config.tlsPort;
-    await listenAll(
-      { listen: (o) => pop3.listen({ ...o, tls: true }) },
-      plan.listen,
-      tlsPort,
-      areDefaults,
-      logger,
-    );
-  }
-}
-
 /** The users file as the monitor edits it in a cluster: a change is answered once every worker has it. */
 function usersOfCluster(users: PasswdFileAuthenticator, pool: WorkerPool): UserDirectory {
   return {
@@ -267,18 +248,6 @@ function clusterRegistry(pool: WorkerPool, own: Registry): Pick<Registry, 'metri
     contentType: own.contentType,
     metrics: async () => (await pool.metrics(own)).metrics(),
   };
-}
-
-function reloadCertificates(config: DaemonConfig, pop3: Pop3Server, logger: pino.Logger): void {
-  if (config.tlsCert === undefined) return;
-  readCertificates(config).then(
-    (fresh) => {
-      if (fresh !== undefined) pop3.setTls(fresh);
-    },
-    (error: unknown) => {
-      logger.error({ err: String(error) }, 'certificates not reloaded; the old ones stay in use');
-    },
-  );
 }
 
 /**
@@ -335,55 +304,4 @@ async function serveWorker(config: DaemonConfig, logger: pino.Logger): Promise<n
     });
     send({ kind: 'listening', addresses: pop3.addresses() });
   });
-}
-
-/**
- * Listens on every address. When the addresses are the defaults, one that this machine cannot
- * use (no IPv6, say) is skipped with a warning; an address the operator named must work.
- */
-async function listenAll(
-  server: { listen(options: { host: string; port: number }): Promise<unknown> },
-  addresses: readonly string[],
-  port: number,
-  areDefaults: boolean,
-  logger: pino.Logger,
-): Promise<void> {
-  for (const host of addresses) {
-    try {
-      await server.listen({ host, port });
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (areDefaults && host.includes(':') && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
-        logger.warn({ address: host, err: code }, 'IPv6 not available, skipped');
-        continue;
-      }
-      throw new Error(`cannot listen on ${host} port ${port}: ${(error as Error).message}`, { cause: error });
-    }
-  }
-}
-
-/** Reads the configured PEM files (at start and on SIGHUP); undefined when TLS is not configured. */
-async function readCertificates(config: DaemonConfig): Promise<Pop3TlsOptions | undefined> {
-  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
-  const pair = async (cert: string, key: string): Promise<{ cert: Buffer; key: Buffer }> => {
-    let certificate: { cert: Buffer; key: Buffer };
-    try {
-      certificate = { cert: await readFile(cert), key: await readFile(key) };
-    } catch (error) {
-      throw new Error(`cannot read TLS certificate or key: ${(error as Error).message}`, { cause: error });
-    }
-    // Each pair is checked on its own, so that the message names the files at fault (an SNI
-    // pair's, not the default's), and here rather than inside the server.
-    try {
-      new TlsContexts(certificate);
-    } catch (error) {
-      throw new Error(`unusable TLS certificate or key (${cert}, ${key}): ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    return certificate;
-  };
-  const sni: Record<string, { cert: Buffer; key: Buffer }> = {};
-  for (const [name, files] of Object.entries(config.sni)) sni[name] = await pair(files.cert, files.key);
-  return { ...(await pair(config.tlsCert, config.tlsKey)), sni };
 }

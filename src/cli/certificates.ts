@@ -1,0 +1,45 @@
+import { readFile } from 'node:fs/promises';
+import type { pino } from 'pino';
+import type { DaemonConfig } from '../config/config.js';
+import type { Pop3Server } from '../pop3/server.js';
+import { TlsContexts, type Pop3TlsOptions } from '../pop3/tls.js';
+
+/** Reads the configured PEM files (at start and on SIGHUP); undefined when TLS is not configured. */
+export async function readCertificates(config: DaemonConfig): Promise<Pop3TlsOptions | undefined> {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
+  const sni: Record<string, { cert: Buffer; key: Buffer }> = {};
+  for (const [name, files] of Object.entries(config.sni)) sni[name] = await readPair(files.cert, files.key);
+  return { ...(await readPair(config.tlsCert, config.tlsKey)), sni };
+}
+
+async function readPair(cert: string, key: string): Promise<{ cert: Buffer; key: Buffer }> {
+  let certificate: { cert: Buffer; key: Buffer };
+  try {
+    certificate = { cert: await readFile(cert), key: await readFile(key) };
+  } catch (error) {
+    throw new Error(`cannot read TLS certificate or key: ${(error as Error).message}`, { cause: error });
+  }
+  // Each pair is checked on its own, so that the message names the files at fault (an SNI
+  // pair's, not the default's), and here rather than inside the server.
+  try {
+    new TlsContexts(certificate);
+  } catch (error) {
+    throw new Error(`unusable TLS certificate or key (${cert}, ${key}): ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return certificate;
+}
+
+/** SIGHUP: the server takes the certificates read afresh; if they are unusable, it keeps the old ones. */
+export function reloadCertificates(config: DaemonConfig, pop3: Pop3Server, logger: pino.Logger): void {
+  if (config.tlsCert === undefined) return;
+  readCertificates(config).then(
+    (fresh) => {
+      if (fresh !== undefined) pop3.setTls(fresh);
+    },
+    (error: unknown) => {
+      logger.error({ err: String(error) }, 'certificates not reloaded; the old ones stay in use');
+    },
+  );
+}
