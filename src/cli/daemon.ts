@@ -4,7 +4,6 @@ import type { pino } from 'pino';
 import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import { hashPassword } from '../auth/passwords/registry.js';
 import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
-import { MaildirStore } from '../mailstore/maildir/store.js';
 import { serveMetrics } from '../metrics/http.js';
 import { createMetricsRegistry, createPrimaryRegistry } from '../metrics/registry.js';
 import type { Registry } from 'prom-client';
@@ -13,13 +12,12 @@ import { answerPrimary, send } from '../workers/worker.js';
 import type { MonitoredPop3, UserDirectory } from '../monitor/handlers.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import { MonitorServer } from '../monitor/server.js';
-import { createServer, type Pop3Server } from '../pop3/server.js';
-import type { Pop3TlsOptions } from '../pop3/tls.js';
 import { DEMO_PASSWORD, DEMO_USER, ensureCredentialFile, ensureDemoMailbox } from './demo.js';
 import { createOAuthVerifier } from './oauth.js';
 import { readCertificates, reloadCertificates } from './certificates.js';
 import { listenAll, listenPop3 } from './listen.js';
-import { planOf, refuseExposedDefaults, type Plan } from './plan.js';
+import { createLocalPop3, type LocalPop3 } from './local-pop3.js';
+import { planOf, refuseExposedDefaults } from './plan.js';
 
 interface Closable {
   close(): unknown;
@@ -191,40 +189,6 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
     });
     process.on('SIGHUP', reload);
   });
-}
-
-/** A POP3 server in this process, with its users and store. */
-interface LocalPop3 {
-  readonly users: PasswdFileAuthenticator;
-  readonly store: MaildirStore;
-  readonly pop3: Pop3Server;
-}
-
-async function createLocalPop3(
-  config: DaemonConfig,
-  plan: Plan,
-  oauth: Awaited<ReturnType<typeof createOAuthVerifier>> | undefined,
-  tls: Pop3TlsOptions | undefined,
-  logger: pino.Logger,
-): Promise<LocalPop3> {
-  const users = new PasswdFileAuthenticator(plan.usersPath, {
-    logger,
-    scheme: config.passwordScheme,
-    ...(oauth === undefined ? {} : { oauth }),
-  });
-  await users.reload();
-  users.watch();
-  const store = new MaildirStore({ root: config.maildir, logger, blockingIo: config.blockingIo });
-  const pop3 = createServer({
-    authenticator: users,
-    store,
-    limits: config.limits,
-    logger,
-    ...(tls === undefined ? {} : { tls }),
-    allowCleartextLogin: config.allowCleartextLogin,
-    ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
-  });
-  return { users, store, pop3 };
 }
 
 /** The users file as the monitor edits it in a cluster: a change is answered once every worker has it. */

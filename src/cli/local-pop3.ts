@@ -1,0 +1,46 @@
+import type { pino } from 'pino';
+import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
+import type { OAuthVerifier } from '../auth/oauth/verifier.js';
+import type { DaemonConfig } from '../config/config.js';
+import { MaildirStore } from '../mailstore/maildir/store.js';
+import { createServer, type Pop3Server } from '../pop3/server.js';
+import type { Pop3TlsOptions } from '../pop3/tls.js';
+import type { Plan } from './plan.js';
+
+/** A POP3 server in this process, with its users and store. */
+export interface LocalPop3 {
+  readonly users: PasswdFileAuthenticator;
+  readonly store: MaildirStore;
+  readonly pop3: Pop3Server;
+}
+
+/**
+ * The engine on the users file (read, then watched) and the Maildir store, as the single process
+ * and every worker build it. It does not listen yet.
+ */
+export async function createLocalPop3(
+  config: DaemonConfig,
+  plan: Plan,
+  oauth: OAuthVerifier | undefined,
+  tls: Pop3TlsOptions | undefined,
+  logger: pino.Logger,
+): Promise<LocalPop3> {
+  const users = new PasswdFileAuthenticator(plan.usersPath, {
+    logger,
+    scheme: config.passwordScheme,
+    ...(oauth === undefined ? {} : { oauth }),
+  });
+  await users.reload();
+  users.watch();
+  const store = new MaildirStore({ root: config.maildir, logger, blockingIo: config.blockingIo });
+  const pop3 = createServer({
+    authenticator: users,
+    store,
+    limits: config.limits,
+    logger,
+    ...(tls === undefined ? {} : { tls }),
+    allowCleartextLogin: config.allowCleartextLogin,
+    ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
+  });
+  return { users, store, pop3 };
+}
