@@ -8,7 +8,7 @@ import { serveMetrics } from '../metrics/http.js';
 import { createMetricsRegistry, createPrimaryRegistry } from '../metrics/registry.js';
 import type { Registry } from 'prom-client';
 import { WorkerPool } from '../workers/primary.js';
-import { answerPrimary, send } from '../workers/worker.js';
+import { serveWorker } from '../workers/worker.js';
 import type { MonitoredPop3, UserDirectory } from '../monitor/handlers.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import { MonitorServer } from '../monitor/server.js';
@@ -16,7 +16,7 @@ import { DEMO_PASSWORD, DEMO_USER, ensureCredentialFile, ensureDemoMailbox } fro
 import { createOAuthVerifier } from './oauth.js';
 import { readCertificates, reloadCertificates } from './certificates.js';
 import { listenAll, listenPop3 } from './listen.js';
-import { createLocalPop3, type LocalPop3 } from './local-pop3.js';
+import { createLocalPop3, startWorkerPop3, type LocalPop3 } from './local-pop3.js';
 import { planOf, refuseExposedDefaults } from './plan.js';
 
 interface Closable {
@@ -30,7 +30,7 @@ interface Closable {
  * (node:cluster), which run {@link serveWorker}.
  */
 export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<number> {
-  if (cluster.isWorker) return serveWorker(config, logger);
+  if (cluster.isWorker) return serveWorker(() => startWorkerPop3(config, logger));
   const plan = planOf(config);
   const { isDemo, usersPath, adminsPath, monitorExposed, isDefaultAdminFile } = plan;
   await refuseExposedDefaults(plan);
@@ -212,60 +212,4 @@ function clusterRegistry(pool: WorkerPool, own: Registry): Pick<Registry, 'metri
     contentType: own.contentType,
     metrics: async () => (await pool.metrics(own)).metrics(),
   };
-}
-
-/**
- * A POP3 worker of the cluster: serves POP3 on the sockets it shares with the other workers and
- * answers the primary. The primary has already checked the config, created the demo files and
- * validated the certificates. Stops when the primary says so (or on SIGTERM); SIGINT is left to
- * the primary, which stops every worker in order.
- */
-async function serveWorker(config: DaemonConfig, logger: pino.Logger): Promise<number> {
-  const plan = planOf(config);
-  let local: LocalPop3;
-  try {
-    const oauth = config.oauth === undefined ? undefined : await createOAuthVerifier(config.oauth, logger);
-    const tls = await readCertificates(config);
-    local = await createLocalPop3(config, plan, oauth, tls, logger);
-    await listenPop3(local.pop3, config, plan, logger);
-  } catch (error) {
-    send({ kind: 'failed', error: (error as Error).message });
-    throw error;
-  }
-  const { users, store, pop3 } = local;
-  return new Promise<number>((resolveExit) => {
-    let isStopping = false;
-    const shutdown = async (graceMs: number): Promise<void> => {
-      if (isStopping) return;
-      isStopping = true;
-      users.close();
-      await pop3.close({ graceMs });
-      resolveExit(0);
-      // The IPC channel would keep the process alive.
-      setImmediate(() => {
-        if (process.connected) process.disconnect();
-      });
-    };
-    answerPrimary({
-      pop3,
-      registry: createMetricsRegistry(pop3),
-      mailRoot: store,
-      logger,
-      reloadUsers: async () => {
-        await users.reload();
-      },
-      reloadAll: async () => {
-        reloadCertificates(config, pop3, logger);
-        await users.reload();
-      },
-      shutdown,
-    });
-    process.on('SIGINT', () => {
-      // The primary got it too and will stop this worker in order.
-    });
-    process.on('SIGTERM', () => {
-      void shutdown(config.shutdownGraceMs);
-    });
-    send({ kind: 'listening', addresses: pop3.addresses() });
-  });
 }

@@ -5,7 +5,12 @@ import type { DaemonConfig } from '../config/config.js';
 import { MaildirStore } from '../mailstore/maildir/store.js';
 import { createServer, type Pop3Server } from '../pop3/server.js';
 import type { Pop3TlsOptions } from '../pop3/tls.js';
-import type { Plan } from './plan.js';
+import { createMetricsRegistry } from '../metrics/registry.js';
+import type { WorkerServer } from '../workers/worker.js';
+import { readCertificates, reloadCertificates } from './certificates.js';
+import { listenPop3 } from './listen.js';
+import { createOAuthVerifier } from './oauth.js';
+import { planOf, type Plan } from './plan.js';
 
 /** A POP3 server in this process, with its users and store. */
 export interface LocalPop3 {
@@ -43,4 +48,24 @@ export async function createLocalPop3(
     ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
   });
   return { users, store, pop3 };
+}
+
+/** A worker's POP3 server: built as in one process, listening on the sockets shared with the other workers. */
+export async function startWorkerPop3(config: DaemonConfig, logger: pino.Logger): Promise<WorkerServer> {
+  const plan = planOf(config);
+  const oauth = config.oauth === undefined ? undefined : await createOAuthVerifier(config.oauth, logger);
+  const tls = await readCertificates(config);
+  const { users, store, pop3 } = await createLocalPop3(config, plan, oauth, tls, logger);
+  await listenPop3(pop3, config, plan, logger);
+  return {
+    pop3,
+    users,
+    mailRoot: store,
+    registry: createMetricsRegistry(pop3),
+    reloadCertificates: () => {
+      reloadCertificates(config, pop3, logger);
+    },
+    shutdownGraceMs: config.shutdownGraceMs,
+    logger,
+  };
 }

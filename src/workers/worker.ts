@@ -3,58 +3,106 @@ import type { Logger } from '../log.js';
 import type { Pop3Server } from '../pop3/server.js';
 import { statsData, type PrimaryMessage, type PrimaryRequest, type WorkerMessage } from './protocol.js';
 
-/** What a worker process serves that the primary may steer. */
-export interface WorkerParts {
+/** What a worker process serves and the primary steers, built (and listening) before the worker reports in. */
+export interface WorkerServer {
   readonly pop3: Pop3Server;
-  readonly registry: Registry;
+  /** The worker's copy of the users file: re-read when the primary's copy changed. */
+  readonly users: { reload(): Promise<unknown>; close(): void };
   readonly mailRoot: { root: string };
-  reloadUsers(): Promise<void>;
-  /** SIGHUP in the primary: users file and certificates. */
-  reloadAll(): Promise<void>;
-  /** Stops the server within `graceMs`, then the process exits. */
-  shutdown(graceMs: number): Promise<void>;
+  readonly registry: Registry;
+  /** SIGHUP in the primary: the certificates are read again (the users file too). */
+  reloadCertificates(): void;
+  /** How long open sessions may take to finish on SIGTERM. */
+  readonly shutdownGraceMs: number;
   readonly logger: Logger;
 }
 
+/**
+ * A POP3 worker of the cluster: serves POP3 on the sockets it shares with the other workers and
+ * answers the primary; resolves to the exit code. `start` builds the server and listens; the
+ * primary has already checked the config, created the demo files and validated the certificates.
+ * Stops when the primary says so (or on SIGTERM); SIGINT is left to the primary, which stops every
+ * worker in order.
+ */
+export async function serveWorker(start: () => Promise<WorkerServer>): Promise<number> {
+  let server: WorkerServer;
+  try {
+    server = await start();
+  } catch (error) {
+    send({ kind: 'failed', error: (error as Error).message });
+    throw error;
+  }
+  const { users, pop3 } = server;
+  return new Promise<number>((resolveExit) => {
+    let isStopping = false;
+    const shutdown = async (graceMs: number): Promise<void> => {
+      if (isStopping) return;
+      isStopping = true;
+      users.close();
+      await pop3.close({ graceMs });
+      resolveExit(0);
+      // The IPC channel would keep the process alive.
+      setImmediate(() => {
+        if (process.connected) process.disconnect();
+      });
+    };
+    answerPrimary(server, shutdown);
+    process.on('SIGINT', () => {
+      // The primary got it too and will stop this worker in order.
+    });
+    process.on('SIGTERM', () => {
+      void shutdown(server.shutdownGraceMs);
+    });
+    send({ kind: 'listening', addresses: pop3.addresses() });
+  });
+}
+
 /** A worker's side of the cluster channel: answers every request of the primary. */
-export function answerPrimary(parts: WorkerParts): void {
+function answerPrimary(server: WorkerServer, shutdown: (graceMs: number) => Promise<void>): void {
   process.on('message', (message: PrimaryMessage) => {
-    void run(parts, message).then(
+    void run(server, shutdown, message).then(
       (value) => {
         send({ kind: 'reply', id: message.id, value });
       },
       (error: unknown) => {
-        parts.logger.error({ request: message.kind, err: String(error) }, 'request from the primary failed');
+        server.logger.error({ request: message.kind, err: String(error) }, 'request from the primary failed');
         send({ kind: 'reply', id: message.id, error: String(error) });
       },
     );
   });
 }
 
-export function send(message: WorkerMessage): void {
+function send(message: WorkerMessage): void {
   if (process.connected) process.send?.(message);
 }
 
-async function run(parts: WorkerParts, request: PrimaryRequest): Promise<unknown> {
-  const { pop3 } = parts;
+async function run(
+  server: WorkerServer,
+  shutdown: (graceMs: number) => Promise<void>,
+  request: PrimaryRequest,
+): Promise<unknown> {
+  const { pop3 } = server;
   switch (request.kind) {
     case 'stats':
       return statsData(pop3.stats, pop3.sessions());
     case 'metrics':
-      return parts.registry.getMetricsAsJSON();
+      return server.registry.getMetricsAsJSON();
     case 'end-sessions':
       return pop3.endSessionsOf(request.user, request.message);
     case 'set-limits':
       pop3.setLimits(request.limits);
       return undefined;
     case 'set-root':
-      parts.mailRoot.root = request.root;
+      server.mailRoot.root = request.root;
       return undefined;
     case 'reload-users':
-      return parts.reloadUsers();
+      await server.users.reload();
+      return undefined;
     case 'reload-all':
-      return parts.reloadAll();
+      server.reloadCertificates();
+      await server.users.reload();
+      return undefined;
     case 'shutdown':
-      return parts.shutdown(request.graceMs);
+      return shutdown(request.graceMs);
   }
 }
