@@ -6,10 +6,10 @@ import { hashPassword } from '../auth/passwords/registry.js';
 import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
 import { serveMetrics } from '../metrics/http.js';
 import { createMetricsRegistry, createPrimaryRegistry } from '../metrics/registry.js';
-import type { Registry } from 'prom-client';
 import { WorkerPool } from '../workers/primary.js';
+import { usersOfWorkers } from '../workers/users.js';
 import { serveWorker } from '../workers/worker.js';
-import type { MonitoredPop3, UserDirectory } from '../monitor/handlers.js';
+import type { MonitoredPop3 } from '../monitor/handlers.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import { MonitorServer } from '../monitor/server.js';
 import { DEMO_PASSWORD, DEMO_USER, ensureCredentialFile, ensureDemoMailbox } from './demo.js';
@@ -109,7 +109,7 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       monitor = new MonitorServer({
         pop3,
         admins,
-        users: pool === undefined ? users : usersOfCluster(users, pool),
+        users: pool === undefined ? users : usersOfWorkers(users, pool),
         mailRoot: local?.store ?? (pool as WorkerPool),
         logger: logger.child({ component: 'monitor' }),
         isExposed: monitorExposed.length > 0,
@@ -127,7 +127,7 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       const registry =
         local !== undefined
           ? createMetricsRegistry(local.pop3, monitor)
-          : clusterRegistry(pool as WorkerPool, createPrimaryRegistry(monitor));
+          : (pool as WorkerPool).registry(createPrimaryRegistry(monitor));
       const { server, address } = await serveMetrics(registry, config.metricsListen);
       closables.push({ close: () => new Promise((resolve) => server.close(resolve)) });
       logger.info({ address: address.address, port: address.port }, 'metrics listening');
@@ -189,27 +189,4 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
     });
     process.on('SIGHUP', reload);
   });
-}
-
-/** The users file as the monitor edits it in a cluster: a change is answered once every worker has it. */
-function usersOfCluster(users: PasswdFileAuthenticator, pool: WorkerPool): UserDirectory {
-  return {
-    async setPassword(name, password) {
-      await users.setPassword(name, password);
-      await pool.reloadUsers();
-    },
-    async deleteUser(name) {
-      const isDeleted = await users.deleteUser(name);
-      if (isDeleted) await pool.reloadUsers();
-      return isDeleted;
-    },
-  };
-}
-
-/** /metrics of a cluster: every worker's registry and the primary's, summed at each scrape. */
-function clusterRegistry(pool: WorkerPool, own: Registry): Pick<Registry, 'metrics' | 'contentType'> {
-  return {
-    contentType: own.contentType,
-    metrics: async () => (await pool.metrics(own)).metrics(),
-  };
 }

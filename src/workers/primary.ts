@@ -209,6 +209,14 @@ export class WorkerPool {
     return AggregatorRegistry.aggregate([...parts, await own.getMetricsAsJSON()]);
   }
 
+  /** /metrics with workers: every worker's registry and `own` (the primary's), summed at each scrape. */
+  registry(own: Registry): Pick<Registry, 'metrics' | 'contentType'> {
+    return {
+      contentType: own.contentType,
+      metrics: async () => (await this.metrics(own)).metrics(),
+    };
+  }
+
   /** Asks every worker to stop within `graceMs`; resolves once all have exited (killing late ones). */
   async stop(graceMs: number): Promise<void> {
     this.#isStopping = true;
