@@ -12,7 +12,7 @@ import { serveWorker } from '../workers/worker.js';
 import type { MonitoredPop3 } from '../monitor/handlers.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import { MonitorServer } from '../monitor/server.js';
-import { DEMO_PASSWORD, DEMO_USER, ensureCredentialFile, ensureDemoMailbox } from './demo.js';
+import { createDemoFiles, ensureCredentialFile } from './demo.js';
 import { createOAuthVerifier } from './oauth.js';
 import { readCertificates, reloadCertificates } from './certificates.js';
 import { listenAll, listenPop3 } from './listen.js';
@@ -41,24 +41,7 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
   // Before anything is created or watched: a bad certificate must end the process at once.
   const tls = await readCertificates(config);
 
-  if (isDemo) {
-    if (
-      await ensureCredentialFile(
-        usersPath,
-        DEMO_USER,
-        await hashPassword(DEMO_PASSWORD, config.passwordScheme),
-      )
-    ) {
-      logger.info({ file: usersPath }, 'demo users file created');
-    }
-    logger.warn(
-      { user: DEMO_USER, file: usersPath },
-      `demo mode: no users file given; users are kept in ${usersPath}, with the demo user ${DEMO_USER} ` +
-        `(password ${DEMO_PASSWORD}), served on loopback only`,
-    );
-    if (await ensureDemoMailbox(config.maildir))
-      logger.info({ maildir: config.maildir }, 'demo mailbox created');
-  }
+  if (isDemo) await createDemoFiles(usersPath, config.maildir, config.passwordScheme, logger);
   const closables: Closable[] = [];
   const isCluster = config.workers > 1;
   let local: LocalPop3 | undefined;

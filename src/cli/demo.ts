@@ -1,7 +1,9 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { pino } from 'pino';
 import { isErrno } from '../errors.js';
 import { parsePasswdFile } from '../auth/passwd-file-format.js';
+import { hashPassword } from '../auth/passwords/registry.js';
 import { deliverToMaildir } from '../mailstore/maildir/deliver.js';
 
 /** The C project's demo credentials: served only on loopback. */
@@ -84,4 +86,25 @@ export async function ensureCredentialFile(path: string, name: string, field: st
     if (isErrno(error, 'EEXIST')) return false;
     throw error;
   }
+}
+
+/**
+ * Demo mode (no users file given): creates the users file with the demo user and the demo mailbox
+ * unless they exist, and warns that the demo credentials are in use.
+ */
+export async function createDemoFiles(
+  usersPath: string,
+  maildir: string,
+  passwordScheme: string,
+  logger: pino.Logger,
+): Promise<void> {
+  if (await ensureCredentialFile(usersPath, DEMO_USER, await hashPassword(DEMO_PASSWORD, passwordScheme))) {
+    logger.info({ file: usersPath }, 'demo users file created');
+  }
+  logger.warn(
+    { user: DEMO_USER, file: usersPath },
+    `demo mode: no users file given; users are kept in ${usersPath}, with the demo user ${DEMO_USER} ` +
+      `(password ${DEMO_PASSWORD}), served on loopback only`,
+  );
+  if (await ensureDemoMailbox(maildir)) logger.info({ maildir }, 'demo mailbox created');
 }
