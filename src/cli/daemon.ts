@@ -1,22 +1,18 @@
 import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import type { pino } from 'pino';
-import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import { hashPassword } from '../auth/passwords/registry.js';
 import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
 import { serveMetrics } from '../metrics/http.js';
-import { createMetricsRegistry, createPrimaryRegistry } from '../metrics/registry.js';
-import { WorkerPool } from '../workers/primary.js';
-import { usersOfWorkers } from '../workers/users.js';
 import { serveWorker } from '../workers/worker.js';
-import type { MonitoredPop3 } from '../monitor/handlers.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import { MonitorServer } from '../monitor/server.js';
 import { createDemoFiles, ensureCredentialFile } from './demo.js';
 import { createOAuthVerifier } from './oauth.js';
-import { readCertificates, reloadCertificates } from './certificates.js';
-import { listenAll, listenPop3 } from './listen.js';
-import { createLocalPop3, startWorkerPop3, type LocalPop3 } from './local-pop3.js';
+import { readCertificates } from './certificates.js';
+import { listenAll } from './listen.js';
+import { startWorkerPop3 } from './local-pop3.js';
+import { singleProcess, workerProcesses } from './pop3-side.js';
 import { planOf, refuseExposedDefaults } from './plan.js';
 
 interface Closable {
@@ -42,36 +38,24 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
   const tls = await readCertificates(config);
 
   if (isDemo) await createDemoFiles(usersPath, config.maildir, config.passwordScheme, logger);
-  const closables: Closable[] = [];
-  const isCluster = config.workers > 1;
-  let local: LocalPop3 | undefined;
-  let pool: WorkerPool | undefined;
-  let users: PasswdFileAuthenticator;
-  if (isCluster) {
-    // The primary's copy of the users file is the one the monitor edits; workers re-read it.
-    users = new PasswdFileAuthenticator(usersPath, { logger, scheme: config.passwordScheme });
-    await users.reload();
-    closables.push(users);
-  } else {
-    local = await createLocalPop3(config, plan, oauth, tls, logger);
-    users = local.users;
-    closables.push(users, { close: () => local?.pop3.close({ graceMs: 0 }) });
-  }
+  const side =
+    config.workers > 1
+      ? await workerProcesses(config, plan, logger)
+      : await singleProcess(config, plan, oauth, tls, logger);
+  const closables: Closable[] = [
+    {
+      close: async () => {
+        await side.stop(0);
+        side.usersFile.close();
+      },
+    },
+  ];
+  const users = side.usersFile;
   let monitor: MonitorServer | undefined;
   let admins: AdminStore | undefined;
   let addresses: readonly { address: string; family: string; port: number }[];
   try {
-    if (local !== undefined) {
-      await listenPop3(local.pop3, config, plan, logger);
-      addresses = local.pop3.addresses();
-    } else {
-      cluster.setupPrimary({ silent: false });
-      pool = new WorkerPool({ count: config.workers, limits: config.limits, root: config.maildir, logger });
-      const started = pool;
-      closables.push({ close: () => started.stop(0) });
-      addresses = await pool.start();
-    }
-    const pop3: MonitoredPop3 = local?.pop3 ?? (pool as WorkerPool);
+    addresses = await side.start();
     if (config.monitorPort !== undefined) {
       if (isDefaultAdminFile) {
         const field = await hashPassword(DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME);
@@ -90,10 +74,10 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
         );
       }
       monitor = new MonitorServer({
-        pop3,
+        pop3: side.pop3,
         admins,
-        users: pool === undefined ? users : usersOfWorkers(users, pool),
-        mailRoot: local?.store ?? (pool as WorkerPool),
+        users: side.users,
+        mailRoot: side.mailRoot,
         logger: logger.child({ component: 'monitor' }),
         isExposed: monitorExposed.length > 0,
       });
@@ -107,11 +91,7 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       );
     }
     if (config.metricsListen !== undefined) {
-      const registry =
-        local !== undefined
-          ? createMetricsRegistry(local.pop3, monitor)
-          : (pool as WorkerPool).registry(createPrimaryRegistry(monitor));
-      const { server, address } = await serveMetrics(registry, config.metricsListen);
+      const { server, address } = await serveMetrics(side.registry(monitor), config.metricsListen);
       closables.push({ close: () => new Promise((resolve) => server.close(resolve)) });
       logger.info({ address: address.address, port: address.port }, 'metrics listening');
     }
@@ -141,23 +121,18 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
         return;
       }
       isStopping = true;
-      logger.info({ signal, sessions: local?.pop3.connectionCount }, 'shutting down');
+      logger.info({ signal, sessions: side.sessionCount }, 'shutting down');
       users.close();
       admins?.close();
-      const stopping =
-        local?.pop3.close({ graceMs: config.shutdownGraceMs }) ?? pool?.stop(config.shutdownGraceMs);
-      void Promise.all([monitor?.close(), stopping]).then(async () => {
-        for (const c of closables) if (c !== users && c !== admins && c !== monitor) await c.close();
+      void Promise.all([monitor?.close(), side.stop(config.shutdownGraceMs)]).then(async () => {
+        for (const c of closables.slice(1)) if (c !== admins && c !== monitor) await c.close();
         logger.info('stopped');
         resolve(0);
       });
     };
     const reload = (): void => {
       if (isStopping) return;
-      if (local !== undefined) reloadCertificates(config, local.pop3, logger);
-      pool?.reloadAll().catch((error: unknown) => {
-        logger.error({ err: String(error) }, 'workers did not all reload');
-      });
+      side.reload();
       for (const file of [users, admins]) {
         file?.reload().catch((error: unknown) => {
           logger.error({ file: file.path, err: String(error) }, 'file not reloaded');

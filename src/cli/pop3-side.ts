@@ -1,0 +1,103 @@
+import cluster from 'node:cluster';
+import type { pino } from 'pino';
+import type { Registry } from 'prom-client';
+import type { OAuthVerifier } from '../auth/oauth/verifier.js';
+import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
+import type { DaemonConfig } from '../config/config.js';
+import { createMetricsRegistry, createPrimaryRegistry } from '../metrics/registry.js';
+import type { MonitoredPop3, UserDirectory } from '../monitor/handlers.js';
+import type { MonitorServer } from '../monitor/server.js';
+import type { Pop3TlsOptions } from '../pop3/tls.js';
+import { WorkerPool } from '../workers/primary.js';
+import { usersOfWorkers } from '../workers/users.js';
+import { reloadCertificates } from './certificates.js';
+import { listenPop3 } from './listen.js';
+import { createLocalPop3 } from './local-pop3.js';
+import type { Plan } from './plan.js';
+
+type Address = { readonly address: string; readonly family: string; readonly port: number };
+
+/**
+ * The daemon's POP3 side, served in this process or by worker processes: what `serve()` starts,
+ * shows the monitor and /metrics, reloads on SIGHUP and stops.
+ */
+export interface Pop3Side {
+  /** What the monitor reads and steers: the server, or the pool of workers. */
+  readonly pop3: MonitoredPop3;
+  readonly mailRoot: { root: string };
+  /** The users file as the monitor edits it. */
+  readonly users: UserDirectory;
+  /** This process's copy of the users file: re-read on SIGHUP, closed at shutdown. */
+  readonly usersFile: PasswdFileAuthenticator;
+  /** Open sessions, for the shutdown log line; undefined when the workers hold them. */
+  readonly sessionCount: number | undefined;
+  /** Listens (or forks the workers and waits until every one listens); resolves to the bound addresses. */
+  start(): Promise<readonly Address[]>;
+  /** What /metrics serves, the monitor's own counters included. */
+  registry(monitor: MonitorServer | undefined): Pick<Registry, 'metrics' | 'contentType'>;
+  /** SIGHUP: the certificates (and, with workers, their users files). */
+  reload(): void;
+  /** Tells the open sessions to end, drops what is left after `graceMs`, and stops serving. */
+  stop(graceMs: number): Promise<void>;
+}
+
+/** `--workers 1`: the POP3 server runs in this process, as a library user runs it. */
+export async function singleProcess(
+  config: DaemonConfig,
+  plan: Plan,
+  oauth: OAuthVerifier | undefined,
+  tls: Pop3TlsOptions | undefined,
+  logger: pino.Logger,
+): Promise<Pop3Side> {
+  const { users, store, pop3 } = await createLocalPop3(config, plan, oauth, tls, logger);
+  return {
+    pop3,
+    mailRoot: store,
+    users,
+    usersFile: users,
+    get sessionCount() {
+      return pop3.connectionCount;
+    },
+    async start() {
+      await listenPop3(pop3, config, plan, logger);
+      return pop3.addresses();
+    },
+    registry: (monitor) => createMetricsRegistry(pop3, monitor),
+    reload() {
+      reloadCertificates(config, pop3, logger);
+    },
+    stop: (graceMs) => pop3.close({ graceMs }),
+  };
+}
+
+/**
+ * `--workers N` > 1: this process is the primary. It forks the POP3 workers (node:cluster), which
+ * share the listening sockets, and keeps the users file that the monitor edits; workers re-read it.
+ */
+export async function workerProcesses(
+  config: DaemonConfig,
+  plan: Plan,
+  logger: pino.Logger,
+): Promise<Pop3Side> {
+  const usersFile = new PasswdFileAuthenticator(plan.usersPath, { logger, scheme: config.passwordScheme });
+  await usersFile.reload();
+  const pool = new WorkerPool({ count: config.workers, limits: config.limits, root: config.maildir, logger });
+  return {
+    pop3: pool,
+    mailRoot: pool,
+    users: usersOfWorkers(usersFile, pool),
+    usersFile,
+    sessionCount: undefined,
+    start() {
+      cluster.setupPrimary({ silent: false });
+      return pool.start();
+    },
+    registry: (monitor) => pool.registry(createPrimaryRegistry(monitor)),
+    reload() {
+      pool.reloadAll().catch((error: unknown) => {
+        logger.error({ err: String(error) }, 'workers did not all reload');
+      });
+    },
+    stop: (graceMs) => pool.stop(graceMs),
+  };
+}
