@@ -1,23 +1,16 @@
 import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import type { pino } from 'pino';
-import { hashPassword } from '../auth/passwords/registry.js';
-import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
-import { serveMetrics } from '../metrics/http.js';
+import type { DaemonConfig } from '../config/config.js';
 import { serveWorker } from '../workers/worker.js';
-import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
-import { MonitorServer } from '../monitor/server.js';
-import { createDemoFiles, ensureCredentialFile } from './demo.js';
+import { createDemoFiles } from './demo.js';
 import { createOAuthVerifier } from './oauth.js';
 import { readCertificates } from './certificates.js';
-import { listenAll } from './listen.js';
 import { startWorkerPop3 } from './local-pop3.js';
+import { startMetrics, startMonitor } from './monitor.js';
 import { singleProcess, workerProcesses } from './pop3-side.js';
+import { closeAll, type Closable } from './shutdown.js';
 import { planOf, refuseExposedDefaults } from './plan.js';
-
-interface Closable {
-  close(): unknown;
-}
 
 /**
  * Runs the daemon until SIGTERM or SIGINT; resolves to the exit code. Everything that could make
@@ -28,7 +21,7 @@ interface Closable {
 export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<number> {
   if (cluster.isWorker) return serveWorker(() => startWorkerPop3(config, logger));
   const plan = planOf(config);
-  const { isDemo, usersPath, adminsPath, monitorExposed, isDefaultAdminFile } = plan;
+  const { isDemo, usersPath } = plan;
   await refuseExposedDefaults(plan);
 
   // Bearer tokens log in users of the users file only: a token never creates a mailbox.
@@ -51,55 +44,20 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
     },
   ];
   const users = side.usersFile;
-  let monitor: MonitorServer | undefined;
-  let admins: AdminStore | undefined;
-  let addresses: readonly { address: string; family: string; port: number }[];
+  let addresses, endpoints;
+  let metrics: Closable | undefined;
   try {
     addresses = await side.start();
-    if (config.monitorPort !== undefined) {
-      if (isDefaultAdminFile) {
-        const field = await hashPassword(DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME);
-        if (await ensureCredentialFile(adminsPath, DEFAULT_ADMIN, field)) {
-          logger.info({ file: adminsPath }, 'default admins file created');
-        }
-      }
-      admins = new AdminStore(adminsPath, { logger });
-      closables.push(admins);
-      await admins.reload();
-      admins.watch();
-      if (await admins.isDefaultTokenValid()) {
-        logger.warn(
-          { admin: DEFAULT_ADMIN, file: adminsPath },
-          'the monitor accepts the default admin token: replace it (poplarctl admins add, then delete root)',
-        );
-      }
-      monitor = new MonitorServer({
-        pop3: side.pop3,
-        admins,
-        users: side.users,
-        mailRoot: side.mailRoot,
-        logger: logger.child({ component: 'monitor' }),
-        isExposed: monitorExposed.length > 0,
-      });
-      closables.push(monitor);
-      await listenAll(
-        monitor,
-        config.monitorListen,
-        config.monitorPort,
-        config.monitorListen === DEFAULT_MONITOR_LISTEN,
-        logger,
-      );
-    }
+    endpoints = await startMonitor(config, plan, side, closables, logger);
     if (config.metricsListen !== undefined) {
-      const { server, address } = await serveMetrics(side.registry(monitor), config.metricsListen);
-      closables.push({ close: () => new Promise((resolve) => server.close(resolve)) });
-      logger.info({ address: address.address, port: address.port }, 'metrics listening');
+      metrics = await startMetrics(config.metricsListen, side, endpoints?.monitor, logger);
+      closables.push(metrics);
     }
   } catch (error) {
-    // Whatever is already open would keep the process alive.
-    for (const c of closables.reverse()) await c.close();
+    await closeAll(closables);
     throw error;
   }
+  const { monitor, admins } = endpoints ?? {};
   logger.info(
     {
       addresses,
@@ -125,7 +83,7 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       users.close();
       admins?.close();
       void Promise.all([monitor?.close(), side.stop(config.shutdownGraceMs)]).then(async () => {
-        for (const c of closables.slice(1)) if (c !== admins && c !== monitor) await c.close();
+        await metrics?.close();
         logger.info('stopped');
         resolve(0);
       });

@@ -1,0 +1,67 @@
+import type { pino } from 'pino';
+import { hashPassword } from '../auth/passwords/registry.js';
+import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
+import { serveMetrics } from '../metrics/http.js';
+import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
+import { MonitorServer } from '../monitor/server.js';
+import { ensureCredentialFile } from './demo.js';
+import { listenAll } from './listen.js';
+import type { Plan } from './plan.js';
+import type { Pop3Side } from './pop3-side.js';
+import type { Closable } from './shutdown.js';
+
+/**
+ * The monitor on the admins file (created with the default admin when none was given), listening
+ * on `monitorPort`; undefined when the monitor is off. What it opens is added to `opened` at once,
+ * so that a failure later in the start can close it.
+ */
+export async function startMonitor(
+  config: DaemonConfig,
+  plan: Plan,
+  side: Pop3Side,
+  opened: Closable[],
+  logger: pino.Logger,
+): Promise<{ monitor: MonitorServer; admins: AdminStore } | undefined> {
+  if (config.monitorPort === undefined) return undefined;
+  const { adminsPath } = plan;
+  if (plan.isDefaultAdminFile) {
+    const field = await hashPassword(DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME);
+    if (await ensureCredentialFile(adminsPath, DEFAULT_ADMIN, field)) {
+      logger.info({ file: adminsPath }, 'default admins file created');
+    }
+  }
+  const admins = new AdminStore(adminsPath, { logger });
+  opened.push(admins);
+  await admins.reload();
+  admins.watch();
+  if (await admins.isDefaultTokenValid()) {
+    logger.warn(
+      { admin: DEFAULT_ADMIN, file: adminsPath },
+      'the monitor accepts the default admin token: replace it (poplarctl admins add, then delete root)',
+    );
+  }
+  const monitor = new MonitorServer({
+    pop3: side.pop3,
+    admins,
+    users: side.users,
+    mailRoot: side.mailRoot,
+    logger: logger.child({ component: 'monitor' }),
+    isExposed: plan.monitorExposed.length > 0,
+  });
+  opened.push(monitor);
+  const areDefaults = config.monitorListen === DEFAULT_MONITOR_LISTEN;
+  await listenAll(monitor, config.monitorListen, config.monitorPort, areDefaults, logger);
+  return { monitor, admins };
+}
+
+/** GET /metrics on `listen`: the POP3 side's counters and the monitor's. */
+export async function startMetrics(
+  listen: { readonly host: string; readonly port: number },
+  side: Pop3Side,
+  monitor: MonitorServer | undefined,
+  logger: pino.Logger,
+): Promise<Closable> {
+  const { server, address } = await serveMetrics(side.registry(monitor), listen);
+  logger.info({ address: address.address, port: address.port }, 'metrics listening');
+  return { close: () => new Promise((resolve) => server.close(resolve)) };
+}
