@@ -3,14 +3,14 @@ import { resolve } from 'node:path';
 import type { pino } from 'pino';
 import type { DaemonConfig } from '../config/config.js';
 import { serveWorker } from '../workers/worker.js';
-import { createDemoFiles } from './demo.js';
-import { createOAuthVerifier } from './oauth.js';
 import { readCertificates } from './certificates.js';
+import { createDemoFiles } from './demo.js';
 import { startWorkerPop3 } from './local-pop3.js';
 import { startMetrics, startMonitor } from './monitor.js';
-import { singleProcess, workerProcesses } from './pop3-side.js';
-import { closeAll, type Closable } from './shutdown.js';
+import { createOAuthVerifier } from './oauth.js';
 import { planOf, refuseExposedDefaults } from './plan.js';
+import { singleProcess, workerProcesses } from './pop3-side.js';
+import { closeAll, untilStopped, type Closable } from './shutdown.js';
 
 /**
  * Runs the daemon until SIGTERM or SIGINT; resolves to the exit code. Everything that could make
@@ -21,21 +21,19 @@ import { planOf, refuseExposedDefaults } from './plan.js';
 export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<number> {
   if (cluster.isWorker) return serveWorker(() => startWorkerPop3(config, logger));
   const plan = planOf(config);
-  const { isDemo, usersPath } = plan;
   await refuseExposedDefaults(plan);
-
-  // Bearer tokens log in users of the users file only: a token never creates a mailbox.
+  // Bearer tokens log in users of the users file only: a token never creates a mailbox. The files
+  // are read here even when workers serve POP3, so that a missing one stops the daemon at once.
   const oauth = config.oauth === undefined ? undefined : await createOAuthVerifier(config.oauth, logger);
-
   // Before anything is created or watched: a bad certificate must end the process at once.
   const tls = await readCertificates(config);
+  if (plan.isDemo) await createDemoFiles(plan.usersPath, config.maildir, config.passwordScheme, logger);
 
-  if (isDemo) await createDemoFiles(usersPath, config.maildir, config.passwordScheme, logger);
   const side =
     config.workers > 1
       ? await workerProcesses(config, plan, logger)
       : await singleProcess(config, plan, oauth, tls, logger);
-  const closables: Closable[] = [
+  const opened: Closable[] = [
     {
       close: async () => {
         await side.stop(0);
@@ -43,18 +41,17 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       },
     },
   ];
-  const users = side.usersFile;
   let addresses, endpoints;
   let metrics: Closable | undefined;
   try {
     addresses = await side.start();
-    endpoints = await startMonitor(config, plan, side, closables, logger);
+    endpoints = await startMonitor(config, plan, side, opened, logger);
     if (config.metricsListen !== undefined) {
       metrics = await startMetrics(config.metricsListen, side, endpoints?.monitor, logger);
-      closables.push(metrics);
+      opened.push(metrics);
     }
   } catch (error) {
-    await closeAll(closables);
+    await closeAll(opened);
     throw error;
   }
   const { monitor, admins } = endpoints ?? {};
@@ -63,46 +60,10 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       addresses,
       monitor: monitor?.addresses() ?? [],
       maildir: resolve(config.maildir),
-      demo: isDemo,
+      demo: plan.isDemo,
       workers: config.workers,
     },
     'poplar started',
   );
-
-  return new Promise<number>((resolve) => {
-    let isStopping = false;
-    // The handlers stay installed until the process exits: a second signal during the grace
-    // period is ignored rather than killing the process with the default action.
-    const stop = (signal: string): void => {
-      if (isStopping) {
-        logger.info({ signal }, 'already shutting down');
-        return;
-      }
-      isStopping = true;
-      logger.info({ signal, sessions: side.sessionCount }, 'shutting down');
-      users.close();
-      admins?.close();
-      void Promise.all([monitor?.close(), side.stop(config.shutdownGraceMs)]).then(async () => {
-        await metrics?.close();
-        logger.info('stopped');
-        resolve(0);
-      });
-    };
-    const reload = (): void => {
-      if (isStopping) return;
-      side.reload();
-      for (const file of [users, admins]) {
-        file?.reload().catch((error: unknown) => {
-          logger.error({ file: file.path, err: String(error) }, 'file not reloaded');
-        });
-      }
-    };
-    process.on('SIGTERM', () => {
-      stop('SIGTERM');
-    });
-    process.on('SIGINT', () => {
-      stop('SIGINT');
-    });
-    process.on('SIGHUP', reload);
-  });
+  return untilStopped({ side, monitor, admins, metrics }, config.shutdownGraceMs, logger);
 }
