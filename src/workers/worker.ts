@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
+import type { Pop3Limits } from '../pop3/limits.js';
 import type { Pop3Server } from '../pop3/server.js';
 import { statsData, type PrimaryMessage, type PrimaryRequest, type WorkerMessage } from './protocol.js';
 
@@ -89,11 +90,18 @@ async function run(
       return server.registry.getMetricsAsJSON();
     case 'end-sessions':
       return pop3.endSessionsOf(request.user, request.message);
-    case 'set-limits':
-      pop3.setLimits(request.limits);
+    // Logged by each worker (with its pid): the monitor shows only the primary's copy.
+    case 'set-limits': {
+      const limits = pop3.setLimits(request.limits);
+      const applied = Object.fromEntries(
+        Object.keys(request.limits).map((k) => [k, limits[k as keyof Pop3Limits]]),
+      );
+      server.logger.info({ limits: applied }, 'limits applied');
       return undefined;
+    }
     case 'set-root':
       server.mailRoot.root = request.root;
+      server.logger.info({ root: server.mailRoot.root }, 'mail root applied');
       return undefined;
     case 'reload-users':
       await server.users.reload();
