@@ -99,6 +99,29 @@ async function fullSession(d: RunningDaemon, user: string, password = `pw-${user
 const pidsThatLogged = (d: RunningDaemon, msg: string): Set<unknown> =>
   new Set(d.logs.filter((e) => e.msg === msg).map((e) => e['pid']));
 
+/** Pids of the workers, from their 'listening' lines (the primary serves no POP3). */
+const workerPids = (d: RunningDaemon): number[] =>
+  [...pidsThatLogged(d, 'listening')].filter(
+    (pid): pid is number => typeof pid === 'number' && pid !== d.pid,
+  );
+
+/**
+ * Connects and reads the greeting. `pid` is the process that served the connection: the one that
+ * logged 'connection opened' for this client's port.
+ */
+async function connectToWorker(d: RunningDaemon): Promise<{ client: Pop3TestClient; pid: number }> {
+  const since = d.logs.length;
+  const client = await Pop3TestClient.connect(d.port);
+  try {
+    const port = client.socket.localPort;
+    const opened = await d.waitForLog((e) => e.msg === 'connection opened' && e['port'] === port, { since });
+    return { client, pid: opened['pid'] as number };
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+}
+
 test(
   'two workers share the POP3 port; the monitor and /metrics report totals over both',
   LIMIT,
@@ -147,22 +170,31 @@ test(
 
 test('a maildrop locked by a session in one worker is IN-USE in the other', LIMIT, async (t) => {
   const d = await cluster(t);
-  const holder = await Pop3TestClient.connect(d.port);
+  const holder = await connectToWorker(d);
   t.after(() => {
-    holder.close();
+    holder.client.close();
   });
-  assert.match(await holder.login('u0', 'pw-u0'), /^\+OK/);
-  // Round robin: of two more connections, one reaches the other worker; both must be refused.
-  for (let i = 0; i < 2; i++) {
-    const other = await Pop3TestClient.connect(d.port);
+  assert.match(await holder.client.login('u0', 'pw-u0'), /^\+OK/);
+  // Connections go round the workers: at least two more, until one has reached the other
+  // worker. Every one must be refused.
+  const served: number[] = [];
+  while (served.length < 2 || served.every((pid) => pid === holder.pid)) {
+    assert.ok(served.length < 10, `no connection reached a worker other than ${String(holder.pid)}`);
+    const other = await connectToWorker(d);
     try {
-      assert.match(await other.command('USER u0'), /^\+OK/);
-      assert.match(await other.command('PASS pw-u0'), /^-ERR \[IN-USE\]/);
+      served.push(other.pid);
+      assert.match(await other.client.command('USER u0'), /^\+OK/);
+      assert.match(await other.client.command('PASS pw-u0'), /^-ERR \[IN-USE\]/);
     } finally {
-      other.close();
+      other.client.close();
     }
   }
-  assert.match(await holder.command('QUIT'), /^\+OK/);
+  assert.ok(workerPids(d).includes(holder.pid), 'a worker holds the maildrop');
+  assert.ok(
+    served.some((pid) => pid !== holder.pid && workerPids(d).includes(pid)),
+    `refused in the other worker (holder ${String(holder.pid)}, refused in ${served.join(', ')})`,
+  );
+  assert.match(await holder.client.command('QUIT'), /^\+OK/);
 });
 
 test('users added and deleted through the monitor count in every worker at once', LIMIT, async (t) => {
