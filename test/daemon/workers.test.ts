@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { sendMonitorRequest, tokenBytes } from '../../src/monitor/client.js';
 import type { ConfigTarget, GetTarget, MonitorResponse } from '../../src/monitor/protocol/messages.js';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
+import { startDaemon, type LogEntry, type RunningDaemon } from '../helpers/daemon.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { monitorPort } from '../helpers/poplarctl.js';
@@ -122,6 +122,10 @@ async function connectToWorker(d: RunningDaemon): Promise<{ client: Pop3TestClie
   }
 }
 
+/** `transferChunkBytes` of a 'limits applied' entry. */
+const chunkBytesOf = (entry: LogEntry): unknown =>
+  (entry['limits'] as Record<string, unknown> | undefined)?.['transferChunkBytes'];
+
 test(
   'two workers share the POP3 port; the monitor and /metrics report totals over both',
   LIMIT,
@@ -227,6 +231,39 @@ test('users added and deleted through the monitor count in every worker at once'
   } finally {
     c.close();
   }
+});
+
+test('a chunk-size and a mail-root change through the monitor reach every worker', LIMIT, async (t) => {
+  const d = await cluster(t);
+  const workers = workerPids(d);
+  assert.equal(workers.length, 2);
+  const m = monitor(d);
+  const since = d.logs.length;
+  assert.equal(await m.config('chunkSize', '4096'), 'ok');
+  for (const pid of workers) {
+    await d.waitForLog((e) => e.msg === 'limits applied' && e['pid'] === pid && chunkBytesOf(e) === 4096, {
+      since,
+    });
+  }
+  // Another mail root, where u0 has two messages instead of one.
+  const other = await tempDir(t);
+  await buildMaildir(other, 'u0', [{ content: MESSAGE }, { content: MESSAGE }]);
+  assert.equal(await m.config('maildir', other), 'ok');
+  // Log in until every worker has served a session: each one reads the new root.
+  const served = new Set<number>();
+  for (let tries = 0; served.size < workers.length; tries++) {
+    assert.ok(tries < 10, `sessions reached only ${[...served].join(', ')}`);
+    const { client, pid } = await connectToWorker(d);
+    try {
+      assert.match(await client.login('u0', 'pw-u0'), /^\+OK/);
+      assert.match(await client.command('STAT'), /^\+OK 2 /, `the new root in worker ${String(pid)}`);
+      assert.match(await client.command('QUIT'), /^\+OK/);
+    } finally {
+      client.close();
+    }
+    served.add(pid);
+  }
+  assert.deepEqual([...served].sort(), [...workers].sort());
 });
 
 test('a worker that dies is replaced; SIGTERM stops the primary and every worker', LIMIT, async (t) => {
