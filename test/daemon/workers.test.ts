@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { sendMonitorRequest, tokenBytes } from '../../src/monitor/client.js';
 import type { ConfigTarget, GetTarget, MonitorResponse } from '../../src/monitor/protocol/messages.js';
@@ -265,6 +265,57 @@ test('a chunk-size and a mail-root change through the monitor reach every worker
   }
   assert.deepEqual([...served].sort(), [...workers].sort());
 });
+
+test(
+  'a replacement worker starts with the chunk size and mail root changed since start',
+  LIMIT,
+  async (t) => {
+    const d = await cluster(t);
+    const workers = workerPids(d);
+    assert.equal(workers.length, 2);
+    const m = monitor(d);
+    const other = await tempDir(t);
+    await buildMaildir(other, 'u0', [{ content: MESSAGE }, { content: MESSAGE }]);
+    assert.equal(await m.config('chunkSize', '4096'), 'ok');
+    assert.equal(await m.config('maildir', other), 'ok');
+
+    const victim = workers[0] as number;
+    const since = d.logs.length;
+    process.kill(victim, 'SIGKILL');
+    await d.waitForLog((e) => e.msg === 'worker died; starting another' && e['worker'] === victim, { since });
+    const listening = await d.waitForLog(
+      (e) => e.msg === 'listening' && e['pid'] !== d.pid && !workers.includes(e['pid'] as number),
+      { since },
+    );
+    const replacement = listening['pid'] as number;
+    // The primary tells the new worker what the monitor changed.
+    await d.waitForLog(
+      (e) => e.msg === 'limits applied' && e['pid'] === replacement && chunkBytesOf(e) === 4096,
+      { since },
+    );
+    await d.waitForLog(
+      (e) => e.msg === 'mail root applied' && e['pid'] === replacement && e['root'] === resolve(other),
+      { since },
+    );
+    // Log in until the replacement serves a session: it reads the new root.
+    for (let tries = 0, pid = 0; pid !== replacement; tries++) {
+      assert.ok(tries < 10, `no session reached the replacement worker ${String(replacement)}`);
+      const session = await connectToWorker(d);
+      pid = session.pid;
+      try {
+        assert.match(await session.client.login('u0', 'pw-u0'), /^\+OK/);
+        assert.match(
+          await session.client.command('STAT'),
+          /^\+OK 2 /,
+          `the new root in worker ${String(pid)}`,
+        );
+        assert.match(await session.client.command('QUIT'), /^\+OK/);
+      } finally {
+        session.client.close();
+      }
+    }
+  },
+);
 
 test('a worker that dies is replaced; SIGTERM stops the primary and every worker', LIMIT, async (t) => {
   const d = await cluster(t);
