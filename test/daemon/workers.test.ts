@@ -4,6 +4,7 @@
 // clean stop.
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -98,6 +99,23 @@ async function fullSession(d: RunningDaemon, user: string, password = `pw-${user
 /** Pids of the processes that logged `msg`. */
 const pidsThatLogged = (d: RunningDaemon, msg: string): Set<unknown> =>
   new Set(d.logs.filter((e) => e.msg === msg).map((e) => e['pid']));
+
+/** Whether process `pid` has exited: it is gone, or a zombie waiting to be reaped (Linux /proc). */
+function isGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return true;
+    throw error;
+  }
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false;
+  }
+}
 
 /** Pids of the workers, from their 'listening' lines (the primary serves no POP3). */
 const workerPids = (d: RunningDaemon): number[] =>
@@ -334,5 +352,33 @@ test('a worker that dies is replaced; SIGTERM stops the primary and every worker
       (error: NodeJS.ErrnoException) => error.code === 'ESRCH',
       `worker ${String(pid)} still runs`,
     );
+  }
+});
+
+test('when the primary is killed, every worker exits at once', LIMIT, async (t) => {
+  const d = await cluster(t);
+  const workers = workerPids(d);
+  assert.equal(workers.length, 2);
+  t.after(() => {
+    for (const pid of workers) if (!isGone(pid)) process.kill(pid, 'SIGKILL');
+  });
+  process.kill(d.pid, 'SIGKILL'); // the primary alone, not its process group
+  assert.equal((await d.exited).signal, 'SIGKILL');
+  // The workers write to the primary's stdout: it closes once the last of them has exited.
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    d.outputClosed,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new Error(`workers still running: ${workers.filter((pid) => !isGone(pid)).join(', ')}`));
+      }, 15_000);
+    }),
+  ]).finally(() => {
+    clearTimeout(timer);
+  });
+  // An exited worker may still wait to be reaped by its new parent.
+  for (let tries = 0; workers.some((pid) => !isGone(pid)); tries++) {
+    assert.ok(tries < 100, `workers still running: ${workers.filter((pid) => !isGone(pid)).join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 });

@@ -47,6 +47,11 @@ export interface RunningDaemon {
   readonly port: number;
   /** Resolves when the process has exited. */
   readonly exited: Promise<ExitStatus>;
+  /**
+   * Resolves when the daemon's stdout has closed: the daemon and every process that shares that
+   * stdout (its workers) have exited or closed it.
+   */
+  readonly outputClosed: Promise<void>;
   /** Whole stdout and stderr so far, as text. */
   stdout(): string;
   stderr(): string;
@@ -200,6 +205,7 @@ export async function startDaemon(t: TestContext, options: DaemonOptions = {}): 
     addresses,
     port: first.port,
     exited,
+    outputClosed: closed,
     stdout: () => stdout,
     stderr: () => stderr,
     waitForLog,
