@@ -1,7 +1,8 @@
 // The daemon with --workers 2 (node:cluster): POP3 served by both workers on one port, maildrop
 // locks that hold across them, the monitor's counters and /metrics summed over them, users added
-// and removed through the monitor seen by every worker at once, a dead worker replaced, and a
-// clean stop.
+// and removed through the monitor seen by every worker at once, chunk-size and mail-root changes
+// in every worker and in a replacement, a dead worker replaced, a clean stop, and workers that
+// exit with a killed primary. Which worker served a connection is the pid that logged it.
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { readFileSync } from 'node:fs';
