@@ -58,6 +58,7 @@ export class MaildirMaildrop implements Maildrop {
   }
 
   async commit(changes: MaildropChanges): Promise<CommitResult> {
+    if (changes.deleted.length === 0 && changes.retrieved.length === 0) return { notDeleted: [] };
     try {
       await this.#lease.confirm();
     } catch (error) {
