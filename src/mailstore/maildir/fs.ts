@@ -4,6 +4,7 @@ import {
   closeSync,
   constants,
   type Dirent,
+  existsSync,
   linkSync,
   lstatSync,
   mkdirSync,
@@ -55,6 +56,8 @@ export interface MaildirFs {
   /** Writes a new file, mode 0600: `exclusive` fails with EEXIST if the name is taken. */
   writeText(path: string, text: string, exclusive: boolean): Promise<void>;
   access(path: string): Promise<void>;
+  /** Whether something is at `path` (following a symbolic link), without an exception when not. */
+  exists(path: string): Promise<boolean>;
   link(existing: string, path: string): Promise<void>;
   symlink(target: string, path: string): Promise<void>;
   readlink(path: string): Promise<string>;
@@ -100,6 +103,11 @@ export const threadPoolFs: MaildirFs = {
   writeText: (path, text, exclusive) =>
     writeFile(path, text, { mode: FILE_MODE, flag: exclusive ? 'wx' : 'w' }),
   access: (path) => access(path),
+  exists: (path) =>
+    access(path).then(
+      () => true,
+      () => false,
+    ),
   link: (existing, path) => link(existing, path),
   symlink: (target, path) => symlink(target, path),
   readlink: (path) => readlink(path),
@@ -150,6 +158,7 @@ export const blockingFs: MaildirFs = {
     settled(() => {
       accessSync(path);
     }),
+  exists: (path) => Promise.resolve(existsSync(path)),
   link: (existing, path) =>
     settled(() => {
       linkSync(existing, path);

@@ -73,12 +73,16 @@ async function isStale(content: string, fs: MaildirFs): Promise<boolean> {
 
 /** A lock is a regular file or, made on a full disk, a symbolic link whose target is the content. */
 async function readLock(path: string, fs: MaildirFs): Promise<string> {
-  try {
-    return await fs.readlink(path);
-  } catch (error) {
-    if (!isErrno(error, 'EINVAL')) throw error;
+  // lstat first, not a readlink that fails with EINVAL: a failed call costs an exception.
+  for (let attempt = 0; ; attempt++) {
+    const isLink = (await fs.lstat(path)).isSymbolicLink();
+    try {
+      return await (isLink ? fs.readlink(path) : fs.readText(path));
+    } catch (error) {
+      // Replaced between the two calls (a file by a link, or the reverse): look again, once.
+      if (attempt > 0 || !isErrno(error, 'ENOENT', 'EINVAL')) throw error;
+    }
   }
-  return fs.readText(path);
 }
 
 /**

@@ -100,7 +100,7 @@ export class MaildirMaildrop implements Maildrop {
         const target = join(this.#dir, 'cur', withFlag(message.file, 'S'));
         if (target === path) return;
         // rename(2) would silently replace a file already there: a duplicate of this base, another message.
-        if (await this.#exists(target)) {
+        if (await this.#fs.exists(target)) {
           await this.#fs.access(path); // ENOENT: renamed meanwhile, looked up again
           throw new Error(`${target} already exists`);
         }
@@ -108,15 +108,6 @@ export class MaildirMaildrop implements Maildrop {
       });
     } catch (error) {
       this.#log.warn({ file: message.file.name, err: String(error) }, 'cannot mark message seen');
-    }
-  }
-
-  async #exists(path: string): Promise<boolean> {
-    try {
-      await this.#fs.access(path);
-      return true;
-    } catch {
-      return false;
     }
   }
 
