@@ -98,7 +98,10 @@ export class WorkerPool {
           return;
         }
         if (this.#isStopping) return;
-        logger.error({ worker: worker.process.pid, code, signal }, 'worker died; starting another');
+        // Exit 0 is a worker that was sent SIGTERM on its own, or with the whole process group
+        // just before the primary's own SIGTERM handler runs (which cancels the replacement).
+        const level = code === 0 ? 'warn' : 'error';
+        logger[level]({ worker: worker.process.pid, code, signal }, 'worker died; starting another');
         setTimeout(() => {
           if (!this.#isStopping) void this.#replace();
         }, WORKER_RESTART_DELAY_MS).unref();
@@ -113,10 +116,9 @@ export class WorkerPool {
       await this.broadcast({ kind: 'set-limits', limits: this.#limits });
       await this.broadcast({ kind: 'set-root', root: this.#root });
     } catch (error) {
+      if (this.#isStopping) return; // stopped while it started: nothing is wrong
       this.#options.logger.error({ err: String(error) }, 'worker could not be replaced');
-      if (!this.#isStopping) {
-        setTimeout(() => void this.#replace(), WORKER_RESTART_DELAY_MS).unref();
-      }
+      setTimeout(() => void this.#replace(), WORKER_RESTART_DELAY_MS).unref();
     }
   }
 
@@ -136,7 +138,17 @@ export class WorkerPool {
         this.#settle(id, undefined, `worker ${String(worker.process.pid)} did not answer ${request.kind}`);
       }, WORKER_REPLY_TIMEOUT_MS);
       this.#pending.set(id, { worker, resolve, reject, timer });
-      worker.send({ ...request, id });
+      // A worker that got the signal too (SIGTERM to the process group, as systemd sends it)
+      // may have closed its channel already: the send then fails here instead of emitting an
+      // 'error' that would crash the primary.
+      if (!worker.isConnected()) {
+        this.#settle(id, undefined, `worker ${String(worker.process.pid)} is disconnected`);
+        return;
+      }
+      worker.send({ ...request, id }, (error: Error | null) => {
+        if (error !== null)
+          this.#settle(id, undefined, `worker ${String(worker.process.pid)}: ${error.message}`);
+      });
     });
   }
 

@@ -27,6 +27,8 @@ export interface DaemonOptions {
   readonly env?: Record<string, string>;
   /** How long to wait for the 'poplar started' line. */
   readonly startTimeoutMs?: number;
+  /** Starts the daemon as the leader of a process group of its own (kill it with `-pid`). */
+  readonly detached?: boolean;
 }
 
 export interface ExitStatus {
@@ -75,7 +77,12 @@ interface Waiter {
   readonly reject: (error: Error) => void;
 }
 
-function spawnPoplar(args: readonly string[], cwd: string | undefined, env: Record<string, string> = {}) {
+function spawnPoplar(
+  args: readonly string[],
+  cwd: string | undefined,
+  env: Record<string, string> = {},
+  detached = false,
+) {
   // Tests never use the fixed default monitor port: several daemons run at once.
   const isDaemon = args[0] !== 'hash-password';
   const hasMonitorFlag = args.some((a) => a === '--monitor-port' || a === '--no-monitor');
@@ -90,7 +97,7 @@ function spawnPoplar(args: readonly string[], cwd: string | undefined, env: Reco
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   // The test runner marks its children; the daemon is not a test file.
   delete childEnv['NODE_TEST_CONTEXT'];
-  return spawn(command, argv, { cwd, env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] });
+  return spawn(command, argv, { cwd, env: childEnv, detached, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 function exitOf(child: ChildProcess): Promise<ExitStatus> {
@@ -115,10 +122,16 @@ function isRunning(child: ChildProcess): boolean {
  * if it still runs.
  */
 export async function startDaemon(t: TestContext, options: DaemonOptions = {}): Promise<RunningDaemon> {
-  const child = spawnPoplar(options.args ?? [], options.cwd, options.env);
+  const child = spawnPoplar(options.args ?? [], options.cwd, options.env, options.detached);
   const exited = exitOf(child);
   t.after(async () => {
-    if (isRunning(child)) child.kill('SIGKILL');
+    if (options.detached === true && child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, 'SIGKILL'); // the workers too, if any outlived the primary
+      } catch {
+        // The group is gone already.
+      }
+    } else if (isRunning(child)) child.kill('SIGKILL');
     await exited;
   });
   const logs: LogEntry[] = [];

@@ -1,0 +1,69 @@
+// SIGTERM to the daemon's whole process group, as systemd's KillMode=control-group, `tini -g` and
+// `kill -- -PGID` send it: the primary and its workers all get the signal at once, and the daemon
+// still stops cleanly (exit 0, no stack trace, nothing logged at error level). A worker sent SIGTERM
+// alone exits 0 and is replaced with a warning.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { startDaemon } from '../helpers/daemon.js';
+import { buildMaildir } from '../helpers/maildir-builder.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const LIMIT = { timeout: 120_000 };
+const WARN_LEVEL = 40;
+const ERROR_LEVEL = 50;
+
+for (const round of [1, 2, 3]) {
+  test(
+    `SIGTERM to the process group of a daemon with 2 workers: exit 0, no stack trace (${String(round)})`,
+    LIMIT,
+    async (t) => {
+      const cwd = await tempDir(t);
+      await writeFile(join(cwd, 'users'), 'alice:{PLAIN}pw\n');
+      await buildMaildir(join(cwd, 'mail'), 'alice', [{ content: 'Subject: hi\r\n\r\nHello.\r\n' }]);
+      const d = await startDaemon(t, {
+        cwd,
+        detached: true,
+        args: ['--workers', '2', '--users', 'users', '--listen', '127.0.0.1', '-p', '0', '-m', 'mail'],
+      });
+      process.kill(-d.pid, 'SIGTERM');
+      const status = await d.exited;
+      await d.outputClosed;
+      const context = `stdout: ${d.stdout()}\nstderr: ${d.stderr()}`;
+      assert.deepEqual(status, { code: 0, signal: null }, context);
+      assert.equal(d.stderr(), '', context);
+      assert.doesNotMatch(d.stdout(), /ERR_IPC_CHANNEL_CLOSED|EPIPE|\n\s+at /, context);
+      const errors = d.logs.filter((e) => e.level >= ERROR_LEVEL || e.level === -1);
+      assert.deepEqual(errors, [], context);
+      assert.ok(
+        d.logs.some((e) => e.msg === 'stopped'),
+        context,
+      );
+    },
+  );
+}
+
+test('a worker sent SIGTERM on its own is replaced with a warning, not an error', LIMIT, async (t) => {
+  const cwd = await tempDir(t);
+  await writeFile(join(cwd, 'users'), 'alice:{PLAIN}pw\n');
+  const d = await startDaemon(t, {
+    cwd,
+    args: ['--workers', '2', '--users', 'users', '--listen', '127.0.0.1', '-p', '0', '-m', 'mail'],
+  });
+  const victim = d.logs.find((e) => e.msg === 'listening')?.['pid'] as number;
+  process.kill(victim, 'SIGTERM');
+  const died = await d.waitForLog((e) => e.msg === 'worker died; starting another');
+  assert.equal(died['worker'], victim);
+  assert.equal(died['code'], 0);
+  assert.equal(died.level, WARN_LEVEL);
+  // The replacement is told the limits once the primary counts it as up.
+  await d.waitForLog((e) => e.msg === 'limits applied' && e['pid'] !== victim, {
+    since: d.logs.indexOf(died),
+  });
+  assert.equal(await d.stop(), 0);
+  assert.deepEqual(
+    d.logs.filter((e) => e.level >= ERROR_LEVEL || e.level === -1),
+    [],
+  );
+});
