@@ -4,6 +4,7 @@ import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
 import { serveMetrics } from '../metrics/http.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import { MonitorServer } from '../monitor/server.js';
+import { ensureGeneratedAdmin } from './admin-token.js';
 import { ensureCredentialFile } from './demo.js';
 import { listenAll } from './listen.js';
 import type { Plan } from './plan.js';
@@ -11,7 +12,8 @@ import type { Pop3Side } from './pop3-side.js';
 import type { Closable } from './shutdown.js';
 
 /**
- * The monitor on the admins file (created with the default admin when none was given), listening
+ * The monitor on the admins file (when none was given: created with the default admin in demo
+ * mode, with a random token otherwise), listening
  * on `monitorPort`; undefined when the monitor is off. What it opens is added to `opened` at once,
  * so that a failure later in the start can close it.
  */
@@ -24,7 +26,16 @@ export async function startMonitor(
 ): Promise<{ monitor: MonitorServer; admins: AdminStore } | undefined> {
   if (config.monitorPort === undefined) return undefined;
   const { adminsPath } = plan;
-  if (plan.isDefaultAdminFile) {
+  if (plan.isDefaultAdminFile && !plan.isDemo) {
+    const tokenPath = await ensureGeneratedAdmin(adminsPath);
+    if (tokenPath !== undefined) {
+      logger.warn(
+        { admin: DEFAULT_ADMIN, file: adminsPath, tokenFile: tokenPath },
+        `admins file created with a random token for ${DEFAULT_ADMIN}, shown once in ${tokenPath} (mode 0600): ` +
+          `use it with poplarctl --token-file ${tokenPath}, then move or delete that file`,
+      );
+    }
+  } else if (plan.isDefaultAdminFile) {
     const field = await hashPassword(DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME);
     if (await ensureCredentialFile(adminsPath, DEFAULT_ADMIN, field)) {
       logger.info({ file: adminsPath }, 'default admins file created');
@@ -34,7 +45,18 @@ export async function startMonitor(
   opened.push(admins);
   await admins.reload();
   admins.watch();
-  if (await admins.isDefaultTokenValid()) {
+  const holder = await admins.verify(DEFAULT_ADMIN_TOKEN);
+  if (holder !== undefined && !plan.isDemo) {
+    // Made by an older Poplar, or by hand: the token is public, so the monitor refuses it here.
+    logger.warn(
+      { admin: holder, file: adminsPath },
+      `admin ${holder} in ${adminsPath} holds the public demo token, which the monitor refuses outside demo mode: ` +
+        (plan.isDefaultAdminFile
+          ? `stop Poplar and delete ${adminsPath} to have a random token generated at the next start, or `
+          : '') +
+        `delete ${holder} with poplarctl admins del and another admin's token`,
+    );
+  } else if (holder !== undefined) {
     logger.warn(
       { admin: DEFAULT_ADMIN, file: adminsPath },
       'the monitor accepts the default admin token: replace it (poplarctl admins add, then delete root)',
@@ -46,7 +68,7 @@ export async function startMonitor(
     users: side.users,
     mailRoot: side.mailRoot,
     logger: logger.child({ component: 'monitor' }),
-    isExposed: plan.monitorExposed.length > 0,
+    refusesDefaultToken: !plan.isDemo || plan.monitorExposed.length > 0,
   });
   opened.push(monitor);
   const areDefaults = config.monitorListen === DEFAULT_MONITOR_LISTEN;

@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DaemonConfig } from '../config/config.js';
 import { isLoopbackAddress } from '../loopback.js';
@@ -52,10 +53,22 @@ export async function refuseExposedDefaults(plan: Plan): Promise<void> {
         'give a users file with --users, or listen on loopback only',
     );
   }
-  if (plan.monitorExposed.length > 0 && (await isSecretAccepted(plan.adminsPath, DEFAULT_ADMIN_TOKEN))) {
+  // Outside demo mode a missing default admins file is created with a random token, not the default one.
+  const isGenerated = !plan.isDemo && plan.isDefaultAdminFile && !(await exists(plan.adminsPath));
+  if (
+    plan.monitorExposed.length > 0 &&
+    !isGenerated &&
+    (await isSecretAccepted(plan.adminsPath, DEFAULT_ADMIN_TOKEN))
+  ) {
     throw new Error(
       `refusing to expose the monitor on ${plan.monitorExposed.join(', ')} while the default admin token is valid; ` +
         'give an admins file with --admins, or keep the monitor on loopback',
     );
   }
 }
+
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );

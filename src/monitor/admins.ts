@@ -2,7 +2,7 @@ import { CredentialFile } from '../auth/credential-file.js';
 import { hashPassword } from '../auth/passwords/registry.js';
 import type { Logger } from '../log.js';
 
-/** The C project's default admin, kept for compatibility: usable on loopback only. */
+/** The C project's default admin and public token, kept for compatibility: demo mode on loopback only. */
 export const DEFAULT_ADMIN = 'root';
 export const DEFAULT_ADMIN_TOKEN = '123456789abcdef1';
 /** Tokens are 16 bytes on the wire: printable ASCII without space. */
@@ -58,11 +58,6 @@ export class AdminStore {
       if ((await stored.scheme.verify(token, stored.data)) && match === undefined) match = name;
     }
     return match;
-  }
-
-  /** Whether the C project's default token still opens the monitor. */
-  async isDefaultTokenValid(): Promise<boolean> {
-    return (await this.verify(DEFAULT_ADMIN_TOKEN)) !== undefined;
   }
 
   /** Adds an admin; false if the name exists. */

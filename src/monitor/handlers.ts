@@ -42,8 +42,11 @@ export interface MonitorBackends {
   /** The store whose mail root CONFIG 0x00 changes; absent: refused. */
   readonly mailRoot?: { root: string };
   readonly logger: Logger;
-  /** True when the monitor listens beyond loopback: the default token may not be added back then. */
-  readonly isExposed: boolean;
+  /**
+   * True outside demo mode, or when the monitor listens beyond loopback: the default (public) token
+   * then opens nothing, whichever admin holds it, and may not be added back.
+   */
+  readonly refusesDefaultToken: boolean;
 }
 
 /** An expected refusal (status 0x04) with a reason for the log. */
@@ -63,7 +66,8 @@ export async function handleRequest(
 ): Promise<MonitorResponse> {
   const { logger } = backends;
   const token = request.token.toString('latin1');
-  const admin = TOKEN_PATTERN.test(token) ? await backends.admins.verify(token) : undefined;
+  const isRefused = backends.refusesDefaultToken && token === DEFAULT_ADMIN_TOKEN;
+  const admin = TOKEN_PATTERN.test(token) && !isRefused ? await backends.admins.verify(token) : undefined;
   if (admin === undefined) {
     logger.warn({ type: request.type, target: request.target }, 'monitor request with a wrong token');
     return { status: 'authFailed', data: Buffer.alloc(0) };
@@ -196,8 +200,8 @@ async function configure(
       const [name, token] = pair(data);
       checkName(name);
       if (!TOKEN_PATTERN.test(token)) throw new BadData('a token is 16 printable ASCII characters');
-      if (backends.isExposed && token === DEFAULT_ADMIN_TOKEN) {
-        throw new BadData('the default token cannot be used while the monitor is reachable beyond loopback');
+      if (backends.refusesDefaultToken && token === DEFAULT_ADMIN_TOKEN) {
+        throw new BadData('the default token is for demo mode on loopback only');
       }
       if (!(await backends.admins.add(name, token))) throw new BadData('admin exists');
       logger.info({ admin, name }, 'admin added');

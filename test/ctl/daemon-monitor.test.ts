@@ -303,13 +303,15 @@ test(
     const usersArgs = await usersSetup(cwd, 'bob', secret('bob-Pass-w0rd'));
     const d = await daemon(t, { args: [...usersArgs, '--log-level', 'trace'], cwd });
     const ctl = ctlAt(t, monitorPort(d.started));
+    // With --users, the admins file is made with a random token, shown in a 0600 file only.
+    const rootToken = secret((await readFile(join(cwd, 'mail', '.poplar-admins.token'), 'utf8')).trim());
     const adminToken = secret('Trace-Token-0001');
     const wrongToken = secret('Wrong-Token-0001');
     const carolPassword = secret('carol-Secret-1');
     const davePassword = secret('dave-Secret-2');
-    const env = { POPLAR_TOKEN: DEFAULT_TOKEN };
+    const env = { POPLAR_TOKEN: rootToken };
 
-    assertOk(await ctl(['-U', `tracer:${adminToken}`, DEFAULT_TOKEN]), 'admin tracer added\n');
+    assertOk(await ctl(['-U', `tracer:${adminToken}`, rootToken]), 'admin tracer added\n');
     const runs = await Promise.all([
       ctl(['-u', `carol:${carolPassword}`, adminToken]),
       ctl(['users', 'add', 'dave'], { env, input: `${davePassword}\n` }),

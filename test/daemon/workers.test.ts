@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { hashPassword } from '../../src/auth/passwords/registry.js';
 import { sendMonitorRequest, tokenBytes } from '../../src/monitor/client.js';
 import type { ConfigTarget, GetTarget, MonitorResponse } from '../../src/monitor/protocol/messages.js';
 import { startDaemon, type LogEntry, type RunningDaemon } from '../helpers/daemon.js';
@@ -18,7 +19,8 @@ import { monitorPort } from '../helpers/poplarctl.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const LIMIT = { timeout: 120_000 };
-const TOKEN = '123456789abcdef1';
+/** An admin of the admins file given with --admins (with --users, the public token opens nothing). */
+const TOKEN = 'Cluster-Token-01';
 const USERS = ['u0', 'u1', 'u2', 'u3'];
 const MESSAGE = 'Subject: hi\r\n\r\nHello from the cluster.\r\n';
 
@@ -26,6 +28,7 @@ async function cluster(t: TestContext, extra: readonly string[] = []): Promise<R
   const cwd = await tempDir(t);
   await writeFile(join(cwd, 'users'), USERS.map((u) => `${u}:{PLAIN}pw-${u}\n`).join(''));
   await writeFile(join(cwd, 'poplar.toml'), '[limits]\nauthFailureDelayMs = 0\n');
+  await writeFile(join(cwd, 'admins'), `ops:${await hashPassword(TOKEN, 'SSHA256')}\n`, { mode: 0o600 });
   for (const user of USERS) await buildMaildir(join(cwd, 'mail'), user, [{ content: MESSAGE }]);
   return startDaemon(t, {
     cwd,
@@ -34,6 +37,8 @@ async function cluster(t: TestContext, extra: readonly string[] = []): Promise<R
       '2',
       '--users',
       'users',
+      '--admins',
+      'admins',
       '--config',
       'poplar.toml',
       '--listen',

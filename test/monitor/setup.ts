@@ -216,7 +216,14 @@ export async function startMonitorFixture(
   cleanups.push(() => pop3.close({ graceMs: 0 }));
 
   const monitor = new MonitorServer(
-    { pop3, admins, users, mailRoot: store, logger: log.child({ component: 'monitor' }), isExposed: false },
+    {
+      pop3,
+      admins,
+      users,
+      mailRoot: store,
+      logger: log.child({ component: 'monitor' }),
+      refusesDefaultToken: false,
+    },
     { requestDeadlineMs: 2000, ...options.monitorLimits },
   );
   const { port: monitorPort } = await monitor.listen({ host: '127.0.0.1', port: 0 });

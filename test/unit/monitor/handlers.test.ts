@@ -106,7 +106,7 @@ class FakeUsers implements UserDirectory {
 interface SetupOptions {
   /** Admin names and tokens; root with the default token unless given. */
   readonly admins?: Readonly<Record<string, string>>;
-  readonly isExposed?: boolean;
+  readonly refusesDefaultToken?: boolean;
   readonly hasUsers?: boolean;
   readonly hasMailRoot?: boolean;
 }
@@ -145,7 +145,7 @@ async function setup(t: TestContext, options: SetupOptions = {}): Promise<Harnes
     pop3: server,
     admins,
     logger,
-    isExposed: options.isExposed ?? false,
+    refusesDefaultToken: options.refusesDefaultToken ?? false,
     ...(options.hasUsers === false ? {} : { users }),
     ...(options.hasMailRoot === false ? {} : { mailRoot }),
   };
@@ -556,8 +556,8 @@ describe('handleRequest: CONFIG 0x02 add admin', () => {
     assert.equal(h.admins.count, 1);
   });
 
-  test('the default token is refused while the monitor is exposed beyond loopback', async (t) => {
-    const h = await setup(t, { admins: { ops: OPS_TOKEN }, isExposed: true });
+  test('the default token is refused outside demo mode or beyond loopback', async (t) => {
+    const h = await setup(t, { admins: { ops: OPS_TOKEN }, refusesDefaultToken: true });
     assert.equal(await wire(h, config('addAdmin', `root\0${ROOT_TOKEN}`, OPS_TOKEN)), BAD_DATA);
     assert.equal(await h.admins.verify(ROOT_TOKEN), undefined);
     // Any other token is fine.
@@ -565,9 +565,20 @@ describe('handleRequest: CONFIG 0x02 add admin', () => {
   });
 
   test('on loopback the default token may be added back', async (t) => {
-    const h = await setup(t, { admins: { ops: OPS_TOKEN }, isExposed: false });
+    const h = await setup(t, { admins: { ops: OPS_TOKEN }, refusesDefaultToken: false });
     assert.equal(await wire(h, config('addAdmin', `root\0${ROOT_TOKEN}`, OPS_TOKEN)), OK);
     assert.equal(await h.admins.verify(ROOT_TOKEN), 'root');
+  });
+});
+
+describe('handleRequest: the public token outside demo mode', () => {
+  test('opens nothing whichever admin holds it, while the other admins work', async (t) => {
+    const h = await setup(t, { admins: { root: ROOT_TOKEN, ops: OPS_TOKEN }, refusesDefaultToken: true });
+    assert.equal(await wire(h, get('historicConnections', ROOT_TOKEN)), AUTH_FAILED);
+    assert.equal(await wire(h, config('deleteAdmin', 'ops', ROOT_TOKEN)), AUTH_FAILED);
+    assert.equal(h.admins.count, 2);
+    assert.equal(await wire(h, get('historicConnections', OPS_TOKEN)), ZERO_COUNT);
+    assert.equal(await wire(h, config('deleteAdmin', 'root', OPS_TOKEN)), OK);
   });
 });
 
