@@ -648,6 +648,7 @@ test('tokens, exit statuses and messages', LIMIT, async (t) => {
   });
 
   await t.test('the server refuses: exit 1 with the reason (-U of an existing admin)', async () => {
+    const since = d.logs.length;
     assertOk(await ctl(['-U', 'second:secondToken-0001', TOKEN]), 'admin second added\n');
     assertFails(
       await ctl(['-U', 'second:secondToken-0002', TOKEN]),
@@ -655,6 +656,8 @@ test('tokens, exit statuses and messages', LIMIT, async (t) => {
       'poplarctl: the admin exists, or the name or the token is invalid (a token is 16 printable ASCII characters) (status 0x04)\n',
     );
     assertFails(await ctl(['-C', 'secondToken-0002']), 1, refused);
+    // The refusal's log line may come after the reply: wait for it, so the next test does not see it.
+    await logged(d, 'monitor request with a wrong token', 1, since);
   });
 
   await t.test('bad usage: exit 2 and a message, before anything is sent', async () => {
