@@ -8,7 +8,7 @@ import { createDemoFiles } from './demo.js';
 import { startWorkerPop3 } from './local-pop3.js';
 import { startMetrics, startMonitor } from './monitor.js';
 import { createOAuthVerifier } from './oauth.js';
-import { planOf, refuseExposedDefaults } from './plan.js';
+import { checkMailRoot, planOf, refuseExposedDefaults } from './plan.js';
 import { singleProcess, workerProcesses } from './pop3-side.js';
 import { closeAll, untilStopped, type Closable } from './shutdown.js';
 
@@ -21,6 +21,7 @@ import { closeAll, untilStopped, type Closable } from './shutdown.js';
 export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<number> {
   if (cluster.isWorker) return serveWorker(() => startWorkerPop3(config, logger));
   const plan = planOf(config);
+  await checkMailRoot(config.maildir, plan, logger);
   await refuseExposedDefaults(plan);
   // Bearer tokens log in users of the users file only: a token never creates a mailbox. The files
   // are read here even when workers serve POP3, so that a missing one stops the daemon at once.

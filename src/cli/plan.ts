@@ -1,6 +1,8 @@
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { pino } from 'pino';
 import type { DaemonConfig } from '../config/config.js';
+import { isErrno } from '../errors.js';
 import { isLoopbackAddress } from '../loopback.js';
 import { DEFAULT_ADMIN_TOKEN } from '../monitor/admins.js';
 import {
@@ -72,3 +74,24 @@ const exists = (path: string): Promise<boolean> =>
     () => true,
     () => false,
   );
+
+/**
+ * Throws when the mail root exists but is not a folder (every login would fail); warns when it does
+ * not exist outside demo mode (a typo would serve empty mailboxes). Creates nothing: a missing root
+ * is still created at the first login, as before.
+ */
+export async function checkMailRoot(root: string, plan: Plan, logger: pino.Logger): Promise<void> {
+  const path = resolve(root);
+  const found = await stat(path).catch((error: unknown) => error as NodeJS.ErrnoException);
+  if (found instanceof Error) {
+    if (isErrno(found, 'ENOENT')) {
+      if (!plan.isDemo) {
+        logger.warn({ maildir: path }, 'mail root does not exist; it is created at the first login');
+      }
+      return;
+    }
+    if (!isErrno(found, 'ENOTDIR'))
+      throw new Error(`mail root ${path} cannot be read (${found.code ?? found.message})`, { cause: found });
+  } else if (found.isDirectory()) return;
+  throw new Error(`mail root ${path} is not a directory`);
+}
