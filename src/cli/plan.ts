@@ -77,8 +77,8 @@ const exists = (path: string): Promise<boolean> =>
 
 /**
  * Throws when the mail root exists but is not a folder (every login would fail); warns when it does
- * not exist outside demo mode (a typo would serve empty mailboxes). Creates nothing: a missing root
- * is still created at the first login, as before.
+ * not exist outside demo mode (a typo would serve empty mailboxes). Creates nothing itself: a missing
+ * root is created later (for the admins file, or at the first login).
  */
 export async function checkMailRoot(root: string, plan: Plan, logger: pino.Logger): Promise<void> {
   const path = resolve(root);
@@ -86,7 +86,7 @@ export async function checkMailRoot(root: string, plan: Plan, logger: pino.Logge
   if (found instanceof Error) {
     if (isErrno(found, 'ENOENT')) {
       if (!plan.isDemo) {
-        logger.warn({ maildir: path }, 'mail root does not exist; it is created at the first login');
+        logger.warn({ maildir: path }, 'mail root does not exist; it is created empty (check --maildir)');
       }
       return;
     }

@@ -9,7 +9,7 @@ import { runPoplar, startDaemon } from '../helpers/daemon.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const WARN_LEVEL = 40;
-const MISSING = 'mail root does not exist; it is created at the first login';
+const MISSING = 'mail root does not exist; it is created empty (check --maildir)';
 const LISTEN = ['--listen', '127.0.0.1', '-p', '0'];
 
 for (const [name, mode] of [
