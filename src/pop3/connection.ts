@@ -37,10 +37,21 @@ export class Pop3Connection {
   #timer: NodeJS.Timeout | undefined;
   #isBusy = false;
   #shutdownMessage: string | undefined;
+  /** A TLS handshake is under way: nothing can be said to the client yet. */
+  #isHandshaking = false;
+  /** Implicit TLS (POP3S): `socket` is the raw TCP socket; the handshake comes before the greeting. */
+  readonly #handshakeFirst: boolean;
 
-  constructor(socket: Socket, engine: EngineContext, hostname: string, isTls = false) {
+  constructor(
+    socket: Socket,
+    engine: EngineContext,
+    hostname: string,
+    isTls = false,
+    handshakeFirst = false,
+  ) {
     this.#socket = socket;
     this.#engine = engine;
+    this.#handshakeFirst = handshakeFirst;
     connectionCounter += 1;
     const id = `${process.pid.toString(36)}-${connectionCounter.toString(36)}-${randomBytes(3).toString('hex')}`;
     this.info = {
@@ -77,10 +88,13 @@ export class Pop3Connection {
     this.#watch(this.#socket);
     this.#socket.setNoDelay(true);
     try {
-      const stamp = session.apopTimestamp === undefined ? '' : ` ${session.apopTimestamp}`;
-      await session.reply.ok(`Poplar POP3 server ready${stamp}`);
-      while (await this.#serve()) {
-        if (!(await this.#handshake())) break;
+      if (this.#handshakeFirst) this.#upgrade = this.#serverTls(this.#socket);
+      if (!this.#handshakeFirst || (await this.#handshake())) {
+        const stamp = session.apopTimestamp === undefined ? '' : ` ${session.apopTimestamp}`;
+        await session.reply.ok(`Poplar POP3 server ready${stamp}`);
+        while (await this.#serve()) {
+          if (!(await this.#handshake())) break;
+        }
       }
     } catch (error) {
       // A client that stopped reading is worth an info line; a plain disconnect is not.
@@ -173,11 +187,20 @@ export class Pop3Connection {
       // Bytes read from the network but not yet consumed: sent before our reply, so not TLS.
     }
     this.session.reply.writeNow(reply);
-    const secure = new TLSSocket(plain, { isServer: true, ...tls.serverOptions() });
-    this.#upgrade = secure;
+    this.#upgrade = this.#serverTls(plain);
   }
 
-  /** Waits for the STLS handshake (within what is left of the login time); true when it succeeded. */
+  /** The server side of a TLS handshake on `plain`, with the current certificates. */
+  #serverTls(plain: Socket): TLSSocket {
+    const tls = this.#engine.tls;
+    if (tls === undefined) throw new Error('no TLS configured');
+    return new TLSSocket(plain, { isServer: true, ...tls.serverOptions() });
+  }
+
+  /**
+   * Waits for the handshake, within what is left of the login time (for STLS, at least a second);
+   * true when it succeeded. On failure, a timeout or a client that goes away, the socket is destroyed.
+   */
   async #handshake(): Promise<boolean> {
     const secure = this.#upgrade;
     if (secure === undefined) return false;
@@ -186,12 +209,17 @@ export class Pop3Connection {
     this.session.reply.retarget(secure);
     this.#watch(secure);
     const { limits } = this.#engine;
-    const ms = Math.max(limits.loginTimeoutMs - (Date.now() - this.#startedAt), 1000);
+    const left = limits.loginTimeoutMs - (Date.now() - this.#startedAt);
+    const ms = Math.max(left, this.#handshakeFirst ? 0 : 1000);
+    let failure = 'timeout';
+    this.#isHandshaking = true;
     const isSecure = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         done(false);
       }, ms);
-      const done = (ok: boolean): void => {
+      const done = (ok: boolean, reason?: string): void => {
+        if (reason !== undefined) failure = reason;
+        this.#isHandshaking = false;
         clearTimeout(timer);
         secure.off('secure', onSecure);
         secure.off('error', onFail);
@@ -202,8 +230,8 @@ export class Pop3Connection {
       const onSecure = (): void => {
         done(true);
       };
-      const onFail = (): void => {
-        done(false);
+      const onFail = (error?: unknown): void => {
+        done(false, error instanceof Error ? error.message : 'connection closed');
       };
       secure.once('secure', onSecure);
       secure.once('error', onFail);
@@ -212,7 +240,8 @@ export class Pop3Connection {
       secure.once('end', onFail);
     });
     if (!isSecure) {
-      this.session.log.info({}, 'TLS handshake failed after STLS');
+      const message = this.#handshakeFirst ? 'TLS handshake failed' : 'TLS handshake failed after STLS';
+      this.session.log.info({ err: failure }, message);
       secure.destroy();
       return false;
     }
@@ -247,6 +276,11 @@ export class Pop3Connection {
   shutdown(message: string): void {
     if (this.#shutdownMessage !== undefined) return;
     this.#shutdownMessage = message;
+    // Before the handshake ends there is no channel to say why: the connection is just closed.
+    if (this.#isHandshaking) {
+      this.#socket.destroy();
+      return;
+    }
     if (!this.#isBusy)
       void this.#sayGoodbye(message).finally(() => {
         this.#close();

@@ -8,8 +8,7 @@ import { Pop3Connection, type ClosedSessionInfo } from './connection.js';
 import { resolveLimits, type Pop3Limits } from './limits.js';
 import { isLoopbackAddress } from '../loopback.js';
 import { mechanismMap, type SaslMechanismName } from './sasl/index.js';
-import { MIN_TLS_VERSION, TlsContexts, type Pop3TlsOptions } from './tls.js';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { TlsContexts, type Pop3TlsOptions } from './tls.js';
 import type { CommandInfo, ConnectionInfo, EngineContext, LoginInfo, Pop3State } from './session.js';
 import { ServerStats } from './stats.js';
 import { LoginThrottle } from './throttle.js';
@@ -89,7 +88,6 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   readonly #engine: EngineContext;
   readonly #hostname: string;
   readonly #listeners: Server[] = [];
-  readonly #tlsListeners = new Set<TlsServer>();
   readonly #connections = new Set<Pop3Connection>();
   readonly #perIp = new Map<string, number>();
   #isClosing = false;
@@ -127,31 +125,16 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   /** Opens one more listening socket; resolves to the bound address (use port 0 for any free port). */
   async listen(options: ListenOptions): Promise<AddressInfo> {
     if (this.#isClosing) throw new Error('server is closing');
+    const isTls = options.tls === true;
+    if (isTls && this.#engine.tls === undefined)
+      throw new Error('implicit TLS needs the tls option (a certificate and key)');
     // allowHalfOpen: a client may send its commands and then shut down its sending side (as
     // `nc -N` does); it still wants every reply. The connection ends the socket itself.
-    let listener: Server;
-    if (options.tls === true) {
-      const tls = this.#engine.tls;
-      if (tls === undefined) throw new Error('implicit TLS needs the tls option (a certificate and key)');
-      const tlsServer = createTlsServer(
-        { allowHalfOpen: true, handshakeTimeout: this.#engine.limits.loginTimeoutMs, ...tls.serverOptions() },
-        (socket) => {
-          this.handleConnection(socket, true);
-        },
-      );
-      tlsServer.on('tlsClientError', (error, socket) => {
-        this.#engine.logger.info(
-          { remote: socket.remoteAddress, err: error.message },
-          'TLS handshake failed',
-        );
-      });
-      this.#tlsListeners.add(tlsServer);
-      listener = tlsServer;
-    } else {
-      listener = createNetServer({ allowHalfOpen: true }, (socket) => {
-        this.handleConnection(socket);
-      });
-    }
+    // Implicit TLS is accepted as plain TCP too, so that a connection counts against the limits
+    // from its first moment; the connection then runs the handshake itself, within the login time.
+    const listener = createNetServer({ allowHalfOpen: true }, (socket) => {
+      this.#accept(socket, isTls ? 'handshake' : 'plain');
+    });
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
       listener.listen({ host: options.host, port: options.port, ipv6Only: options.ipv6Only ?? true }, () => {
@@ -179,9 +162,6 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     const tls = this.#engine.tls;
     if (tls === undefined) throw new Error('the server was created without TLS');
     tls.update(options);
-    for (const server of this.#tlsListeners) {
-      server.setSecureContext({ ...tls.certificate, minVersion: MIN_TLS_VERSION });
-    }
     this.#engine.logger.info({ sni: Object.keys(options.sni ?? {}) }, 'certificates reloaded');
   }
 
@@ -196,6 +176,14 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
    * down its side must still get every reply.
    */
   handleConnection(socket: Socket, isTls = false): void {
+    this.#accept(socket, isTls ? 'tls' : 'plain');
+  }
+
+  /**
+   * Counts a new socket against the connection limits, or refuses it, and serves it. `tls`: the
+   * handshake is done; `handshake`: a raw socket on the implicit-TLS port, the handshake comes first.
+   */
+  #accept(socket: Socket, kind: 'plain' | 'tls' | 'handshake'): void {
     const ip = socket.remoteAddress ?? 'unknown';
     const refusal = this.#isClosing
       ? 'server shutting down'
@@ -209,11 +197,16 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       this.#engine.logger.info({ remote: ip, reason: refusal }, 'connection refused');
       this.emit('refuse', { remoteAddress: ip, reason: refusal });
       socket.on('error', () => {});
-      socket.end(`-ERR [SYS/TEMP] ${refusal}\r\n`);
-      socket.destroySoon();
+      // Before a TLS handshake, cleartext would only be a bad record to the client: just close.
+      if (kind === 'handshake') socket.destroy();
+      else {
+        socket.end(`-ERR [SYS/TEMP] ${refusal}\r\n`);
+        socket.destroySoon();
+      }
       return;
     }
-    const conn = new Pop3Connection(socket, this.#engine, this.#hostname, isTls);
+    const isTls = kind !== 'plain';
+    const conn = new Pop3Connection(socket, this.#engine, this.#hostname, isTls, kind === 'handshake');
     this.#connections.add(conn);
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     this.stats.connectionsTotal += 1;

@@ -58,12 +58,7 @@ export class TlsContexts {
     return (dot === -1 ? undefined : this.#byName.get(`*${name.slice(dot)}`)) ?? this.#default;
   }
 
-  /** The default certificate, for a tls.Server (which builds its own default context from it). */
-  get certificate(): TlsCertificate {
-    return this.#certificate;
-  }
-
-  /** Options for a server-side TLSSocket or tls.Server using these contexts. */
+  /** Options for a server-side TLSSocket using these contexts. */
   serverOptions(): TlsOptions {
     return {
       ...this.#certificate,
