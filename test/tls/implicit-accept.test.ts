@@ -15,7 +15,7 @@ const tls: Pop3TlsOptions = pair(pki.localhost);
 const trust = { ca: pki.ca };
 
 /** A planted bug leaves a connection open for ever: fail instead of hanging the run. */
-const bounded = { timeout: 5_000 };
+const bounded = { timeout: 30_000 };
 
 /** Open file descriptors of this process (the server runs in it). */
 const openFds = async (): Promise<number> => (await readdir('/proc/self/fd')).length;
