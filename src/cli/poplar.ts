@@ -63,6 +63,22 @@ function version(): string {
   return 'unknown';
 }
 
+/** Flags that take a number: `-p -5` is the value -5 (refused as a port), not a missing value. */
+const NUMBER_FLAGS = new Set(['-p', '--port', '--monitor-port', '--tls-port', '--workers']);
+
+function withNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    const next = argv[i + 1];
+    if (NUMBER_FLAGS.has(arg) && next !== undefined && /^-[0-9]/.test(next)) {
+      out.push(arg.startsWith('--') ? `${arg}=${next}` : `${arg}${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
 function flagsLayer(argv: string[]): {
   layer: ConfigLayer;
   config?: string;
@@ -70,7 +86,7 @@ function flagsLayer(argv: string[]): {
   version: boolean;
 } {
   const { values } = parseArgs({
-    args: argv,
+    args: withNegativeValues(argv),
     strict: true,
     allowPositionals: false,
     options: {

@@ -173,6 +173,10 @@ for (const [args, message] of [
   [['-p', 'http'], 'poplar: invalid port "http"\n'],
   [['-p', '70000'], 'poplar: port must be from 0 to 65535\n'],
   [['--port=-1'], 'poplar: invalid port "-1"\n'],
+  [['-p', '-5'], 'poplar: invalid port "-5"\n'],
+  [['--port', '-5'], 'poplar: invalid port "-5"\n'],
+  [['--workers', '-1'], 'poplar: invalid workers "-1"\n'],
+  [['--monitor-port', '-1'], 'poplar: invalid monitor port "-1"\n'],
 ] as const) {
   test(`${args.join(' ')} is refused`, async (t) => {
     const cwd = await tempDir(t);
