@@ -109,6 +109,10 @@ test('hostile user names never log in through any method, and nothing is created
     );
   }
   const before = await everything(s);
+  // The controls' login lines may come after their replies: wait for all of them before counting.
+  let controlLogins = 0;
+  const controls = loginAttempts('alice').length;
+  await s.d.waitForLog((e) => e.msg === 'login' && ++controlLogins === controls);
   const loginsBefore = s.d.logs.filter((e) => e.msg === 'login').length;
 
   const names = HOSTILE_NAMES;
