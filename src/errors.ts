@@ -50,6 +50,11 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+/** `error` as an Error: a thrown non-Error (a string, say) is wrapped, so streams and promises get an Error. */
+export function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
 /** Whether `error` is a system error (`NodeJS.ErrnoException`) with one of these codes. */
 export function isErrno(error: unknown, ...codes: string[]): boolean {
   return codes.includes((error as NodeJS.ErrnoException | undefined)?.code ?? '');

@@ -34,6 +34,7 @@ import {
   unlink,
   writeFile,
 } from 'node:fs/promises';
+import { asError } from '../../errors.js';
 
 /**
  * The file-system calls of the Maildir store (folders, lock, size index, flags). Two kinds:
@@ -136,7 +137,7 @@ function settled<T>(call: () => T): Promise<T> {
     return Promise.resolve(call());
   } catch (error) {
     // Node's fs calls throw Errors (with a code): passed on as they are.
-    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    return Promise.reject(asError(error));
   }
 }
 

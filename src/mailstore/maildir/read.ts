@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { isErrno, MessageGoneError } from '../../errors.js';
+import { asError, isErrno, MessageGoneError } from '../../errors.js';
 import { MessageMeter, type MessageMeasure } from '../../message/octets.js';
 import type { MessageContent } from '../types.js';
 import type { MaildirFs } from './fs.js';
@@ -94,7 +94,7 @@ export class MessageFileStream extends Readable {
     if (fd === undefined || this.#reading !== undefined) return;
     const buffer = Buffer.allocUnsafe(this.#chunkBytes);
     this.#reading = this.#fs.readAt(fd, buffer, this.#position).then(
-      (bytesRead) => {
+      async (bytesRead) => {
         this.#reading = undefined;
         if (this.destroyed) return;
         this.#position += bytesRead;
@@ -103,37 +103,38 @@ export class MessageFileStream extends Readable {
           return;
         }
         // The end: the file is closed before the stream ends, so a reader that saw the end holds no descriptor.
-        this.#fd = undefined;
-        this.#fs.close(fd).then(
-          () => this.push(null),
-          (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),
-        );
+        try {
+          await this.#closeFile();
+          this.push(null);
+        } catch (error) {
+          this.destroy(asError(error));
+        }
       },
       (error: unknown) => {
         this.#reading = undefined;
-        this.destroy(error instanceof Error ? error : new Error(String(error)));
+        this.destroy(asError(error));
       },
     );
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    const closeFile = (): void => {
-      const fd = this.#fd;
-      this.#fd = undefined;
-      if (fd === undefined) {
+    // Never closed under a read under way: that read finishes first.
+    const closing =
+      this.#reading === undefined ? this.#closeFile() : this.#reading.then(() => this.#closeFile());
+    closing.then(
+      () => {
         callback(error);
-        return;
-      }
-      this.#fs.close(fd).then(
-        () => {
-          callback(error);
-        },
-        (closeError: unknown) => {
-          callback(error ?? (closeError instanceof Error ? closeError : new Error(String(closeError))));
-        },
-      );
-    };
-    if (this.#reading === undefined) closeFile();
-    else void this.#reading.then(closeFile);
+      },
+      (closeError: unknown) => {
+        callback(error ?? asError(closeError));
+      },
+    );
+  }
+
+  /** Closes the descriptor, once. */
+  async #closeFile(): Promise<void> {
+    const fd = this.#fd;
+    this.#fd = undefined;
+    if (fd !== undefined) await this.#fs.close(fd);
   }
 }
