@@ -14,6 +14,9 @@ export interface ClosedSessionInfo extends ConnectionInfo {
   readonly summary: SessionSummary;
 }
 
+/** How a socket reaches a connection: see the {@link Pop3Connection} constructor. */
+export type ConnectionKind = 'plain' | 'tls' | 'handshake';
+
 let connectionCounter = 0;
 
 /**
@@ -42,23 +45,21 @@ export class Pop3Connection {
   /** Implicit TLS (POP3S): `socket` is the raw TCP socket; the handshake comes before the greeting. */
   readonly #handshakeFirst: boolean;
 
-  constructor(
-    socket: Socket,
-    engine: EngineContext,
-    hostname: string,
-    isTls = false,
-    handshakeFirst = false,
-  ) {
+  /**
+   * `kind`: a plain socket, one whose TLS handshake is done, or a raw socket on the implicit-TLS
+   * port whose handshake comes before the greeting.
+   */
+  constructor(socket: Socket, engine: EngineContext, hostname: string, kind: ConnectionKind = 'plain') {
     this.#socket = socket;
     this.#engine = engine;
-    this.#handshakeFirst = handshakeFirst;
+    this.#handshakeFirst = kind === 'handshake';
     connectionCounter += 1;
     const id = `${process.pid.toString(36)}-${connectionCounter.toString(36)}-${randomBytes(3).toString('hex')}`;
     this.info = {
       id,
       remoteAddress: socket.remoteAddress ?? 'unknown',
       remotePort: socket.remotePort ?? 0,
-      isTls,
+      isTls: kind !== 'plain',
     };
     const apopTimestamp = canApop(engine.authenticator)
       ? `<${process.pid}.${connectionCounter}.${randomBytes(8).toString('hex')}@${hostname}>`

@@ -4,7 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import type { Authenticator } from '../auth/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { MailStore } from '../mailstore/types.js';
-import { Pop3Connection, type ClosedSessionInfo } from './connection.js';
+import { Pop3Connection, type ClosedSessionInfo, type ConnectionKind } from './connection.js';
 import { resolveLimits, type Pop3Limits } from './limits.js';
 import { isLoopbackAddress } from '../loopback.js';
 import { mechanismMap, type SaslMechanismName } from './sasl/index.js';
@@ -183,7 +183,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
    * Counts a new socket against the connection limits, or refuses it, and serves it. `tls`: the
    * handshake is done; `handshake`: a raw socket on the implicit-TLS port, the handshake comes first.
    */
-  #accept(socket: Socket, kind: 'plain' | 'tls' | 'handshake'): void {
+  #accept(socket: Socket, kind: ConnectionKind): void {
     const ip = socket.remoteAddress ?? 'unknown';
     const refusal = this.#isClosing
       ? 'server shutting down'
@@ -205,15 +205,14 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       }
       return;
     }
-    const isTls = kind !== 'plain';
-    const conn = new Pop3Connection(socket, this.#engine, this.#hostname, isTls, kind === 'handshake');
+    const conn = new Pop3Connection(socket, this.#engine, this.#hostname, kind);
     this.#connections.add(conn);
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     this.stats.connectionsTotal += 1;
     this.stats.connectionsOpen += 1;
     const log = conn.session.log;
     log.info(
-      { remote: conn.info.remoteAddress, port: conn.info.remotePort, tls: isTls },
+      { remote: conn.info.remoteAddress, port: conn.info.remotePort, tls: conn.info.isTls },
       'connection opened',
     );
     this.emit('connect', conn.info);
