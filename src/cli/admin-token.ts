@@ -4,14 +4,15 @@ import { dirname } from 'node:path';
 import { hashPassword } from '../auth/passwords/registry.js';
 import { isErrno } from '../errors.js';
 import { DEFAULT_ADMIN, TOKEN_SCHEME } from '../monitor/admins.js';
+import { TOKEN_BYTES } from '../monitor/protocol/messages.js';
 import { ensureCredentialFile } from './demo.js';
 
 /** Letters and digits only: a generated token never starts with `-` and needs no quoting. */
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
-/** A random 16-character admin token (about 95 bits), from node:crypto. */
+/** A random admin token of the protocol's 16 characters (about 95 bits), from node:crypto. */
 function generateToken(): string {
-  return Array.from({ length: 16 }, () => ALPHABET.charAt(randomInt(ALPHABET.length))).join('');
+  return Array.from({ length: TOKEN_BYTES }, () => ALPHABET.charAt(randomInt(ALPHABET.length))).join('');
 }
 
 /** Where the token generated for the admins file `adminsPath` is shown, once. */
