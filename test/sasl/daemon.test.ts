@@ -66,7 +66,7 @@ test('jwksFile: a signed JWT for our audience logs in the user of its email clai
     'jwksFile = "jwks.json"\nissuer = "https://idp.example"\naudience = "pop3"',
   );
   const token = (claims: Record<string, unknown>): Promise<string> =>
-    new SignJWT({ iss: 'https://idp.example', aud: 'pop3', ...claims })
+    new SignJWT({ iss: 'https://idp.example', aud: 'pop3', email_verified: true, ...claims })
       .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
       .setExpirationTime('5m')
       .sign(privateKey);
@@ -89,6 +89,13 @@ test('jwksFile: a signed JWT for our audience logs in the user of its email clai
     INVALID,
     'another audience',
   );
+  for (const flag of [undefined, 'true', false]) {
+    assert.equal(
+      await xoauth2(d.port, 'alice', await token({ email: 'alice', email_verified: flag })),
+      INVALID,
+      `email_verified ${JSON.stringify(flag)}`,
+    );
+  }
   assert.ok(!d.stdout().includes(alice) && !d.stderr().includes(alice), 'the token is never logged');
 });
 

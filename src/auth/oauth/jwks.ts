@@ -9,7 +9,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { silentLogger, type Logger } from '../../log.js';
-import { claimedName, type OAuthVerifier, type TokenVerdict } from './verifier.js';
+import { nameClaim, type OAuthVerifier, type TokenVerdict } from './verifier.js';
 
 export interface JwksVerifierOptions {
   /** Where the keys are: a JWKS URL (fetched and cached by `jose`) or a key set already read. */
@@ -18,7 +18,10 @@ export interface JwksVerifierOptions {
   readonly audience: string;
   /** When set, the token's `iss` must be this. */
   readonly issuer?: string;
-  /** Claims that name the user, the first present wins; default `email`, then `sub`. */
+  /**
+   * Claims that name the user, the first present wins; default `email`, then `sub`. A name taken
+   * from `email` counts only with `email_verified: true` (the boolean) in the same token.
+   */
   readonly usernameClaims?: readonly string[];
   /** Deadline for fetching the key set; default 5 s. */
   readonly timeoutMs?: number;
@@ -80,14 +83,19 @@ export class JwksVerifier implements OAuthVerifier {
       this.#logger.debug({ why: (error as errors.JOSEError).code }, 'bearer token refused');
       return { ok: false, reason: 'invalid' };
     }
-    const username = claimedName(payload, this.#claims);
-    // An address the identity provider has not checked names nobody.
-    const isUncheckedEmail = username === payload['email'] && payload['email_verified'] === false;
-    if (username === undefined || isUncheckedEmail) {
-      this.#logger.debug({ why: 'no usable user name claim' }, 'bearer token refused');
+    const name = nameClaim(payload, this.#claims);
+    // An address the identity provider has not checked names nobody: at a provider that lets users
+    // edit their email and does not flag it (the "nOAuth" pattern), the email says whoever they like.
+    // Only the boolean true counts; a missing flag or the string "true" does not.
+    const isUncheckedEmail = name?.claim === 'email' && payload['email_verified'] !== true;
+    if (name === undefined || isUncheckedEmail) {
+      this.#logger.debug(
+        { why: name === undefined ? 'no usable user name claim' : 'email not verified' },
+        'bearer token refused',
+      );
       return { ok: false, reason: 'invalid' };
     }
-    return { ok: true, username };
+    return { ok: true, username: name.value };
   }
 }
 

@@ -41,9 +41,17 @@ export function claimedName(
   payload: Readonly<Record<string, unknown>>,
   claims: readonly string[],
 ): string | undefined {
+  return nameClaim(payload, claims)?.value;
+}
+
+/** The first of `claims` that is a non-empty string in `payload`, and which claim it was. */
+export function nameClaim(
+  payload: Readonly<Record<string, unknown>>,
+  claims: readonly string[],
+): { readonly claim: string; readonly value: string } | undefined {
   for (const claim of claims) {
     const value = payload[claim];
-    if (typeof value === 'string' && value !== '') return value;
+    if (typeof value === 'string' && value !== '') return { claim, value };
   }
   return undefined;
 }

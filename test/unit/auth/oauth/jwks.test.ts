@@ -41,6 +41,7 @@ async function jwt(claims: Record<string, unknown> = {}, key: CryptoKey = idp.pr
     aud: AUDIENCE,
     sub: 'user-id-1',
     email: 'alice@example.org',
+    email_verified: true,
     iat: now,
     exp: now + 300,
     ...claims,
@@ -100,6 +101,10 @@ test('refused: another key, wrong audience or issuer, expired, no exp, not yet v
     'no exp': await jwt({ exp: undefined }),
     'not yet valid': await jwt({ nbf: now + 3600 }),
     'unverified email': await jwt({ email_verified: false }),
+    'email with no email_verified': await jwt({ email_verified: undefined }),
+    'email_verified "false"': await jwt({ email_verified: 'false' }),
+    'email_verified "true" (a string)': await jwt({ email_verified: 'true' }),
+    'email_verified 1': await jwt({ email_verified: 1 }),
     garbage: 'not.a.jwt',
   };
   const logger = recordingLogger();
@@ -110,6 +115,23 @@ test('refused: another key, wrong audience or issuer, expired, no exp, not yet v
   for (const line of logger.lines) {
     for (const token of Object.values(cases)) assert.ok(!line.includes(token), `token in the log: ${line}`);
   }
+});
+
+test('an unverified email is refused, not replaced by "sub"; a name from "sub" needs no email_verified', async () => {
+  const verifier = local();
+  assert.deepEqual(await verifier.verify(await jwt({ email_verified: undefined })), {
+    ok: false,
+    reason: 'invalid',
+  });
+  assert.deepEqual(await verifier.verify(await jwt({ email: undefined, email_verified: undefined })), {
+    ok: true,
+    username: 'user-id-1',
+  });
+  const bySub = local({ usernameClaims: ['sub'] });
+  assert.deepEqual(await bySub.verify(await jwt({ email_verified: 'false' })), {
+    ok: true,
+    username: 'user-id-1',
+  });
 });
 
 test('without an issuer configured, any issuer with our audience passes', async () => {
