@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { RespCode } from '../errors.js';
 import { canApop } from '../auth/types.js';
+import { apopTimestamp as makeApopTimestamp } from '../auth/digests.js';
 import { dispatch } from './dispatch.js';
 import { LineReader, OVERLONG, type ReadLine } from './line-reader.js';
 import { ClientStalledError, ConnectionGoneError, ReplyWriter } from './reply.js';
@@ -61,9 +62,7 @@ export class Pop3Connection {
       remotePort: socket.remotePort ?? 0,
       isTls: kind !== 'plain',
     };
-    const apopTimestamp = canApop(engine.authenticator)
-      ? `<${process.pid}.${connectionCounter}.${randomBytes(8).toString('hex')}@${hostname}>`
-      : undefined;
+    const apopTimestamp = canApop(engine.authenticator) ? makeApopTimestamp(hostname) : undefined;
     this.session = new Session({
       info: this.info,
       engine,

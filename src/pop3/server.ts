@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { hostname as osHostname } from 'node:os';
 import type { Authenticator } from '../auth/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { MailStore } from '../mailstore/types.js';
@@ -13,6 +12,9 @@ import type { CommandInfo, ConnectionInfo, EngineContext, LoginInfo, Pop3State }
 import { ServerStats } from './stats.js';
 import { LoginThrottle } from './throttle.js';
 
+/** The domain of APOP timestamps and CRAM-MD5 challenges when no `hostname` is given. */
+export const DEFAULT_CHALLENGE_DOMAIN = 'poplar';
+
 /** What {@link createServer} needs: the two backends, and optionally limits, TLS, a logger and policy. */
 export interface Pop3ServerOptions {
   /** Decides who may log in. */
@@ -23,7 +25,10 @@ export interface Pop3ServerOptions {
   readonly limits?: Partial<Pop3Limits>;
   /** pino or anything with the same methods; silent by default. */
   readonly logger?: Logger;
-  /** Domain part of the APOP timestamp in the greeting; the machine's host name by default. */
+  /**
+   * Domain part of the APOP timestamp in the greeting and of the CRAM-MD5 challenge; `poplar` by
+   * default, so that neither shows the machine's host name.
+   */
   readonly hostname?: string;
   /** The CAPA `IMPLEMENTATION` text. */
   readonly implementation?: string;
@@ -94,7 +99,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
 
   constructor(options: Pop3ServerOptions) {
     super();
-    this.#hostname = options.hostname ?? osHostname();
+    this.#hostname = options.hostname ?? DEFAULT_CHALLENGE_DOMAIN;
     const logger = options.logger ?? silentLogger;
     this.#engine = {
       authenticator: options.authenticator,
@@ -103,7 +108,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       logger,
       stats: this.stats,
       implementation: options.implementation ?? 'Poplar',
-      hostname: options.hostname ?? osHostname(),
+      hostname: this.#hostname,
       tls: options.tls === undefined ? undefined : new TlsContexts(options.tls),
       allowCleartextLogin: options.allowCleartextLogin ?? false,
       isLocalAddress: options.isLocalAddress ?? isLoopbackAddress,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { test } from 'node:test';
 import { apopDigest } from '../../src/auth/digests.js';
 import { StaticAuthenticator } from '../../src/auth/static.js';
@@ -23,7 +24,7 @@ const BOB = [
 ];
 const MAILBOXES = { alice: ALICE, bob: BOB };
 
-const GREETING = /^\+OK Poplar POP3 server ready (<\d+\.\d+\.[0-9a-f]{16}@pop\.test>)$/;
+const GREETING = /^\+OK Poplar POP3 server ready (<[0-9a-f]{24}\.\d+@pop\.test>)$/;
 
 async function start(t: Parameters<typeof startServer>[0], limits = {}) {
   return startServer(t, { mailboxes: MAILBOXES, hostname: 'pop.test', limits });
@@ -600,6 +601,23 @@ test('a maildrop open in another session gets [IN-USE]; the second session can r
   assert.equal(closed.user, 'alice');
   assert.equal(await second.command('USER alice'), '+OK send PASS');
   assert.equal(await second.command('PASS pw'), '+OK alice has 2 messages (69 octets)');
+});
+
+test('the APOP timestamp shows no pid, connection counter or host name: random hex, seconds, @poplar', async (t) => {
+  const { port } = await startServer(t, { mailboxes: MAILBOXES });
+  const stamps: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const client = await Pop3TestClient.connect(port);
+    client.close();
+    const m = /^\+OK Poplar POP3 server ready <([0-9a-f]{24})\.(\d+)@poplar>$/.exec(client.greeting);
+    assert.ok(m !== null, client.greeting);
+    const [, random = '', seconds = ''] = m;
+    assert.ok(Math.abs(Number(seconds) - Date.now() / 1000) < 60, client.greeting);
+    assert.ok(!client.greeting.includes(hostname()), client.greeting);
+    assert.ok(!new RegExp(`\\b${process.pid}\\b`).test(client.greeting), client.greeting);
+    stamps.push(random);
+  }
+  assert.equal(new Set(stamps).size, 3);
 });
 
 test('without an APOP-capable authenticator the greeting has no timestamp and APOP is refused', async (t) => {

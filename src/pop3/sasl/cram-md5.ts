@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { cramMd5Challenge } from '../../auth/digests.js';
 import { canCramMd5, hasCramMd5 } from '../../auth/types.js';
 import { hasControlCharacter } from '../../text.js';
 import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
@@ -11,9 +11,8 @@ export interface CramMd5Options {
   readonly challenge?: (context: SaslContext) => string;
 }
 
-/** RFC 2195: random digits, a timestamp and the server's name, in msg-id form. */
-const defaultChallenge = (context: SaslContext): string =>
-  `<${randomBytes(8).readBigUInt64BE()}.${Date.now()}@${context.hostname}>`;
+/** RFC 2195's msg-id form, with random numbers where the RFC has a process id and a clock. */
+const defaultChallenge = (context: SaslContext): string => cramMd5Challenge(context.hostname);
 
 /**
  * CRAM-MD5 (RFC 2195): the server sends a challenge, the client answers `user hexdigest`, the

@@ -46,12 +46,25 @@ describe('CRAM-MD5 (RFC 2195)', () => {
     }
   });
 
-  test('the default challenge is <digits.timestamp@hostname>, new for every exchange', async () => {
+  test('the default challenge is <digits.digits@hostname>, random, new for every exchange, without the clock', async () => {
     const challenges = new Set<string>();
     for (let i = 0; i < 3; i++) {
+      const before = Date.now();
       const step = await cramMd5.begin(saslContext(users, 'mail.example.org')).start(undefined);
+      const after = Date.now();
       const challenge = challengeOf(step).toString();
-      assert.match(challenge, /^<[0-9]+\.[0-9]+@mail\.example\.org>$/);
+      const m = /^<([0-9]+)\.([0-9]+)@mail\.example\.org>$/.exec(challenge);
+      assert.ok(m !== null, challenge);
+      for (const field of m.slice(1)) {
+        const n = Number(field);
+        // Neither number is the clock, in milliseconds or seconds.
+        assert.ok(!(n >= before && n <= after), `the clock in ${challenge}`);
+        assert.ok(
+          !(n >= Math.floor(before / 1000) && n <= Math.ceil(after / 1000)),
+          `the clock in ${challenge}`,
+        );
+        assert.notEqual(n, process.pid, `the pid in ${challenge}`);
+      }
       challenges.add(challenge);
     }
     assert.equal(challenges.size, 3);
