@@ -17,7 +17,7 @@ export interface Pop3Limits {
   readonly maxAuthFailures: number;
   /** Open POP3 connections in total; more are refused at once. */
   readonly maxConnections: number;
-  /** Open POP3 connections from one IP address; more are refused at once. */
+  /** Open POP3 connections from one IP address (an IPv6 client by its /64); more are refused at once. */
   readonly maxConnectionsPerIp: number;
   /** Inactivity allowed after login. RFC 1939 section 3 requires at least 10 minutes. */
   readonly idleTimeoutMs: number;

@@ -10,7 +10,7 @@ import { mechanismMap, type SaslMechanismName } from './sasl/index.js';
 import { TlsContexts, type Pop3TlsOptions } from './tls.js';
 import type { CommandInfo, ConnectionInfo, EngineContext, LoginInfo, Pop3State } from './session.js';
 import { ServerStats } from './stats.js';
-import { LoginThrottle } from './throttle.js';
+import { addressKey, LoginThrottle } from './throttle.js';
 
 /** The domain of APOP timestamps and CRAM-MD5 challenges when no `hostname` is given. */
 export const DEFAULT_CHALLENGE_DOMAIN = 'poplar';
@@ -94,6 +94,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   readonly #hostname: string;
   readonly #listeners: Server[] = [];
   readonly #connections = new Set<Pop3Connection>();
+  /** Open connections by address key (`addressKey`: IPv4, or an IPv6 /64). */
   readonly #perIp = new Map<string, number>();
   #isClosing = false;
 
@@ -190,11 +191,13 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
    */
   #accept(socket: Socket, kind: ConnectionKind): void {
     const ip = socket.remoteAddress ?? 'unknown';
+    // Counted as the throttle counts: an IPv6 client by its /64, an IPv4-mapped one as IPv4.
+    const key = addressKey(ip);
     const refusal = this.#isClosing
       ? 'server shutting down'
       : this.#connections.size >= this.limits.maxConnections
         ? 'too many connections'
-        : (this.#perIp.get(ip) ?? 0) >= this.limits.maxConnectionsPerIp
+        : (this.#perIp.get(key) ?? 0) >= this.limits.maxConnectionsPerIp
           ? 'too many connections from your address'
           : undefined;
     if (refusal !== undefined) {
@@ -212,7 +215,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     }
     const conn = new Pop3Connection(socket, this.#engine, this.#hostname, kind);
     this.#connections.add(conn);
-    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+    this.#perIp.set(key, (this.#perIp.get(key) ?? 0) + 1);
     this.stats.connectionsTotal += 1;
     this.stats.connectionsOpen += 1;
     const log = conn.session.log;
@@ -223,9 +226,9 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     this.emit('connect', conn.info);
     void conn.run().then((closed) => {
       this.#connections.delete(conn);
-      const left = (this.#perIp.get(ip) ?? 1) - 1;
-      if (left === 0) this.#perIp.delete(ip);
-      else this.#perIp.set(ip, left);
+      const left = (this.#perIp.get(key) ?? 1) - 1;
+      if (left === 0) this.#perIp.delete(key);
+      else this.#perIp.set(key, left);
       this.stats.connectionsOpen -= 1;
       if (closed.user !== undefined) log.info({ user: closed.user, ...closed.summary }, 'logout');
       log.info({ remote: closed.remoteAddress, ms: closed.durationMs }, 'connection closed');

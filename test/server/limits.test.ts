@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { StaticAuthenticator } from '../../src/auth/static.js';
 import { ConfigError } from '../../src/errors.js';
 import { MemoryStore } from '../../src/mailstore/memory.js';
 import { DEFAULT_LIMITS } from '../../src/pop3/limits.js';
-import { createServer } from '../../src/pop3/server.js';
+import { createServer, type Pop3Server } from '../../src/pop3/server.js';
 import { dialog, Pop3TestClient } from '../helpers/pop3-client.js';
 import { nextServerEvent, RawClient } from '../helpers/raw-client.js';
 import { WaitableLogger } from '../helpers/recording-logger.js';
@@ -332,6 +334,53 @@ test('maxConnectionsPerIp: the extra connection from one address is refused, oth
   const later = await RawClient.connect(port);
   clients.push(later);
   assert.match(await later.waitFor('\r\n'), /^\+OK Poplar POP3 server ready/);
+});
+
+/**
+ * Serves `server` through a loopback listener that gives each accepted socket the next of
+ * `addresses` as its remote address, as if the clients came from there (loopback has only `::1`).
+ */
+async function embedAs(t: TestContext, server: Pop3Server, addresses: readonly string[]): Promise<number> {
+  let next = 0;
+  const listener = createNetServer({ allowHalfOpen: true }, (socket) => {
+    Object.defineProperty(socket, 'remoteAddress', { value: addresses[next++] });
+    server.handleConnection(socket);
+  });
+  listener.listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  t.after(() => {
+    listener.close();
+  });
+  return (listener.address() as AddressInfo).port;
+}
+
+test('maxConnectionsPerIp counts an IPv6 client by its /64 and an IPv4-mapped one as IPv4', async (t) => {
+  const { server } = await startServer(t, { limits: { maxConnectionsPerIp: 2 } });
+  const port = await embedAs(t, server, [
+    '2001:db8:1:2::1',
+    '2001:db8:1:2:ffff::7', // same /64: the second slot
+    '2001:db8:1:2::abcd', // same /64: refused
+    '2001:db8:1:3::1', // the next /64 has its own count
+    '192.0.2.1',
+    '::ffff:192.0.2.1', // the same IPv4 client through a dual-stack socket
+    '::ffff:192.0.2.1', // refused
+  ]);
+  const clients: RawClient[] = [];
+  t.after(() => {
+    for (const c of clients) c.close();
+  });
+  const greetings: string[] = [];
+  for (let i = 0; i < 7; i++) {
+    const client = await RawClient.connect(port);
+    clients.push(client);
+    greetings.push((await client.waitFor('\r\n')).split('\r\n')[0] ?? '');
+  }
+  const refused = '-ERR [SYS/TEMP] too many connections from your address';
+  assert.deepEqual(
+    greetings.map((g) => (g === refused ? 'refused' : g.startsWith('+OK') ? 'ok' : g)),
+    ['ok', 'ok', 'refused', 'ok', 'ok', 'ok', 'refused'],
+  );
+  assert.equal(server.connectionCount, 5);
 });
 
 // ---------------------------------------------------------------------------------------------
