@@ -25,7 +25,7 @@ export async function finishLogin(
     session.log.info({ user: username, method, result: result.reason }, 'login failed');
     throw new Pop3Error('authentication is temporarily unavailable, try again later', RespCode.sysTemp);
   }
-  engine.loginThrottle.succeed(session.remoteAddress);
+  engine.loginThrottle.succeed(username);
   const maildrop = await engine.store.open(result.user, session.signal);
   session.beginTransaction(result.user, maildrop);
   engine.stats.recordLogin(method, true);

@@ -84,7 +84,8 @@ class FailureTable {
  * `authFailureDelayMs` up to `authThrottleMaxDelayMs` for an address and up to the much smaller
  * `authThrottleMaxUserDelayMs` for a user name (so an attack on a name from elsewhere costs its
  * owner a few seconds at most, never a lock-out). Counts are forgotten `authThrottleWindowMs` after
- * their last failure; a successful login forgets its address's count.
+ * their last failure. A successful login forgets its user name's count only: an address's failures
+ * fade with time alone, so an account holder cannot wipe the record of guesses made from there.
  *
  * It keeps no timers: time comes from `now` (monotonic by default), and stale entries are dropped
  * when the tables are next used. One throttle serves a whole server.
@@ -134,9 +135,12 @@ export class LoginThrottle {
     return { addressFailures, userFailures, delayMs, isThrottled: delayMs > limits.authFailureDelayMs };
   }
 
-  /** A successful login: the address's failures are forgotten (the user name's run their course). */
-  succeed(address: string): void {
-    this.#addresses.delete(addressKey(address));
+  /**
+   * A successful login: the user name's failures are forgotten (its owner is back). The address's
+   * are not: they were perhaps guesses at other names, and fade only with time.
+   */
+  succeed(user: string): void {
+    this.#users.delete(userKey(user));
   }
 }
 

@@ -69,16 +69,17 @@ describe('LoginThrottle', () => {
     });
   });
 
-  test('a success forgets the address count, not the user count', () => {
+  test('a success forgets the user count, not the address count', () => {
     const { throttle } = throttleWithClock();
-    for (let i = 0; i < 3; i++) throttle.fail('192.0.2.1', 'alice', LIMITS);
-    throttle.succeed('192.0.2.1');
+    for (let i = 0; i < 3; i++) throttle.fail('192.0.2.1', 'bob', LIMITS);
+    throttle.fail('192.0.2.1', 'alice', LIMITS);
+    throttle.succeed('Alice');
     const after = throttle.check('192.0.2.1', 'alice', LIMITS);
-    assert.equal(after.addressFailures, 0);
-    assert.equal(after.userFailures, 3);
-    assert.equal(after.delayMs, 400);
-    assert.equal(throttle.check('192.0.2.1', 'bob', LIMITS).delayMs, 0);
-    assert.equal(throttle.fail('192.0.2.1', 'bob', LIMITS).delayMs, 100, 'counting starts again');
+    assert.equal(after.userFailures, 0);
+    assert.equal(after.addressFailures, 4, 'the guesses from that address still count');
+    assert.equal(after.delayMs, 800);
+    assert.equal(throttle.check('192.0.2.1', 'bob', LIMITS).userFailures, 3);
+    assert.equal(throttle.fail('192.0.2.1', 'bob', LIMITS).delayMs, 1600, 'counting goes on');
   });
 
   test('counts are forgotten a window after the last failure, not the first', () => {
