@@ -10,7 +10,10 @@ export type ReadLine = Buffer | typeof OVERLONG;
  * A line ends at LF; a CR just before it is removed, so CRLF and a lone LF both end a line.
  * At most {@link maxLineBytes} bytes (without the line end) are held for one line: the rest of a
  * longer line is read and thrown away up to its LF, and {@link OVERLONG} is yielded for it, so the
- * stream stays in step with the client. Memory is bounded by the limit plus one incoming chunk.
+ * stream stays in step with the client. The start of a line that has not ended yet is copied into
+ * one buffer of the reader's own, never kept as views of the chunks it came in: a client that sends
+ * its line one byte per TCP segment would otherwise pin one chunk's memory per byte. So memory is
+ * bounded by twice the limit plus the chunk in hand, however the line is cut.
  * A partial line at the end of the stream is dropped.
  *
  * The limit may be changed between lines (SASL exchanges allow longer lines than commands).
@@ -36,8 +39,7 @@ export class LineReader {
   }
 
   async *lines(): AsyncGenerator<ReadLine> {
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
+    const partial = new PartialLine();
     let discarding = false;
     for await (const chunk of this.#source) {
       let start = 0;
@@ -46,13 +48,11 @@ export class LineReader {
         if (nl === -1) {
           const rest = chunk.length - start;
           // +1: a CR that turns out to precede the LF does not count against the limit.
-          if (!discarding && pendingBytes + rest > this.maxLineBytes + 1) {
+          if (!discarding && partial.length + rest > this.maxLineBytes + 1) {
             discarding = true;
-            pending = [];
-            pendingBytes = 0;
+            partial.clear();
           } else if (!discarding) {
-            pending.push(chunk.subarray(start));
-            pendingBytes += rest;
+            partial.append(chunk.subarray(start), this.maxLineBytes + 1);
           }
           break;
         }
@@ -62,10 +62,7 @@ export class LineReader {
           discarding = false;
           yield OVERLONG;
         } else {
-          const tail = chunk.subarray(start, nl);
-          let line = pending.length === 0 ? tail : Buffer.concat([...pending, tail]);
-          pending = [];
-          pendingBytes = 0;
+          let line = partial.takeWith(chunk.subarray(start, nl));
           if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
           yield line.length > this.maxLineBytes ? OVERLONG : line;
         }
@@ -73,5 +70,43 @@ export class LineReader {
       }
       this.#chunk = undefined;
     }
+  }
+}
+
+/** The start of a line whose LF has not come yet, copied into one growing buffer. */
+class PartialLine {
+  #bytes: Buffer | undefined;
+  #length = 0;
+
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Copies `piece` in; the buffer grows by doubling, to at most `capacityBytes`. */
+  append(piece: Buffer, capacityBytes: number): void {
+    const needed = this.#length + piece.length;
+    if (this.#bytes === undefined || this.#bytes.length < needed) {
+      // Not from Buffer's shared pool: a small slice of it would keep a whole 8 KiB slab alive.
+      const grown = Buffer.allocUnsafeSlow(
+        Math.min(Math.max(needed, 2 * (this.#bytes?.length ?? 64)), capacityBytes),
+      );
+      this.#bytes?.copy(grown, 0, 0, this.#length);
+      this.#bytes = grown;
+    }
+    piece.copy(this.#bytes, this.#length);
+    this.#length = needed;
+  }
+
+  /** The held start followed by `tail`, as one new buffer (or `tail` itself when nothing is held); then empty. */
+  takeWith(tail: Buffer): Buffer {
+    if (this.#bytes === undefined) return tail;
+    const line = Buffer.concat([this.#bytes.subarray(0, this.#length), tail]);
+    this.clear();
+    return line;
+  }
+
+  clear(): void {
+    this.#bytes = undefined;
+    this.#length = 0;
   }
 }

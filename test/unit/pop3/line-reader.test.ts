@@ -178,6 +178,35 @@ describe('LineReader', () => {
     });
   });
 
+  test('a line sent one byte per chunk keeps none of its chunks: the bytes are copied', async () => {
+    // Security probe finding 4: a client that sends its line one byte per TCP segment. Each byte
+    // arrives as a view into a 64 KiB ArrayBuffer (as a socket's read may); a reader that kept the
+    // views would keep 64 KiB per byte. After a full GC just before the LF, at most the chunk in hand
+    // may be alive.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const lineBytes = 1000;
+    const sent: WeakRef<ArrayBufferLike>[] = [];
+    let aliveChunks = Number.NaN;
+    async function* oneBytePerChunk(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < lineBytes; i++) {
+        const backing = Buffer.alloc(64 * 1024, 0x41); // not pooled: one ArrayBuffer each
+        sent.push(new WeakRef(backing.buffer));
+        yield backing.subarray(i % 100, (i % 100) + 1);
+      }
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      gc();
+      aliveChunks = sent.filter((ref) => ref.deref() !== undefined).length;
+      yield Buffer.from('\r\nQUIT\r\n');
+    }
+    const lines = await collect(new LineReader(oneBytePerChunk(), 1024));
+    assert.deepEqual(
+      lines.map((l) => (l === OVERLONG ? l : l.toString())),
+      ['A'.repeat(lineBytes), 'QUIT'],
+    );
+    assert.ok(aliveChunks <= 1, `reader kept ${aliveChunks} of ${lineBytes} one-byte chunks`);
+  });
+
   test('property: any lines, any chunk split, give the same lines', async () => {
     const line = fc
       .uint8Array({ maxLength: 30 })
