@@ -41,6 +41,8 @@ Options:
                         SCRAM-SHA-256 lets users log in with SCRAM)
       --workers N       POP3 worker processes (default: one per CPU; 1: a single process)
       --no-blocking-io  never block on file reads (for maildirs on network filesystems)
+      --user NAME       started as root: bind the ports, then run every process as NAME
+      --group NAME      with --user: the group to run as (default: NAME's own group)
       --config FILE     TOML config file; flags win over it
       --log-level LEVEL fatal, error, warn, info (default), debug, trace or silent
   -h, --help            show this help
@@ -108,6 +110,8 @@ function flagsLayer(argv: string[]): {
       'password-scheme': { type: 'string' },
       workers: { type: 'string' },
       'no-blocking-io': { type: 'boolean' },
+      user: { type: 'string' },
+      group: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -137,6 +141,8 @@ function flagsLayer(argv: string[]): {
     layer.workers = Number(values.workers);
   }
   if (values['no-blocking-io'] === true) layer.blockingIo = false;
+  if (values.user !== undefined) layer.user = values.user;
+  if (values.group !== undefined) layer.group = values.group;
   if (values.maildir !== undefined) layer.maildir = values.maildir;
   if (values.listen !== undefined) layer.listen = values.listen;
   if (values.users !== undefined) layer.users = values.users;

@@ -44,6 +44,9 @@ export interface DaemonConfig {
   readonly workers: number;
   /** Blocking file-system calls instead of the thread pool (see MaildirStoreOptions.blockingIo). */
   readonly blockingIo: boolean;
+  /** Started as root: the user (and group; default the user's own) every process switches to once its ports are bound. */
+  readonly user: string | undefined;
+  readonly group: string | undefined;
 }
 
 /** Most worker processes allowed (each holds its own copy of the users file and caches). */
@@ -77,6 +80,8 @@ const TOP_KEYS = [
   'oauth',
   'workers',
   'blockingIo',
+  'user',
+  'group',
 ];
 
 /** A partial config, as read from one source (flags or file), before defaults. */
@@ -178,6 +183,10 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
   if (tlsPort !== undefined) layer.tlsPort = tlsPort;
   const workers = int('workers');
   if (workers !== undefined) layer.workers = workers;
+  const user = str('user');
+  if (user !== undefined) layer.user = user;
+  const group = str('group');
+  if (group !== undefined) layer.group = group;
   const blockingIo = doc['blockingIo'];
   if (blockingIo !== undefined) {
     if (typeof blockingIo !== 'boolean') throw new ConfigError(`${source}: blockingIo must be true or false`);
@@ -242,6 +251,8 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
   const workers = merged.workers ?? Math.min(availableParallelism(), MAX_WORKERS);
   if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS)
     throw new ConfigError(`workers must be a whole number from 1 to ${MAX_WORKERS}`);
+  if (merged.group !== undefined && merged.user === undefined)
+    throw new ConfigError('group needs user: give the user to switch to as well');
   const shutdownGraceMs = merged.shutdownGraceMs ?? 5000;
   if (shutdownGraceMs < 0) throw new ConfigError('shutdownGraceMs must not be negative');
   return {
@@ -270,6 +281,8 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
     oauth: merged.oauth,
     workers,
     blockingIo: merged.blockingIo ?? true,
+    user: merged.user,
+    group: merged.group,
   };
 }
 

@@ -54,6 +54,8 @@ describe('resolveConfig', () => {
       oauth: undefined,
       workers: Math.min(availableParallelism(), MAX_WORKERS),
       blockingIo: true,
+      user: undefined,
+      group: undefined,
     });
     assert.deepEqual(resolveConfig({}, {}), resolveConfig());
   });
@@ -66,6 +68,15 @@ describe('resolveConfig', () => {
     assert.throws(() => resolveConfig({ workers: 0 }), isConfigError('workers'));
     assert.throws(() => resolveConfig({ workers: MAX_WORKERS + 1 }), isConfigError('workers'));
     assert.throws(() => layerFromToml({ blockingIo: 'no' }, 'f.toml'), isConfigError('blockingIo'));
+  });
+
+  test('user and group: from the file, a group only with a user', () => {
+    const config = resolveConfig(layerFromToml({ user: 'poplar', group: 'mail' }, 'f.toml'));
+    assert.equal(config.user, 'poplar');
+    assert.equal(config.group, 'mail');
+    assert.equal(resolveConfig({ user: 'poplar' }).group, undefined);
+    assert.throws(() => resolveConfig({ group: 'mail' }), isConfigError('group needs user'));
+    assert.throws(() => layerFromToml({ user: 65534 }, 'f.toml'), isConfigError('user'));
   });
 
   test('later layers win (flags over file), untouched settings come from earlier layers', () => {
