@@ -10,6 +10,7 @@ import { startMetrics, startMonitor } from './monitor.js';
 import { createOAuthVerifier } from './oauth.js';
 import { checkMailRoot, planOf, refuseExposedDefaults } from './plan.js';
 import { singleProcess, workerProcesses } from './pop3-side.js';
+import { asUser, checkAccess, dropPrivileges, resolveRunAs, warnIfRoot } from './privileges.js';
 import { closeAll, untilStopped, type Closable } from './shutdown.js';
 
 /**
@@ -21,6 +22,7 @@ import { closeAll, untilStopped, type Closable } from './shutdown.js';
 export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<number> {
   if (cluster.isWorker) return serveWorker(() => startWorkerPop3(config, logger));
   const plan = planOf(config);
+  const runAs = await resolveRunAs(config);
   await checkMailRoot(config.maildir, plan, logger);
   await refuseExposedDefaults(plan);
   // Bearer tokens log in users of the users file only: a token never creates a mailbox. The files
@@ -28,7 +30,8 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
   const oauth = config.oauth === undefined ? undefined : await createOAuthVerifier(config.oauth, logger);
   // Before anything is created or watched: a bad certificate must end the process at once.
   const tls = await readCertificates(config);
-  if (plan.isDemo) await createDemoFiles(plan.usersPath, config.maildir, config.passwordScheme, logger);
+  if (plan.isDemo)
+    await asUser(runAs, () => createDemoFiles(plan.usersPath, config.maildir, config.passwordScheme, logger));
 
   const side =
     config.workers > 1
@@ -45,7 +48,15 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
   let addresses, endpoints;
   let metrics: Closable | undefined;
   try {
+    // The POP3 ports are bound as root (with workers, by this process for them; the workers
+    // switched before they listened); then this process switches before the monitor, /metrics
+    // and the admins file, so that nothing is served or created as root.
     addresses = await side.start();
+    if (runAs === undefined) warnIfRoot(runAs, plan, logger);
+    else {
+      dropPrivileges(runAs, logger);
+      await checkAccess(config, plan, runAs, logger);
+    }
     endpoints = await startMonitor(config, plan, side, opened, logger);
     if (config.metricsListen !== undefined) {
       metrics = await startMetrics(config.metricsListen, side, endpoints?.monitor, logger);
@@ -63,6 +74,7 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
       maildir: resolve(config.maildir),
       demo: plan.isDemo,
       workers: config.workers,
+      ...(runAs === undefined ? {} : { user: runAs.user, group: runAs.group }),
     },
     'poplar started',
   );

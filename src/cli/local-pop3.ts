@@ -11,6 +11,7 @@ import { readCertificates, reloadCertificates } from './certificates.js';
 import { listenPop3 } from './listen.js';
 import { createOAuthVerifier } from './oauth.js';
 import { planOf, type Plan } from './plan.js';
+import { dropPrivileges, resolveRunAs } from './privileges.js';
 
 /** A POP3 server in this process, with its users and store. */
 export interface LocalPop3 {
@@ -55,6 +56,10 @@ export async function startWorkerPop3(config: DaemonConfig, logger: pino.Logger)
   const plan = planOf(config);
   const oauth = config.oauth === undefined ? undefined : await createOAuthVerifier(config.oauth, logger);
   const tls = await readCertificates(config);
+  // Read as root (a key only root may read), then switched before anything else: the users file is
+  // read, and clients are served, as the account. The primary binds the ports for this listen.
+  const runAs = await resolveRunAs(config);
+  if (runAs !== undefined) dropPrivileges(runAs, logger);
   const { users, store, pop3 } = await createLocalPop3(config, plan, oauth, tls, logger);
   await listenPop3(pop3, config, plan, logger);
   return {
