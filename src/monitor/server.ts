@@ -123,7 +123,9 @@ export class MonitorServer {
       socket.pause();
       clearTimeout(deadline);
       const request = result.message;
-      handleRequest(this.#backends, request)
+      // Every line the request logs (the audit of a change included) names the client's address.
+      const logger = this.#backends.logger.child({ remote: socket.remoteAddress });
+      handleRequest({ ...this.#backends, logger }, request)
         .catch((error: unknown): MonitorResponse => {
           this.#backends.logger.error({ err: String(error) }, 'monitor request failed');
           return { status: 'serverError', data: Buffer.alloc(0) };

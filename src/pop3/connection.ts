@@ -7,10 +7,18 @@ import { apopTimestamp as makeApopTimestamp } from '../auth/digests.js';
 import { dispatch } from './dispatch.js';
 import { LineReader, OVERLONG, type ReadLine } from './line-reader.js';
 import { ClientStalledError, ConnectionGoneError, ReplyWriter } from './reply.js';
-import { Session, type ConnectionInfo, type EngineContext, type SessionSummary } from './session.js';
+import {
+  Session,
+  type CloseReason,
+  type ConnectionInfo,
+  type EngineContext,
+  type SessionSummary,
+} from './session.js';
 
 export interface ClosedSessionInfo extends ConnectionInfo {
   readonly user: string | undefined;
+  /** Why it closed: QUIT, kicked, a timeout, the server's shutdown, an error, or the client left. */
+  readonly reason: CloseReason;
   readonly durationMs: number;
   readonly summary: SessionSummary;
 }
@@ -99,6 +107,7 @@ export class Pop3Connection {
     } catch (error) {
       // A client that stopped reading is worth an info line; a plain disconnect is not.
       if (error instanceof ClientStalledError) {
+        session.closeReason ??= 'timeout';
         session.log.info({ state: session.state }, 'client stopped reading');
       } else if (!(error instanceof ConnectionGoneError)) {
         session.log.debug({ err: String(error) }, 'connection ended');
@@ -241,6 +250,7 @@ export class Pop3Connection {
     });
     if (!isSecure) {
       const message = this.#handshakeFirst ? 'TLS handshake failed' : 'TLS handshake failed after STLS';
+      this.session.closeReason ??= failure === 'timeout' ? 'timeout' : 'error';
       this.session.log.info({ err: failure }, message);
       secure.destroy();
       return false;
@@ -273,9 +283,10 @@ export class Pop3Connection {
    * Ends the session without UPDATE: at once when it waits for a command, else after the command
    * that is running. The client is told why.
    */
-  shutdown(message: string): void {
+  shutdown(message: string, reason: 'shutdown' | 'kicked' = 'shutdown'): void {
     if (this.#shutdownMessage !== undefined) return;
     this.#shutdownMessage = message;
+    this.session.closeReason ??= reason;
     // Before the handshake ends there is no channel to say why: the connection is just closed.
     if (this.#isHandshaking) {
       this.#socket.destroy();
@@ -287,8 +298,9 @@ export class Pop3Connection {
       });
   }
 
-  /** Drops the connection at once. */
+  /** Drops the connection at once (the end of a shutdown's grace period). */
   destroy(): void {
+    this.session.closeReason ??= 'shutdown';
     this.#socket.destroy();
   }
 
@@ -307,6 +319,7 @@ export class Pop3Connection {
     const message = isLoggedIn ? 'autologout: idle for too long' : 'too slow to log in';
     this.#timer = setTimeout(
       () => {
+        this.session.closeReason ??= 'timeout';
         this.session.log.info({ state: this.session.state }, 'timeout');
         void this.#sayGoodbye(message).finally(() => {
           this.#close();
@@ -351,6 +364,7 @@ export class Pop3Connection {
       // The session's info, not the one from connect time: it says whether STLS happened.
       ...session.info,
       user: session.user?.name,
+      reason: session.closeReason ?? 'client',
       durationMs: Date.now() - this.#startedAt,
       summary: session.summary,
     };

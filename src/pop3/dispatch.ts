@@ -43,6 +43,8 @@ export async function dispatch(session: Session, line: Buffer | undefined): Prom
   } catch (error) {
     result = await replyToError(session, error);
   }
+  // QUIT says so itself; anything else that ends the session here is a failure.
+  if (session.isEnding) session.closeReason ??= result === 'gone' ? 'client' : 'error';
   const seconds = (performance.now() - started) / 1000;
   const level = result === 'internal' ? 'error' : 'debug';
   session.log[level](

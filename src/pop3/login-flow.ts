@@ -22,7 +22,10 @@ export async function finishLogin(
   await servePenalty(session, method, username);
   if (!result.ok) {
     engine.stats.recordLogin(method, false);
-    session.log.info({ user: username, method, result: result.reason }, 'login failed');
+    session.log.warn(
+      { user: username, method, result: result.reason, remote: session.remoteAddress },
+      'login failed',
+    );
     throw new Pop3Error('authentication is temporarily unavailable, try again later', RespCode.sysTemp);
   }
   engine.loginThrottle.succeed(username);
@@ -30,7 +33,7 @@ export async function finishLogin(
   session.beginTransaction(result.user, maildrop);
   engine.stats.recordLogin(method, true);
   engine.stats.sessionsAuthenticated += 1;
-  session.log.info({ user: result.user.name, method }, 'login');
+  session.log.info({ user: result.user.name, method, result: 'ok', remote: session.remoteAddress }, 'login');
   engine.onLogin({ ...session.info, user: result.user.name });
   const { count, bytes } = session.totals();
   await session.reply.ok(`${result.user.name} has ${count} messages (${bytes} octets)`);
@@ -52,7 +55,7 @@ export async function failLogin(
   engine.stats.recordLogin(method, false);
   const verdict = engine.loginThrottle.fail(session.remoteAddress, username, engine.limits);
   if (verdict.isThrottled) engine.stats.loginsThrottled += 1;
-  session.log.info(
+  session.log.warn(
     {
       user: username,
       method,

@@ -230,8 +230,12 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       if (left === 0) this.#perIp.delete(key);
       else this.#perIp.set(key, left);
       this.stats.connectionsOpen -= 1;
-      if (closed.user !== undefined) log.info({ user: closed.user, ...closed.summary }, 'logout');
-      log.info({ remote: closed.remoteAddress, ms: closed.durationMs }, 'connection closed');
+      const remote = closed.remoteAddress;
+      if (closed.user !== undefined) log.info({ user: closed.user, remote, ...closed.summary }, 'logout');
+      log.info(
+        { user: closed.user, remote, reason: closed.reason, ms: closed.durationMs },
+        'connection closed',
+      );
       this.emit('close', closed);
     });
   }
@@ -279,7 +283,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     let ended = 0;
     for (const conn of this.#connections) {
       if (conn.session.user?.name === user) {
-        conn.shutdown(message);
+        conn.shutdown(message, 'kicked');
         ended += 1;
       }
     }

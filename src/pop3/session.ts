@@ -10,6 +10,13 @@ import type { ServerStats } from './stats.js';
 import type { TlsContexts } from './tls.js';
 import type { LoginThrottle } from './throttle.js';
 
+/**
+ * Why a connection closed: the client sent QUIT, an administrator ended the session, a timer ran
+ * out (idle, login, a client that stopped reading), the server shut down, an error ended it (too
+ * many failures, an internal error, a failed TLS handshake), or the client went away.
+ */
+export type CloseReason = 'quit' | 'kicked' | 'timeout' | 'shutdown' | 'error' | 'client';
+
 export interface ConnectionInfo {
   readonly id: string;
   readonly remoteAddress: string;
@@ -113,6 +120,8 @@ export class Session {
   protocolErrors = 0;
   /** Set by QUIT and by fatal errors: the connection closes once the current reply is out. */
   isEnding = false;
+  /** Why the session ends, when a command decided it (QUIT, too many errors...): see {@link CloseReason}. */
+  closeReason: CloseReason | undefined;
   readonly summary: SessionSummary = {
     retrievedMessages: 0,
     retrievedBytes: 0,

@@ -228,7 +228,7 @@ test('logins and failed logins are logged with user and method, and passwords ne
     .filter((e) => e.msg === 'login' || e.msg === 'login failed')
     .map((e) => ({ msg: e.msg, user: e['user'], method: e['method'], result: e['result'] }));
   assert.deepEqual(logins, [
-    { msg: 'login', user: 'alice', method: 'USER', result: undefined },
+    { msg: 'login', user: 'alice', method: 'USER', result: 'ok' },
     { msg: 'login failed', user: 'alice', method: 'USER', result: 'invalid' },
     { msg: 'login failed', user: 'nobody', method: 'USER', result: 'invalid' },
   ]);

@@ -15,13 +15,15 @@ export class WaitableLogger implements Logger {
   readonly messages: string[] = [];
   #waiters: (() => void)[] = [];
   debug(): void {}
+  warn(fields: object, message?: string): void {
+    this.info(fields, message);
+  }
   info(_fields: object, message?: string): void {
     this.messages.push(message ?? '');
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w();
   }
-  warn(): void {}
   error(): void {}
   child(): Logger {
     return this;

@@ -86,6 +86,7 @@ test('connect, login and close events, with the session summary and a duration t
       info: {
         ...connection,
         user: 'alice',
+        reason: 'quit',
         durationMs: closed.durationMs,
         summary: {
           retrievedMessages: 3,

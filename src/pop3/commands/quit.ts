@@ -12,6 +12,7 @@ export const quit: Command = {
   async run(session, args) {
     expectNoArguments('QUIT', args);
     session.isEnding = true;
+    session.closeReason = 'quit';
     if (session.state === 'AUTHORIZATION') {
       await session.reply.ok('Poplar signing off');
       return;
