@@ -45,9 +45,18 @@ export class MessageGoneError extends Pop3Error {
   }
 }
 
-/** Invalid configuration or options, found before the server starts. */
+/**
+ * Invalid configuration or options, found before the server starts. `settings` names the config
+ * keys the message is about (as the message writes them), so that the command line can name the
+ * flag the user typed, or the file the value came from, instead.
+ */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+  readonly settings: readonly string[];
+  constructor(message: string, options?: ErrorOptions & { readonly settings?: readonly string[] }) {
+    super(message, options);
+    this.settings = options?.settings ?? [];
+  }
 }
 
 /** `error` as an Error: a thrown non-Error (a string, say) is wrapped, so streams and promises get an Error. */

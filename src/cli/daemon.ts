@@ -12,6 +12,7 @@ import { checkMailRoot, planOf, refuseExposedDefaults } from './plan.js';
 import { singleProcess, workerProcesses } from './pop3-side.js';
 import { asUser, checkAccess, dropPrivileges, resolveRunAs, warnIfRoot } from './privileges.js';
 import { closeAll, untilStopped, type Closable } from './shutdown.js';
+import { version } from './version.js';
 
 /**
  * Runs the daemon until SIGTERM or SIGINT; resolves to the exit code. Everything that could make
@@ -69,6 +70,7 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
   const { monitor, admins } = endpoints ?? {};
   logger.info(
     {
+      version: version(),
       addresses,
       monitor: monitor?.addresses() ?? [],
       maildir: resolve(config.maildir),

@@ -1,11 +1,17 @@
-import { readFileSync } from 'node:fs';
+import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
-import pretty from 'pino-pretty';
-import { readConfigFile, resolveConfig, type ConfigLayer, type DaemonConfig } from '../config/config.js';
-import { ConfigError } from '../errors.js';
+import {
+  readConfigFile,
+  resolveConfig,
+  type ConfigLayer,
+  type DaemonConfig,
+  type LogFormat,
+} from '../config/config.js';
+import { asError, ConfigError } from '../errors.js';
 import { serve } from './daemon.js';
 import { hashPasswordCommand } from './hash-password.js';
+import { makeLogger } from './logger.js';
+import { version } from './version.js';
 
 const USAGE = `Usage: poplar [options]
        poplar hash-password [--scheme SCHEME] [--user NAME]   (password on stdin)
@@ -45,25 +51,66 @@ Options:
       --group NAME      with --user: the group to run as (default: NAME's own group)
       --config FILE     TOML config file; flags win over it
       --log-level LEVEL fatal, error, warn, info (default), debug, trace or silent
+      --log-format FORMAT
+                        text (one readable line per entry; the default on a terminal)
+                        or json (pino's JSON lines; the default otherwise)
   -h, --help            show this help
   -v, --version         show the version
 `;
 
-/** The version in package.json, found by walking up from this file (it runs from src/ or build/src/). */
-function version(): string {
-  for (let dir = new URL('.', import.meta.url); dir.pathname !== '/'; dir = new URL('..', dir)) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === 'poplar' && pkg.version !== undefined) return pkg.version;
-    } catch {
-      // Not here: look further up.
-    }
+/** The flag of each setting that has one: error messages name the flag the user typed. */
+const FLAG_OF_SETTING: Readonly<Record<string, string>> = {
+  port: '--port',
+  maildir: '--maildir',
+  listen: '--listen',
+  users: '--users',
+  logLevel: '--log-level',
+  logFormat: '--log-format',
+  monitorPort: '--monitor-port',
+  monitorListen: '--monitor-listen',
+  admins: '--admins',
+  metricsListen: '--metrics-listen',
+  tlsCert: '--tls-cert',
+  tlsKey: '--tls-key',
+  tlsPort: '--tls-port',
+  allowCleartextLogin: '--allow-cleartext-login',
+  passwordScheme: '--password-scheme',
+  workers: '--workers',
+  blockingIo: '--no-blocking-io',
+};
+
+/**
+ * A config error in the words of where its settings came from: a setting given as a flag is named
+ * by that flag (`--log-level must be ...`, with the value typed), one from the TOML file by its key
+ * after the file's name (`poplar.toml: logLevel must be ...`).
+ */
+function inTheirWords(
+  error: ConfigError,
+  flags: { layer: ConfigLayer; typed: Record<string, string>; config?: string },
+  fileLayer: ConfigLayer,
+): string {
+  let message = error.message;
+  const isFromFile = error.settings.some(
+    (s) => Object.hasOwn(fileLayer, s) && !Object.hasOwn(flags.layer, s),
+  );
+  const asFlag = new Map<string, string>();
+  for (const setting of error.settings) {
+    const flag = FLAG_OF_SETTING[setting];
+    const isFlag = Object.hasOwn(flags.layer, setting);
+    if (flag !== undefined && (isFlag || (!isFromFile && !Object.hasOwn(fileLayer, setting))))
+      asFlag.set(setting, flag);
   }
-  return 'unknown';
+  if (asFlag.size > 0) {
+    const names = new RegExp(`(?<![\\w-])(${[...asFlag.keys()].join('|')})(?![\\w-])`, 'g');
+    message = message.replace(names, (setting) => asFlag.get(setting) ?? setting);
+  }
+  const [only] = error.settings;
+  const typed = error.settings.length === 1 && only !== undefined ? flags.typed[only] : undefined;
+  if (typed !== undefined) message += `, not ${JSON.stringify(typed)}`;
+  return isFromFile && flags.config !== undefined ? `${flags.config}: ${message}` : message;
 }
+
+const HINT = 'try poplar --help for the options\n';
 
 /** Flags that take a number: `-p -5` is the value -5 (refused as a port), not a missing value. */
 const NUMBER_FLAGS = new Set(['-p', '--port', '--monitor-port', '--tls-port', '--workers']);
@@ -83,6 +130,8 @@ function withNegativeValues(argv: readonly string[]): string[] {
 
 function flagsLayer(argv: string[]): {
   layer: ConfigLayer;
+  /** The text given to each number flag, by setting. */
+  typed: Record<string, string>;
   config?: string;
   help: boolean;
   version: boolean;
@@ -98,6 +147,7 @@ function flagsLayer(argv: string[]): {
       users: { type: 'string' },
       config: { type: 'string' },
       'log-level': { type: 'string' },
+      'log-format': { type: 'string' },
       'monitor-port': { type: 'string' },
       'monitor-listen': { type: 'string', multiple: true },
       'no-monitor': { type: 'boolean' },
@@ -117,14 +167,16 @@ function flagsLayer(argv: string[]): {
     },
   });
   const layer: ConfigLayer = {};
-  const port = (text: string | undefined, flag: string): number | undefined => {
+  const typed: Record<string, string> = {};
+  // Anything but a whole number becomes NaN, which the config refuses with the setting's range.
+  const number = (text: string | undefined, setting: string): number | undefined => {
     if (text === undefined) return undefined;
-    if (!/^[0-9]{1,5}$/.test(text)) throw new ConfigError(`invalid ${flag} "${text}"`);
-    return Number(text);
+    typed[setting] = text;
+    return /^-?[0-9]{1,16}$/.test(text) ? Number(text) : Number.NaN;
   };
-  const pop3Port = port(values.port, 'port');
+  const pop3Port = number(values.port, 'port');
   if (pop3Port !== undefined) layer.port = pop3Port;
-  const monitorPort = port(values['monitor-port'], 'monitor port');
+  const monitorPort = number(values['monitor-port'], 'monitorPort');
   if (monitorPort !== undefined) layer.monitorPort = monitorPort;
   if (values['no-monitor'] === true) layer.monitorPort = false;
   if (values['monitor-listen'] !== undefined) layer.monitorListen = values['monitor-listen'];
@@ -132,14 +184,12 @@ function flagsLayer(argv: string[]): {
   if (values['metrics-listen'] !== undefined) layer.metricsListen = values['metrics-listen'];
   if (values['tls-cert'] !== undefined) layer.tlsCert = values['tls-cert'];
   if (values['tls-key'] !== undefined) layer.tlsKey = values['tls-key'];
-  const tlsPort = port(values['tls-port'], 'TLS port');
+  const tlsPort = number(values['tls-port'], 'tlsPort');
   if (tlsPort !== undefined) layer.tlsPort = tlsPort;
   if (values['allow-cleartext-login'] === true) layer.allowCleartextLogin = true;
   if (values['password-scheme'] !== undefined) layer.passwordScheme = values['password-scheme'];
-  if (values.workers !== undefined) {
-    if (!/^[0-9]{1,3}$/.test(values.workers)) throw new ConfigError(`invalid workers "${values.workers}"`);
-    layer.workers = Number(values.workers);
-  }
+  const workers = number(values.workers, 'workers');
+  if (workers !== undefined) layer.workers = workers;
   if (values['no-blocking-io'] === true) layer.blockingIo = false;
   if (values.user !== undefined) layer.user = values.user;
   if (values.group !== undefined) layer.group = values.group;
@@ -147,46 +197,52 @@ function flagsLayer(argv: string[]): {
   if (values.listen !== undefined) layer.listen = values.listen;
   if (values.users !== undefined) layer.users = values.users;
   if (values['log-level'] !== undefined) layer.logLevel = values['log-level'];
+  if (values['log-format'] !== undefined) layer.logFormat = values['log-format'] as LogFormat;
   return {
     layer,
+    typed,
     ...(values.config === undefined ? {} : { config: values.config }),
     help: values.help === true,
     version: values.version === true,
   };
 }
 
-function makeLogger(level: string): pino.Logger {
-  const options = { level, base: { pid: process.pid } };
-  return process.stdout.isTTY
-    ? pino(options, pretty({ colorize: true, translateTime: 'SYS:standard' }))
-    : pino(options);
-}
-
 /** The daemon. Resolves with the exit code once the server has stopped. */
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'hash-password') return hashPasswordCommand(argv.slice(1));
   let config: DaemonConfig;
+  let flags;
   try {
-    const flags = flagsLayer(argv);
-    if (flags.help) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    if (flags.version) {
-      process.stdout.write(`poplar ${version()}\n`);
-      return 0;
-    }
-    const fileLayer = flags.config === undefined ? {} : await readConfigFile(flags.config);
-    config = resolveConfig(fileLayer, flags.layer);
+    flags = flagsLayer(argv);
   } catch (error) {
-    process.stderr.write(`poplar: ${(error as Error).message}\n${error instanceof ConfigError ? '' : USAGE}`);
+    // parseArgs: an unknown option, a stray argument or a missing value.
+    process.stderr.write(`poplar: ${(error as Error).message}\n${HINT}`);
     return 2;
   }
-  const logger = makeLogger(config.logLevel);
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (flags.version) {
+    process.stdout.write(`poplar ${version()}\n`);
+    return 0;
+  }
+  let fileLayer: ConfigLayer = {};
+  try {
+    if (flags.config !== undefined) fileLayer = await readConfigFile(flags.config);
+    config = resolveConfig(fileLayer, flags.layer);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`poplar: ${inTheirWords(error, flags, fileLayer)}\n`);
+    return 2;
+  }
+  const logger = makeLogger(config.logLevel, config.logFormat);
   try {
     return await serve(config, logger);
   } catch (error) {
-    logger.fatal({ err: (error as Error).message }, 'poplar could not start');
+    // A worker's failure is reported once, by the primary, which it tells.
+    if (cluster.isWorker) return 1;
+    logger.fatal({ err: asError(error) }, 'poplar could not start');
     process.stderr.write(`poplar: ${(error as Error).message}\n`);
     return 1;
   }

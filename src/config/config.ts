@@ -17,6 +17,8 @@ export interface DaemonConfig {
   readonly users: string | undefined;
   readonly hostname: string | undefined;
   readonly logLevel: string;
+  /** `text`: one readable line per entry; `json`: pino's JSON lines; `undefined`: text on a terminal, else JSON. */
+  readonly logFormat: LogFormat | undefined;
   readonly shutdownGraceMs: number;
   readonly limits: Pop3Limits;
   /** Monitor protocol port; `undefined` turns the monitor off. */
@@ -57,6 +59,8 @@ export const DEFAULT_MAILDIR = './directories/';
 export const DEFAULT_MONITOR_PORT = 1081;
 export const DEFAULT_MONITOR_LISTEN = ['127.0.0.1', '::1'] as const;
 
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const TOP_KEYS = [
   'port',
@@ -65,6 +69,7 @@ const TOP_KEYS = [
   'users',
   'hostname',
   'logLevel',
+  'logFormat',
   'shutdownGraceMs',
   'limits',
   'monitorPort',
@@ -99,7 +104,8 @@ export type ConfigLayer = {
 export function parseHostPort(text: string, what: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):([0-9]{1,5})$/.exec(text);
   const port = Number(m?.[3]);
-  if (m === null || port > 65535) throw new ConfigError(`${what} must be ADDR:PORT (IPv6 as [ADDR]:PORT)`);
+  if (m === null || port > 65535)
+    throw new ConfigError(`${what} must be ADDR:PORT (IPv6 as [ADDR]:PORT)`, { settings: [what] });
   return { host: m[1] ?? m[2] ?? '', port };
 }
 
@@ -132,9 +138,14 @@ export async function readConfigFile(path: string): Promise<ConfigLayer> {
 
 export function layerFromToml(doc: Record<string, unknown>, source: string): ConfigLayer {
   const layer: ConfigLayer = {};
-  for (const key of Object.keys(doc)) {
-    if (!TOP_KEYS.includes(key)) throw new ConfigError(`${source}: unknown setting "${key}"`);
-  }
+  const limitsTable = doc['limits'];
+  const unknown = [
+    ...unknownKeys(Object.keys(doc), TOP_KEYS, 'setting'),
+    ...(typeof limitsTable === 'object' && limitsTable !== null && !Array.isArray(limitsTable)
+      ? unknownKeys(Object.keys(limitsTable), Object.keys(DEFAULT_LIMITS), 'limit')
+      : []),
+  ];
+  if (unknown.length > 0) throw new ConfigError(`${source}: ${unknown.join('; ')}`);
   const str = (key: string): string | undefined => {
     const v = doc[key];
     if (v === undefined) return undefined;
@@ -159,15 +170,19 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
   if (hostname !== undefined) layer.hostname = hostname;
   const logLevel = str('logLevel');
   if (logLevel !== undefined) layer.logLevel = logLevel;
+  const logFormat = str('logFormat');
+  if (logFormat !== undefined) layer.logFormat = logFormat as LogFormat;
   const grace = int('shutdownGraceMs');
   if (grace !== undefined) layer.shutdownGraceMs = grace;
   if (doc['listen'] !== undefined) layer.listen = addressList(doc['listen'], source, 'listen');
   if (doc['monitorListen'] !== undefined)
     layer.monitorListen = addressList(doc['monitorListen'], source, 'monitorListen');
-  if (doc['monitorPort'] === false) layer.monitorPort = false;
-  else {
-    const n = int('monitorPort');
-    if (n !== undefined) layer.monitorPort = n;
+  const monitorPort = doc['monitorPort'];
+  if (monitorPort === false) layer.monitorPort = false;
+  else if (monitorPort !== undefined) {
+    if (typeof monitorPort !== 'number' || !Number.isInteger(monitorPort))
+      throw new ConfigError(`${source}: monitorPort must be a whole number, or false for no monitor`);
+    layer.monitorPort = monitorPort;
   }
   const admins = str('admins');
   if (admins !== undefined) layer.admins = admins;
@@ -219,12 +234,35 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
     if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
       throw new ConfigError(`${source}: [limits] must be a table`);
     }
-    for (const key of Object.keys(limits)) {
-      if (!Object.hasOwn(DEFAULT_LIMITS, key)) throw new ConfigError(`${source}: unknown limit "${key}"`);
-    }
     layer.limits = limits;
   }
   return layer;
+}
+
+/** `unknown setting "prot" (did you mean "port"?)` for each of `keys` not among `known`. */
+function unknownKeys(keys: readonly string[], known: readonly string[], what: string): string[] {
+  return keys
+    .filter((key) => !known.includes(key))
+    .map((key) => {
+      const near = known.find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2);
+      return `unknown ${what} "${key}"${near === undefined ? '' : ` (did you mean "${near}"?)`}`;
+    });
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions), case-insensitive. */
+function editDistance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let row = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
+      next.push(Math.min((row[j] ?? 0) + 1, (next[j - 1] ?? 0) + 1, (row[j - 1] ?? 0) + cost));
+    }
+    row = next;
+  }
+  return row[y.length] ?? 0;
 }
 
 /** Applies defaults to the layers, later layers winning, and validates the result. */
@@ -236,25 +274,52 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
     if (layer.limits !== undefined) limits = { ...limits, ...layer.limits };
   }
   const port = checkPort(merged.port ?? DEFAULT_PORT, 'port');
+  const tlsPort = checkPort(merged.tlsPort, 'tlsPort');
+  const monitorPort = checkPort(
+    merged.monitorPort === false ? undefined : (merged.monitorPort ?? DEFAULT_MONITOR_PORT),
+    'monitorPort',
+  );
+  // Port 0 is a new random port each time; the same fixed port twice would collide with itself.
+  if (tlsPort !== undefined && tlsPort !== 0 && tlsPort === port)
+    throw new ConfigError(`tlsPort must differ from port (both ${port})`, { settings: ['tlsPort', 'port'] });
+  for (const [other, value] of [
+    ['port', port],
+    ['tlsPort', tlsPort],
+  ] as const) {
+    if (monitorPort !== undefined && monitorPort !== 0 && monitorPort === value)
+      throw new ConfigError(`monitorPort must differ from ${other} (both ${value})`, {
+        settings: ['monitorPort', other],
+      });
+  }
   if ((merged.tlsCert === undefined) !== (merged.tlsKey === undefined)) {
-    throw new ConfigError('tlsCert and tlsKey go together');
+    throw new ConfigError('tlsCert and tlsKey go together', { settings: ['tlsCert', 'tlsKey'] });
   }
   if (
     (merged.tlsPort !== undefined || Object.keys(merged.sni ?? {}).length > 0) &&
     merged.tlsCert === undefined
   ) {
-    throw new ConfigError('tlsPort and sni need tlsCert and tlsKey');
+    throw new ConfigError('tlsPort and sni need tlsCert and tlsKey', {
+      settings: ['tlsPort', 'sni', 'tlsCert', 'tlsKey'],
+    });
   }
   const logLevel = merged.logLevel ?? 'info';
   if (!LOG_LEVELS.includes(logLevel))
-    throw new ConfigError(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
+    throw new ConfigError(`logLevel must be one of ${LOG_LEVELS.join(', ')}`, { settings: ['logLevel'] });
+  const logFormat = merged.logFormat;
+  if (logFormat !== undefined && !LOG_FORMATS.includes(logFormat))
+    throw new ConfigError(`logFormat must be ${LOG_FORMATS.join(' or ')}`, { settings: ['logFormat'] });
   const workers = merged.workers ?? Math.min(availableParallelism(), MAX_WORKERS);
   if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS)
-    throw new ConfigError(`workers must be a whole number from 1 to ${MAX_WORKERS}`);
+    throw new ConfigError(`workers must be a whole number from 1 to ${MAX_WORKERS}`, {
+      settings: ['workers'],
+    });
   if (merged.group !== undefined && merged.user === undefined)
-    throw new ConfigError('group needs user: give the user to switch to as well');
+    throw new ConfigError('group needs user: give the user to switch to as well', {
+      settings: ['group', 'user'],
+    });
   const shutdownGraceMs = merged.shutdownGraceMs ?? 5000;
-  if (shutdownGraceMs < 0) throw new ConfigError('shutdownGraceMs must not be negative');
+  if (shutdownGraceMs < 0)
+    throw new ConfigError('shutdownGraceMs must not be negative', { settings: ['shutdownGraceMs'] });
   return {
     port,
     maildir: merged.maildir ?? DEFAULT_MAILDIR,
@@ -262,19 +327,17 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
     users: merged.users,
     hostname: merged.hostname,
     logLevel,
+    logFormat,
     shutdownGraceMs,
-    limits: resolveLimits(limits),
-    monitorPort: checkPort(
-      merged.monitorPort === false ? undefined : (merged.monitorPort ?? DEFAULT_MONITOR_PORT),
-      'monitorPort',
-    ),
+    limits: limitsOf(limits),
+    monitorPort,
     monitorListen: merged.monitorListen ?? DEFAULT_MONITOR_LISTEN,
     admins: merged.admins,
     metricsListen:
       merged.metricsListen === undefined ? undefined : parseHostPort(merged.metricsListen, 'metricsListen'),
     tlsCert: merged.tlsCert,
     tlsKey: merged.tlsKey,
-    tlsPort: checkPort(merged.tlsPort, 'tlsPort'),
+    tlsPort,
     sni: merged.sni ?? {},
     allowCleartextLogin: merged.allowCleartextLogin ?? false,
     passwordScheme: checkScheme(merged.passwordScheme ?? DEFAULT_SCHEME),
@@ -286,9 +349,19 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
   };
 }
 
+/** The limits with their defaults; an error names the `[limits]` table as its setting. */
+function limitsOf(limits: Partial<Pop3Limits>): Pop3Limits {
+  try {
+    return resolveLimits(limits);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(error.message, { settings: ['limits'], cause: error });
+  }
+}
+
 function checkPort<T extends number | undefined>(port: T, what: string): T {
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    throw new ConfigError(`${what} must be from 0 to 65535`);
+    throw new ConfigError(`${what} must be a whole number from 0 to 65535`, { settings: [what] });
   }
   return port;
 }
@@ -300,6 +373,7 @@ function checkScheme(name: string): string {
       `passwordScheme must be a hashing scheme: ${schemeNames()
         .filter((n) => n !== 'PLAIN')
         .join(', ')}`,
+      { settings: ['passwordScheme'] },
     );
   }
   return scheme.name;

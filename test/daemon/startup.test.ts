@@ -170,13 +170,26 @@ for (const flag of ['-p', '--port']) {
 }
 
 for (const [args, message] of [
-  [['-p', 'http'], 'poplar: invalid port "http"\n'],
-  [['-p', '70000'], 'poplar: port must be from 0 to 65535\n'],
-  [['--port=-1'], 'poplar: invalid port "-1"\n'],
-  [['-p', '-5'], 'poplar: invalid port "-5"\n'],
-  [['--port', '-5'], 'poplar: invalid port "-5"\n'],
-  [['--workers', '-1'], 'poplar: invalid workers "-1"\n'],
-  [['--monitor-port', '-1'], 'poplar: invalid monitor port "-1"\n'],
+  [['-p', 'http'], 'poplar: --port must be a whole number from 0 to 65535, not "http"\n'],
+  [['-p', '70000'], 'poplar: --port must be a whole number from 0 to 65535, not "70000"\n'],
+  [['--port=-1'], 'poplar: --port must be a whole number from 0 to 65535, not "-1"\n'],
+  [['-p', '-5'], 'poplar: --port must be a whole number from 0 to 65535, not "-5"\n'],
+  [['--port', '-5'], 'poplar: --port must be a whole number from 0 to 65535, not "-5"\n'],
+  [['--workers', '-1'], 'poplar: --workers must be a whole number from 1 to 64, not "-1"\n'],
+  [['--workers', '1000'], 'poplar: --workers must be a whole number from 1 to 64, not "1000"\n'],
+  [['--workers', 'abc'], 'poplar: --workers must be a whole number from 1 to 64, not "abc"\n'],
+  [['--monitor-port', '-1'], 'poplar: --monitor-port must be a whole number from 0 to 65535, not "-1"\n'],
+  [
+    ['--log-level', 'loud'],
+    'poplar: --log-level must be one of fatal, error, warn, info, debug, trace, silent\n',
+  ],
+  [['--metrics-listen', '9100'], 'poplar: --metrics-listen must be ADDR:PORT (IPv6 as [ADDR]:PORT)\n'],
+  [['--tls-cert', 'c.pem'], 'poplar: --tls-cert and --tls-key go together\n'],
+  [
+    ['--tls-cert', 'c.pem', '--tls-key', 'k.pem', '-p', '1995', '--tls-port', '1995'],
+    'poplar: --tls-port must differ from --port (both 1995)\n',
+  ],
+  [['-p', '1110', '--monitor-port', '1110'], 'poplar: --monitor-port must differ from --port (both 1110)\n'],
 ] as const) {
   test(`${args.join(' ')} is refused`, async (t) => {
     const cwd = await tempDir(t);
@@ -249,11 +262,11 @@ for (const flag of ['-v', '--version']) {
 }
 
 for (const args of [['--bogus'], ['-x'], ['stray-argument'], ['--port']]) {
-  test(`a bad command line (${args.join(' ')}) exits 2 with the usage`, async (t) => {
+  test(`a bad command line (${args.join(' ')}) exits 2 with one line and a hint, not the usage`, async (t) => {
     const cwd = await tempDir(t);
     const run = await runPoplar(t, args, { cwd });
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /^poplar: .+\nUsage: poplar \[options\]\n/);
+    assert.match(run.stderr, /^poplar: [^\n]+\ntry poplar --help for the options\n$/);
     assert.equal(run.stdout, '');
     assert.deepEqual(await readdir(cwd), []);
   });
@@ -329,11 +342,18 @@ for (const [name, toml, message] of [
   [
     'idleTimeoutMs below the RFC minimum',
     'port = 0\n[limits]\nidleTimeoutMs = 1000\n',
-    'limit idleTimeoutMs must be a whole number from 600000 to',
+    'poplar.toml: limit idleTimeoutMs must be a whole number from 600000 to',
   ],
+  [
+    'two unknown settings, one near a known one',
+    'prot = 1\ncolour = "blue"\n[limits]\nmaxConectionsPerIp = 3\n',
+    'poplar.toml: unknown setting "prot" (did you mean "port"?); unknown setting "colour"; ' +
+      'unknown limit "maxConectionsPerIp" (did you mean "maxConnectionsPerIp"?)\n',
+  ],
+  ['monitorPort = true', 'monitorPort = true\n', 'poplar.toml: monitorPort must be a whole number, or false'],
   ['an unknown limit', 'port = 0\n[limits]\nmaxFoo = 3\n', 'poplar.toml: unknown limit "maxFoo"'],
   ['a port that is not a number', 'port = "pop3"\n', 'poplar.toml: port must be a whole number'],
-  ['a bad log level', 'logLevel = "loud"\n', 'logLevel must be one of'],
+  ['a bad log level', 'logLevel = "loud"\n', 'poplar.toml: logLevel must be one of'],
   [
     'listen that is not a list',
     'listen = "127.0.0.1"\n',

@@ -71,6 +71,50 @@ export interface RunningDaemon {
 
 const DEFAULT_WAIT_MS = 15_000;
 
+const TEXT_LEVELS: Record<string, number> = {
+  TRACE: 10,
+  DEBUG: 20,
+  INFO: 30,
+  WARN: 40,
+  ERROR: 50,
+  FATAL: 60,
+};
+
+/**
+ * A line of `--log-format text` (`[time] LEVEL (poplar/pid): message key=value ...`) as an entry:
+ * quoted values are JSON strings, numbers and booleans are converted, and a list of listening
+ * addresses (`127.0.0.1:1100,[::1]:1100`) becomes `{ address, port }` objects. Undefined when the
+ * line has another form.
+ */
+export function parseTextLine(raw: string): LogEntry | undefined {
+  const head = /^\[([^\]]+)\] ([A-Z]+) \(([^/)]+)\/(\d+)\): (.*)$/.exec(raw);
+  const level = TEXT_LEVELS[head?.[2] ?? ''];
+  if (head === null || level === undefined) return undefined;
+  const rest = head[5] ?? '';
+  const firstField = rest.search(/ [A-Za-z][A-Za-z0-9]*=/);
+  const msg = firstField < 0 ? rest : rest.slice(0, firstField);
+  const fields: Record<string, unknown> = {};
+  const field = / ([A-Za-z][A-Za-z0-9]*)=("(?:[^"\\]|\\.)*"|\S*)/g;
+  for (const m of rest.slice(msg.length).matchAll(field)) {
+    const text = m[2] ?? '';
+    fields[m[1] ?? ''] = text.startsWith('"')
+      ? (JSON.parse(text) as string)
+      : /^-?\d+(\.\d+)?$/.test(text)
+        ? Number(text)
+        : text === 'true' || text === 'false'
+          ? text === 'true'
+          : text;
+  }
+  const addresses = fields['addresses'];
+  if (typeof addresses === 'string') {
+    fields['addresses'] = addresses.split(',').map((a) => {
+      const [, v6, v4, port] = /^(?:\[(.+)\]|([^:]+)):(\d+)$/.exec(a) ?? [];
+      return { address: v6 ?? v4 ?? a, family: v6 === undefined ? 'IPv4' : 'IPv6', port: Number(port) };
+    });
+  }
+  return { ...fields, level, msg, name: head[3], pid: Number(head[4]), time: head[1], raw };
+}
+
 interface Waiter {
   readonly predicate: (entry: LogEntry) => boolean;
   readonly resolve: (entry: LogEntry) => void;
@@ -150,7 +194,7 @@ export async function startDaemon(t: TestContext, options: DaemonOptions = {}): 
     try {
       entry = { ...(JSON.parse(raw) as Record<string, unknown>), raw } as LogEntry;
     } catch {
-      entry = { level: -1, msg: raw, raw };
+      entry = parseTextLine(raw) ?? { level: -1, msg: raw, raw };
     }
     logs.push(entry);
     for (const waiter of waiters) {

@@ -202,10 +202,10 @@ test('--tls-port without a certificate, or a certificate without a key: exit 2',
   const s = await setUp(t);
   const noCert = await runPoplar(t, [...s.args.slice(0, 8), '--tls-port', '0'], { cwd: s.cwd });
   assert.equal(noCert.code, 2);
-  assert.equal(noCert.stderr, 'poplar: tlsPort and sni need tlsCert and tlsKey\n');
+  assert.equal(noCert.stderr, 'poplar: --tls-port and sni need --tls-cert and --tls-key\n');
   const noKey = await runPoplar(t, [...s.args.slice(0, 8), '--tls-cert', s.certPath], { cwd: s.cwd });
   assert.equal(noKey.code, 2);
-  assert.equal(noKey.stderr, 'poplar: tlsCert and tlsKey go together\n');
+  assert.equal(noKey.stderr, 'poplar: --tls-cert and --tls-key go together\n');
 });
 
 test('SIGHUP after replacing the certificate files: new connections get the new one, open sessions go on', async (t) => {

@@ -39,6 +39,7 @@ describe('resolveConfig', () => {
       users: undefined,
       hostname: undefined,
       logLevel: 'info',
+      logFormat: undefined,
       shutdownGraceMs: 5000,
       limits: DEFAULT_LIMITS,
       monitorPort: 1081,
