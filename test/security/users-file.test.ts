@@ -130,9 +130,11 @@ test('a users file with hostile lines: bad lines are reported by number and open
   for (const e of skipped) {
     assert.deepEqual(Object.keys(e).sort(), [
       'file',
+      'hostname',
       'level',
       'line',
       'msg',
+      'name',
       'pid',
       'problem',
       'raw',
