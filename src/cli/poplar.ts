@@ -77,6 +77,8 @@ const FLAG_OF_SETTING: Readonly<Record<string, string>> = {
   passwordScheme: '--password-scheme',
   workers: '--workers',
   blockingIo: '--no-blocking-io',
+  user: '--user',
+  group: '--group',
 };
 
 /**

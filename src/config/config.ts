@@ -314,7 +314,7 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
       settings: ['workers'],
     });
   if (merged.group !== undefined && merged.user === undefined)
-    throw new ConfigError('group needs user: give the user to switch to as well', {
+    throw new ConfigError('group needs user: name the account to switch to as well', {
       settings: ['group', 'user'],
     });
   const shutdownGraceMs = merged.shutdownGraceMs ?? 5000;

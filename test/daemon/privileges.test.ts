@@ -234,5 +234,5 @@ test('a start that cannot switch is refused with one line and exit 1', LIMIT, as
   }
   const groupAlone = await run(['--group', 'nogroup']);
   assert.equal(groupAlone.code, 2);
-  assert.match(groupAlone.stderr, /group needs user/);
+  assert.match(groupAlone.stderr, /^poplar: --group needs --user: name the account to switch to as well\n$/);
 });
