@@ -9,6 +9,6 @@ export const list: Command = {
       session,
       args,
       (msgNo, info) => `${msgNo} ${info.size}`,
-      (lines, octets) => `${lines.length} messages (${octets} octets)`,
+      ({ count, bytes }) => `${count} messages (${bytes} octets)`,
     ),
 };

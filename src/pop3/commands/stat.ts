@@ -1,12 +1,13 @@
 import { expectNoArguments } from '../arguments.js';
 import type { Command } from '../command.js';
+import { liveTotals } from '../listing.js';
 
 /** RFC 1939 section 5: `+OK count octets`, deleted messages excluded. */
 export const stat: Command = {
   states: ['TRANSACTION'],
   async run(session, args) {
     expectNoArguments('STAT', args);
-    const { count, bytes } = session.totals();
+    const { count, bytes } = await liveTotals(session);
     await session.reply.ok(`${count} ${bytes}`);
   },
 };
