@@ -90,7 +90,7 @@ export class CredentialFile {
     }
     let outcome: 'added' | 'changed' | 'exists' = 'added';
     await this.#edit((lines) => {
-      const i = lines.findIndex((line) => line.startsWith(`${name}:`));
+      const i = lines.findIndex((line) => isLineOf(line, name));
       if (i === -1) return [...lines, `${name}:${field}`];
       const isDefined = parsePasswdFile(lines.join('\n')).users.has(name);
       if (options.onlyIfNew === true && isDefined) {
@@ -119,7 +119,7 @@ export class CredentialFile {
   ): Promise<'removed' | 'unknown' | 'last'> {
     let outcome: 'removed' | 'unknown' | 'last' = 'removed';
     await this.#edit((lines) => {
-      const kept = lines.filter((line) => !line.startsWith(`${name}:`));
+      const kept = lines.filter((line) => !isLineOf(line, name));
       if (kept.length === lines.length) {
         outcome = 'unknown';
         return undefined;
@@ -152,6 +152,15 @@ export class CredentialFile {
     this.#queue = result.catch(() => undefined);
     return result;
   }
+}
+
+/**
+ * Whether `line` is `name`'s: its name field (before the first `:`) is exactly `name`. A prefix
+ * test would let a name that contains `:` match a line by its secret field.
+ */
+function isLineOf(line: string, name: string): boolean {
+  const colon = line.indexOf(':');
+  return colon !== -1 && line.slice(0, colon) === name;
 }
 
 /** Replaces a file so that a crash at any moment leaves either the old or the new content, mode 0600. */

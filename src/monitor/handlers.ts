@@ -208,7 +208,7 @@ async function configure(
       return;
     }
     case 'deleteAdmin': {
-      const name = field(data, 'name', MAX_FIELD_BYTES);
+      const name = nameField(data);
       const outcome = await backends.admins.remove(name);
       if (outcome !== 'removed')
         throw new BadData(outcome === 'last' ? 'the last admin cannot be deleted' : 'no such admin');
@@ -228,14 +228,14 @@ async function configure(
     }
     case 'deleteUser': {
       if (backends.users === undefined) throw new BadData('users cannot be changed on this server');
-      const name = field(data, 'name', MAX_FIELD_BYTES);
+      const name = nameField(data);
       if (!(await backends.users.deleteUser(name))) throw new BadData('no such user');
       const ended = await backends.pop3.endSessionsOf(name, 'account removed');
       logger.info({ admin, user: name, sessionsEnded: ended }, 'user deleted');
       return;
     }
     case 'endSessions': {
-      const name = field(data, 'name', MAX_FIELD_BYTES);
+      const name = nameField(data);
       const ended = await backends.pop3.endSessionsOf(name);
       logger.info({ admin, user: name, sessionsEnded: ended }, 'sessions ended');
       return;
@@ -267,4 +267,14 @@ function pair(data: Buffer): [string, string] {
 
 function checkName(name: string): void {
   if (!isValidUserName(name)) throw new BadData('invalid name');
+}
+
+/**
+ * DATA as one user or admin name, valid under the user-name rule: every target that takes a name
+ * applies it, so a name can never reach a file edit or a session lookup in another shape.
+ */
+function nameField(data: Buffer): string {
+  const name = field(data, 'name', MAX_FIELD_BYTES);
+  checkName(name);
+  return name;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -334,6 +334,20 @@ describe('PasswdFileAuthenticator', () => {
     assert.deepEqual(await auth.authenticate(login('alice', 'secret')), refused);
     assert.deepEqual(await auth.authenticate(login('bob', 'secret')), refused, 'bob was removed');
     assert.deepEqual(await auth.authenticate(login('zed', 'z')), accepted('zed'));
+  });
+
+  test('deleteUser matches the name field exactly, never a line by its secret field', async (t) => {
+    // Dovecot's full form: with a prefix match, "bob:{SSHA256}<hash>" would hit bob's line.
+    const auth = await loaded(t);
+    const before = await readFile(auth.path, 'utf8');
+    for (const name of [`bob:${BOB_SSHA256}`, 'bob:', 'alice:{PLAIN}secret', 'alice:{PLAIN}', 'b']) {
+      assert.equal(await auth.deleteUser(name), false, name);
+    }
+    assert.equal(await readFile(auth.path, 'utf8'), before, 'the file is unchanged');
+    assert.deepEqual(await auth.authenticate(login('bob', 'secret')), accepted('bob'));
+    assert.equal(await auth.deleteUser('bob'), true);
+    assert.deepEqual(await auth.authenticate(login('bob', 'secret')), refused);
+    assert.deepEqual(await auth.authenticate(login('alice', 'secret')), accepted('alice'));
   });
 
   test('reload() of a missing file rejects and keeps the previous users', async (t) => {

@@ -703,6 +703,42 @@ describe('handleRequest: CONFIG 0x05 delete user', () => {
   });
 });
 
+describe('handleRequest: every target that takes a name applies the user-name rule', () => {
+  // A name with ":" could hit a users-file line by its secret field; one with "/" or ".." a path.
+  const INVALID = ['bob:{PLAIN}pw', 'bob:', '../bob', '.bob', 'a/b', 'bob ', 'zoë', 'a'.repeat(65)];
+
+  test('delete user: badData, the directory is not asked and no session is ended', async (t) => {
+    const h = await setup(t);
+    const endSessionsOf = t.mock.method(h.server, 'endSessionsOf');
+    for (const name of INVALID) {
+      assert.equal(await wire(h, config('deleteUser', name)), BAD_DATA, name);
+    }
+    assert.deepEqual(h.users.calls, []);
+    assert.equal(endSessionsOf.mock.callCount(), 0);
+  });
+
+  test('delete admin: badData, and the admins file is unchanged', async (t) => {
+    const h = await setup(t, { admins: { root: ROOT_TOKEN, ops: OPS_TOKEN } });
+    const remove = t.mock.method(h.admins, 'remove');
+    const before = await readFile(h.adminsPath, 'utf8');
+    for (const name of [...INVALID, 'ops:{SSHA256}']) {
+      assert.equal(await wire(h, config('deleteAdmin', name)), BAD_DATA, name);
+    }
+    assert.equal(remove.mock.callCount(), 0);
+    assert.equal(await readFile(h.adminsPath, 'utf8'), before);
+    assert.equal(h.admins.count, 2);
+  });
+
+  test('end sessions: badData, and no session is looked up', async (t) => {
+    const h = await setup(t);
+    const endSessionsOf = t.mock.method(h.server, 'endSessionsOf');
+    for (const name of INVALID) {
+      assert.equal(await wire(h, config('endSessions', name)), BAD_DATA, name);
+    }
+    assert.equal(endSessionsOf.mock.callCount(), 0);
+  });
+});
+
 describe('handleRequest: CONFIG 0x06 end sessions', () => {
   test('ends the sessions of the named user', async (t) => {
     const h = await setup(t);
