@@ -5,6 +5,8 @@ import {
   constants,
   type Dirent,
   existsSync,
+  fstat,
+  fstatSync,
   linkSync,
   lstatSync,
   mkdirSync,
@@ -12,6 +14,7 @@ import {
   openSync,
   read,
   readdirSync,
+  readFile as readFileOfFd,
   readFileSync,
   readlinkSync,
   readSync,
@@ -27,7 +30,6 @@ import {
   lstat,
   mkdir,
   readdir,
-  readFile,
   readlink,
   rename,
   symlink,
@@ -48,31 +50,99 @@ import { asError } from '../../errors.js';
 export interface MaildirFs {
   /** Whether calls block the event loop: then long runs of them must pause now and then. */
   readonly isBlocking: boolean;
-  lstat(path: string): Promise<Stats>;
+  lstat(path: string | Buffer): Promise<Stats>;
   /** Creates a folder and its missing parents, mode 0700. */
   mkdir(path: string): Promise<void>;
   readdir(path: string): Promise<string[]>;
   readdirEntries(path: string): Promise<Dirent[]>;
+  /** The entries with their names as bytes: for names that are not UTF-8 (see `undecodable.ts`). */
+  readdirRawEntries(path: string): Promise<Dirent<Buffer>[]>;
+  /** A regular file's text; anything else (a FIFO, a device) is refused without waiting. */
   readText(path: string): Promise<string>;
   /** Writes a new file, mode 0600: `exclusive` fails with EEXIST if the name is taken. */
   writeText(path: string, text: string, exclusive: boolean): Promise<void>;
   access(path: string): Promise<void>;
   /** Whether something is at `path` (following a symbolic link), without an exception when not. */
   exists(path: string): Promise<boolean>;
-  link(existing: string, path: string): Promise<void>;
+  link(existing: string | Buffer, path: string): Promise<void>;
   symlink(target: string, path: string): Promise<void>;
   readlink(path: string): Promise<string>;
   rename(from: string, to: string): Promise<void>;
-  unlink(path: string): Promise<void>;
-  /** Opens a file for reading, refusing a symbolic link (ELOOP); resolves to its descriptor. */
+  unlink(path: string | Buffer): Promise<void>;
+  /**
+   * Opens a file for reading, refusing a symbolic link (ELOOP) and anything but a regular file
+   * ({@link NotRegularFileError}), without ever waiting (a FIFO would wait for a writer); resolves
+   * to its descriptor.
+   */
   openForReading(path: string): Promise<number>;
   /** One pread(2) into the whole of `buffer`, at `position`; resolves to the bytes read (0 at the end). */
   readAt(fd: number, buffer: Buffer, position: number): Promise<number>;
   close(fd: number): Promise<void>;
 }
 
-/** Opens for reading, refusing a symbolic link: a message file is never a way out of the maildir. */
-const READ_NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW;
+/**
+ * Opens for reading, refusing a symbolic link (a message file is never a way out of the maildir),
+ * and never waiting: open(2) of a FIFO without O_NONBLOCK waits for a writer, which with blocking
+ * calls freezes the whole process. O_NONBLOCK changes nothing for a regular file.
+ */
+const READ_NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+const READ_NO_WAIT = constants.O_RDONLY | constants.O_NONBLOCK;
+
+/** A FIFO, socket, device or folder where a regular file was expected: refused, never read. */
+export class NotRegularFileError extends Error {
+  override name = 'NotRegularFileError';
+  readonly code = 'EFTYPE';
+  constructor(path: string) {
+    super(`not a regular file: ${path}`);
+  }
+}
+
+/** `fd` if it is a regular file; otherwise it is closed and NotRegularFileError thrown. */
+function regularOnly(fd: number, stats: Stats, path: string): number {
+  if (stats.isFile()) return fd;
+  closeSync(fd);
+  throw new NotRegularFileError(path);
+}
+
+/** Opens without waiting, checks the descriptor is a regular file: through the thread pool. */
+function openRegular(path: string, flags: number): Promise<number> {
+  return viaCallback<number>((done) => {
+    open(path, flags, done);
+  }).then((fd) =>
+    viaCallback<Stats>((done) => {
+      fstat(fd, done);
+    }).then(
+      (stats) => regularOnly(fd, stats, path),
+      (error: unknown) => {
+        closeSync(fd);
+        throw asError(error);
+      },
+    ),
+  );
+}
+
+/** The same with blocking calls. */
+function openRegularSync(path: string, flags: number): number {
+  const fd = openSync(path, flags);
+  let stats: Stats;
+  try {
+    stats = fstatSync(fd);
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+  return regularOnly(fd, stats, path);
+}
+
+/** A regular file's whole text through its descriptor (closed after). */
+function readTextSync(path: string): string {
+  const fd = openRegularSync(path, READ_NO_WAIT);
+  try {
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * A callback-style call as a promise: one thread-pool trip, and no FileHandle to track (cheaper
@@ -100,7 +170,17 @@ export const threadPoolFs: MaildirFs = {
   },
   readdir: (path) => readdir(path),
   readdirEntries: (path) => readdir(path, { withFileTypes: true }),
-  readText: (path) => readFile(path, 'utf8'),
+  readdirRawEntries: (path) => readdir(path, { withFileTypes: true, encoding: 'buffer' }),
+  readText: async (path) => {
+    const fd = await openRegular(path, READ_NO_WAIT);
+    try {
+      return await viaCallback<string>((done) => {
+        readFileOfFd(fd, 'utf8', done);
+      });
+    } finally {
+      closeSync(fd);
+    }
+  },
   writeText: (path, text, exclusive) =>
     writeFile(path, text, { mode: FILE_MODE, flag: exclusive ? 'wx' : 'w' }),
   access: (path) => access(path),
@@ -114,10 +194,7 @@ export const threadPoolFs: MaildirFs = {
   readlink: (path) => readlink(path),
   rename: (from, to) => rename(from, to),
   unlink: (path) => unlink(path),
-  openForReading: (path) =>
-    viaCallback((done) => {
-      open(path, READ_NO_FOLLOW, done);
-    }),
+  openForReading: (path) => openRegular(path, READ_NO_FOLLOW),
   readAt: (fd, buffer, position) =>
     viaCallback((done) => {
       read(fd, buffer, 0, buffer.length, position, done);
@@ -150,7 +227,8 @@ export const blockingFs: MaildirFs = {
     }),
   readdir: (path) => settled(() => readdirSync(path)),
   readdirEntries: (path) => settled(() => readdirSync(path, { withFileTypes: true })),
-  readText: (path) => settled(() => readFileSync(path, 'utf8')),
+  readdirRawEntries: (path) => settled(() => readdirSync(path, { withFileTypes: true, encoding: 'buffer' })),
+  readText: (path) => settled(() => readTextSync(path)),
   writeText: (path, text, exclusive) =>
     settled(() => {
       writeFileSync(path, text, { mode: FILE_MODE, flag: exclusive ? 'wx' : 'w' });
@@ -177,7 +255,7 @@ export const blockingFs: MaildirFs = {
     settled(() => {
       unlinkSync(path);
     }),
-  openForReading: (path) => settled(() => openSync(path, READ_NO_FOLLOW)),
+  openForReading: (path) => settled(() => openRegularSync(path, READ_NO_FOLLOW)),
   readAt: (fd, buffer, position) => settled(() => readSync(fd, buffer, 0, buffer.length, position)),
   close: (fd) =>
     settled(() => {

@@ -12,7 +12,7 @@ import type {
   ReadOptions,
 } from '../types.js';
 import { parseMaildirName, withFlag } from './filename.js';
-import { pauser, type MaildirFs } from './fs.js';
+import { NotRegularFileError, pauser, type MaildirFs } from './fs.js';
 import { readMessageFile } from './read.js';
 import type { ScannedMessage } from './scan.js';
 
@@ -50,9 +50,17 @@ export class MaildirMaildrop implements Maildrop {
   async read(uid: string, options: ReadOptions): Promise<MessageContent> {
     const message = this.#message(uid);
     const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-    const content = await this.#withCurrentName(message, (path) =>
-      readMessageFile(this.#fs, path, message.size, chunkBytes, options.signal),
-    );
+    let content: MessageContent | undefined;
+    try {
+      content = await this.#withCurrentName(message, (path) =>
+        readMessageFile(this.#fs, path, message.size, chunkBytes, options.signal),
+      );
+    } catch (error) {
+      if (!(error instanceof NotRegularFileError)) throw error;
+      // Swapped for a FIFO or a device since the scan: refused without waiting, logged once.
+      this.#log.warn({ file: message.file.name }, 'message skipped: not a regular file');
+      throw new MessageGoneError(undefined, { cause: error });
+    }
     if (content === undefined) throw new MessageGoneError();
     return content;
   }

@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno, Pop3Error, RespCode } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -6,6 +7,7 @@ import { curNameFor, parseMaildirName, uidFor, type MaildirName } from './filena
 import { pauser, type MaildirFs } from './fs.js';
 import { MEASURE_BUFFER_BYTES, measureMessageFile } from './read.js';
 import { SizeIndex } from './size-index.js';
+import { listMessageFolder } from './undecodable.js';
 
 /** A message as the scan found it; `file` follows renames by other programs during the session. */
 export interface ScannedMessage {
@@ -34,7 +36,8 @@ export async function scanMaildrop(dir: string, options: ScanOptions): Promise<S
   const concurrency = fs.isBlocking ? 1 : options.concurrency;
   const pause = pauser(fs, options.burstMs);
   await moveNewToCur(dir, log, fs, { concurrency, pause });
-  const entries = await fs.readdirEntries(join(dir, 'cur'));
+  const entries = await listMessageFolder(join(dir, 'cur'), fs, log);
+  logSpecialFiles(join(dir, 'cur'), entries, log);
   const index = await SizeIndex.load(dir, fs);
   const found: ScannedMessage[] = [];
   const toMeasure: ScannedMessage[] = [];
@@ -73,6 +76,27 @@ export async function scanMaildrop(dir: string, options: ScanOptions): Promise<S
 /** Only regular files are messages: no dotfiles, folders, symbolic links or devices, and no name with a control character (it would break the size index or logs). */
 function isMessageEntry(entry: { name: string; isFile(): boolean }): boolean {
   return entry.isFile() && !entry.name.startsWith('.') && !hasControlCharacter(entry.name);
+}
+
+/** Special files already logged, so that each is logged once however often its maildrop is opened. */
+const loggedSpecialFiles = new Set<string>();
+const MAX_LOGGED_SPECIAL_FILES = 10_000;
+
+/**
+ * Logs, once per file, a FIFO, socket or device among the messages: skipped (a FIFO would block
+ * the reader), but the operator should know it is there.
+ */
+function logSpecialFiles(folder: string, entries: readonly Dirent[], log: Logger): void {
+  for (const entry of entries) {
+    const isSpecial =
+      entry.isFIFO() || entry.isSocket() || entry.isCharacterDevice() || entry.isBlockDevice();
+    if (!isSpecial || entry.name.startsWith('.')) continue;
+    const path = join(folder, entry.name);
+    if (loggedSpecialFiles.has(path)) continue;
+    if (loggedSpecialFiles.size >= MAX_LOGGED_SPECIAL_FILES) loggedSpecialFiles.clear();
+    loggedSpecialFiles.add(path);
+    log.warn({ file: path }, 'message skipped: not a regular file');
+  }
 }
 
 /** How a run of file calls goes: how many at once, and a pause between blocking bursts. */
@@ -148,7 +172,8 @@ function uniqueUids(messages: ScannedMessage[]): ScannedMessage[] {
 
 /** Moves delivered messages from `new/` to `cur/` (each rename is atomic: a message is in one place or the other). */
 async function moveNewToCur(dir: string, log: Logger, fs: MaildirFs, pace: Pace): Promise<void> {
-  const entries = await fs.readdirEntries(join(dir, 'new'));
+  const entries = await listMessageFolder(join(dir, 'new'), fs, log);
+  logSpecialFiles(join(dir, 'new'), entries, log);
   const names = entries.filter(isMessageEntry).map((e) => e.name);
   await forEachPaced(names, pace, async (name) => {
     try {
