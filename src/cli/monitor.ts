@@ -2,6 +2,7 @@ import type { pino } from 'pino';
 import { hashPassword } from '../auth/passwords/registry.js';
 import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
 import { serveMetrics } from '../metrics/http.js';
+import { createBuildInfoRegistry } from '../metrics/registry.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import { MonitorServer } from '../monitor/server.js';
 import { ensureGeneratedAdmin } from './admin-token.js';
@@ -10,6 +11,7 @@ import { listenAll } from './listen.js';
 import type { Plan } from './plan.js';
 import type { Pop3Side } from './pop3-side.js';
 import type { Closable } from './shutdown.js';
+import { version } from './version.js';
 
 /**
  * The monitor on the admins file (when none was given: created with the default admin in demo
@@ -76,14 +78,36 @@ export async function startMonitor(
   return { monitor, admins };
 }
 
-/** GET /metrics on `listen`: the POP3 side's counters and the monitor's. */
+/**
+ * The metrics listener on `listen`: GET /metrics (the POP3 side's counters, the monitor's, and
+ * `poplar_build_info`) and GET /healthz (200 while this process answers and, with workers, every
+ * worker answers a stats request).
+ */
 export async function startMetrics(
   listen: { readonly host: string; readonly port: number },
   side: Pop3Side,
   monitor: MonitorServer | undefined,
   logger: pino.Logger,
 ): Promise<Closable> {
-  const { server, address } = await serveMetrics(side.registry(monitor), listen);
+  const counters = side.registry(monitor);
+  const buildInfo = createBuildInfoRegistry(version());
+  const registry = {
+    contentType: counters.contentType,
+    metrics: async () => `${await counters.metrics()}\n${await buildInfo.metrics()}`,
+  };
+  const { server, address } = await serveMetrics(registry, {
+    ...listen,
+    isHealthy: async () => {
+      await side.pop3.refresh?.();
+      return true;
+    },
+  });
   logger.info({ address: address.address, port: address.port }, 'metrics listening');
-  return { close: () => new Promise((resolve) => server.close(resolve)) };
+  return {
+    close: () =>
+      new Promise((resolve) => {
+        server.close(resolve);
+        server.closeIdleConnections();
+      }),
+  };
 }

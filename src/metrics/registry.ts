@@ -139,3 +139,18 @@ function addMonitorMetrics(registry: Registry, monitor: MonitorServer): void {
     },
   });
 }
+
+/**
+ * `poplar_build_info{version,node} 1`: which Poplar, on which Node.js, is answering. In a registry
+ * of its own, added once to what /metrics serves (never summed over workers).
+ */
+export function createBuildInfoRegistry(version: string, node = process.version): Registry {
+  const registry = new Registry();
+  new Gauge({
+    name: 'poplar_build_info',
+    help: 'Always 1: the labels say which Poplar version runs on which Node.js version',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  }).set({ version, node }, 1);
+  return registry;
+}

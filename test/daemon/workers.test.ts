@@ -173,16 +173,26 @@ test(
     assert.equal(snap.sessionCount, 0);
 
     const listening = await d.waitForLog((e) => e.msg === 'metrics listening');
-    const metrics = await new Promise<string>((resolve, reject) => {
-      get({ host: '127.0.0.1', port: listening['port'] as number, path: '/metrics' }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => {
-          resolve(body);
-        });
-      }).on('error', reject);
-    });
+    const httpGet = (path: string): Promise<{ status: number; body: string }> =>
+      new Promise((resolve, reject) => {
+        get({ host: '127.0.0.1', port: listening['port'] as number, path }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => {
+            resolve({ status: res.statusCode ?? 0, body });
+          });
+        }).on('error', reject);
+      });
+    const metrics = (await httpGet('/metrics')).body;
+    // Every worker answered the primary: healthy. The build info is there once, not once per worker.
+    assert.deepEqual(await httpGet('/healthz'), { status: 200, body: 'ok\n' });
+    const packageJson = readFileSync(new URL('../../../package.json', import.meta.url), 'utf8');
+    const version = (JSON.parse(packageJson) as { version: string }).version;
+    assert.deepEqual(
+      metrics.split('\n').filter((l) => l.startsWith('poplar_build_info')),
+      [`poplar_build_info{version="${version}",node="${process.version}"} 1`],
+    );
     const sample = (name: string): number =>
       Number(
         metrics

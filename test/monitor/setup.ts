@@ -232,7 +232,8 @@ export async function startMonitorFixture(
   let metricsPort: number | undefined;
   if (options.metrics === true) {
     const registry = createMetricsRegistry(pop3, monitor);
-    const { server, address } = await serveMetrics(registry, { host: '127.0.0.1', port: 0 });
+    // No reuse of a rendering: these tests read counters right after changing them.
+    const { server, address } = await serveMetrics(registry, { host: '127.0.0.1', port: 0, cacheMs: 0 });
     metricsPort = address.port;
     cleanups.push(() => closeHttp(server));
   }
