@@ -1,7 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { pino } from 'pino';
 import type { DaemonConfig } from '../config/config.js';
-import type { Pop3Server } from '../pop3/server.js';
 import { TlsContexts, type Pop3TlsOptions } from '../pop3/tls.js';
 
 /** Reads the configured PEM files (at start and on SIGHUP); undefined when TLS is not configured. */
@@ -29,17 +27,4 @@ async function readPair(cert: string, key: string): Promise<{ cert: Buffer; key:
     });
   }
   return certificate;
-}
-
-/** SIGHUP: the server takes the certificates read afresh; if they are unusable, it keeps the old ones. */
-export function reloadCertificates(config: DaemonConfig, pop3: Pop3Server, logger: pino.Logger): void {
-  if (config.tlsCert === undefined) return;
-  readCertificates(config).then(
-    (fresh) => {
-      if (fresh !== undefined) pop3.setTls(fresh);
-    },
-    (error: unknown) => {
-      logger.error({ err: String(error) }, 'certificates not reloaded; the old ones stay in use');
-    },
-  );
 }

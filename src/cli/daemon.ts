@@ -1,16 +1,14 @@
-import cluster from 'node:cluster';
 import { resolve } from 'node:path';
 import type { pino } from 'pino';
 import type { DaemonConfig } from '../config/config.js';
-import { serveWorker } from '../workers/worker.js';
 import { readCertificates } from './certificates.js';
 import { createDemoFiles } from './demo.js';
-import { startWorkerPop3 } from './local-pop3.js';
 import { startMetrics, startMonitor } from './monitor.js';
 import { createOAuthVerifier } from './oauth.js';
 import { checkMailRoot, planOf, refuseExposedDefaults } from './plan.js';
 import { singleProcess, workerProcesses } from './pop3-side.js';
 import { asUser, checkAccess, dropPrivileges, resolveRunAs, warnIfRoot } from './privileges.js';
+import { LiveConfig } from './reload.js';
 import { closeAll, untilStopped, type Closable } from './shutdown.js';
 import { version } from './version.js';
 
@@ -18,10 +16,14 @@ import { version } from './version.js';
  * Runs the daemon until SIGTERM or SIGINT; resolves to the exit code. Everything that could make
  * it refuse to start is checked before any file is created. With `workers` > 1 this process is
  * the primary: it keeps the monitor, the metrics and the files, and forks the POP3 workers
- * (node:cluster), which run {@link serveWorker}.
+ * (node:cluster), which run `workerMain` with the configuration this process hands them. SIGHUP
+ * reloads what `reread` reads (the flags and the TOML file).
  */
-export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<number> {
-  if (cluster.isWorker) return serveWorker(() => startWorkerPop3(config, logger));
+export async function serve(
+  config: DaemonConfig,
+  logger: pino.Logger,
+  reread: () => Promise<DaemonConfig> = () => Promise.resolve(config),
+): Promise<number> {
   const plan = planOf(config);
   const runAs = await resolveRunAs(config);
   await checkMailRoot(config.maildir, plan, logger);
@@ -34,9 +36,10 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
   if (plan.isDemo)
     await asUser(runAs, () => createDemoFiles(plan.usersPath, config.maildir, config.passwordScheme, logger));
 
+  const live = new LiveConfig(config, tls);
   const side =
     config.workers > 1
-      ? await workerProcesses(config, plan, logger)
+      ? await workerProcesses(config, plan, live, logger)
       : await singleProcess(config, plan, oauth, tls, logger);
   const opened: Closable[] = [
     {
@@ -80,5 +83,5 @@ export async function serve(config: DaemonConfig, logger: pino.Logger): Promise<
     },
     'poplar started',
   );
-  return untilStopped({ side, monitor, admins, metrics }, config.shutdownGraceMs, logger);
+  return untilStopped({ side, monitor, admins, metrics }, live, reread, logger);
 }

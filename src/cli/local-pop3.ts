@@ -6,8 +6,9 @@ import { MaildirStore } from '../mailstore/maildir/store.js';
 import { createServer, type Pop3Server } from '../pop3/server.js';
 import type { Pop3TlsOptions } from '../pop3/tls.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
+import type { Pop3Limits } from '../pop3/limits.js';
+import { decodeTls, type TlsData, type WorkerState } from '../workers/state.js';
 import type { WorkerServer } from '../workers/worker.js';
-import { readCertificates, reloadCertificates } from './certificates.js';
 import { listenPop3 } from './listen.js';
 import { createOAuthVerifier } from './oauth.js';
 import { planOf, type Plan } from './plan.js';
@@ -51,24 +52,53 @@ export async function createLocalPop3(
   return { users, store, pop3 };
 }
 
-/** A worker's POP3 server: built as in one process, listening on the sockets shared with the other workers. */
-export async function startWorkerPop3(config: DaemonConfig, logger: pino.Logger): Promise<WorkerServer> {
+/** What the primary hands a starting worker: its configuration and certificates in force now. */
+export interface WorkerSettings {
+  readonly config: DaemonConfig;
+  readonly tls?: TlsData;
+}
+
+/**
+ * A worker's POP3 server, built from the primary's state (its configuration, certificates, limits
+ * and mail root as they are now) and listening on the sockets shared with the other workers.
+ */
+export async function startWorkerPop3(
+  state: WorkerState,
+  makeLogger: (config: DaemonConfig) => pino.Logger,
+): Promise<WorkerServer> {
+  const { config: started, tls: tlsData } = state.settings as WorkerSettings;
+  const config = { ...started, limits: state.limits };
+  const logger = makeLogger(config);
   const plan = planOf(config);
   const oauth = config.oauth === undefined ? undefined : await createOAuthVerifier(config.oauth, logger);
-  const tls = await readCertificates(config);
-  // Read as root (a key only root may read), then switched before anything else: the users file is
-  // read, and clients are served, as the account. The primary binds the ports for this listen.
+  const tls = tlsData === undefined ? undefined : decodeTls(tlsData);
+  // Files only root may read were read by the primary; the worker switches before anything else:
+  // the users file is read, and clients are served, as the account. The primary binds the ports
+  // for this worker's listen.
   const runAs = await resolveRunAs(config);
   if (runAs !== undefined) dropPrivileges(runAs, logger);
   const { users, store, pop3 } = await createLocalPop3(config, plan, oauth, tls, logger);
+  if (state.root !== config.maildir) {
+    // Changed through the monitor since start: a store path only; the plan's files stay where they were.
+    store.root = state.root;
+    logger.info({ root: store.root }, 'mail root applied');
+  }
+  const changed = Object.keys(state.limits).filter(
+    (k) => state.limits[k as keyof Pop3Limits] !== started.limits[k as keyof Pop3Limits],
+  );
+  if (changed.length > 0)
+    logger.info(
+      { limits: Object.fromEntries(changed.map((k) => [k, state.limits[k as keyof Pop3Limits]])) },
+      'limits applied',
+    );
   await listenPop3(pop3, config, plan, logger);
   return {
     pop3,
     users,
     mailRoot: store,
     registry: createMetricsRegistry(pop3),
-    reloadCertificates: () => {
-      reloadCertificates(config, pop3, logger);
+    setLogLevel: (level) => {
+      logger.level = level;
     },
     shutdownGraceMs: config.shutdownGraceMs,
     logger,

@@ -10,12 +10,20 @@ import type { MonitorServer } from '../monitor/server.js';
 import type { Pop3TlsOptions } from '../pop3/tls.js';
 import { WorkerPool } from '../workers/primary.js';
 import { usersOfWorkers } from '../workers/users.js';
-import { reloadCertificates } from './certificates.js';
 import { listenPop3 } from './listen.js';
-import { createLocalPop3 } from './local-pop3.js';
+import { createLocalPop3, type WorkerSettings } from './local-pop3.js';
 import type { Plan } from './plan.js';
+import { encodeTls } from '../workers/state.js';
+import type { Pop3Limits } from '../pop3/limits.js';
 
 type Address = { readonly address: string; readonly family: string; readonly port: number };
+
+/** What a SIGHUP changed that the POP3 servers take: absent means unchanged. */
+export interface SideChanges {
+  readonly limits?: Partial<Pop3Limits>;
+  readonly logLevel?: string;
+  readonly tls?: Pop3TlsOptions;
+}
 
 /**
  * The daemon's POP3 side, served in this process or by worker processes: what `serve()` starts,
@@ -35,8 +43,11 @@ export interface Pop3Side {
   start(): Promise<readonly Address[]>;
   /** What /metrics serves, the monitor's own counters included. */
   registry(monitor: MonitorServer | undefined): Pick<Registry, 'metrics' | 'contentType'>;
-  /** SIGHUP: the certificates (and, with workers, their users files). */
-  reload(): void;
+  /**
+   * SIGHUP: the changed limits and log level, the certificates just read (and, with workers, their
+   * users files). This process's own logger level is the caller's.
+   */
+  reload(changes: SideChanges): Promise<void>;
   /** Tells the open sessions to end, drops what is left after `graceMs`, and stops serving. */
   stop(graceMs: number): Promise<void>;
 }
@@ -63,8 +74,13 @@ export async function singleProcess(
       return pop3.addresses();
     },
     registry: (monitor) => createMetricsRegistry(pop3, monitor),
-    reload() {
-      reloadCertificates(config, pop3, logger);
+    reload(changes) {
+      if (changes.limits !== undefined) {
+        pop3.setLimits(changes.limits);
+        logger.info({ limits: changes.limits }, 'limits applied');
+      }
+      if (changes.tls !== undefined) pop3.setTls(changes.tls);
+      return Promise.resolve();
     },
     stop: (graceMs) => pop3.close({ graceMs }),
   };
@@ -77,11 +93,22 @@ export async function singleProcess(
 export async function workerProcesses(
   config: DaemonConfig,
   plan: Plan,
+  live: { readonly config: DaemonConfig; readonly tls: Pop3TlsOptions | undefined },
   logger: pino.Logger,
 ): Promise<Pop3Side> {
   const usersFile = new PasswdFileAuthenticator(plan.usersPath, { logger, scheme: config.passwordScheme });
   await usersFile.reload();
-  const pool = new WorkerPool({ count: config.workers, limits: config.limits, root: config.maildir, logger });
+  const pool = new WorkerPool({
+    count: config.workers,
+    limits: config.limits,
+    root: config.maildir,
+    logger,
+    // A worker starts with the configuration and certificates in force now, never reads its own.
+    settings: (): WorkerSettings => ({
+      config: live.config,
+      ...(live.tls === undefined ? {} : { tls: encodeTls(live.tls) }),
+    }),
+  });
   return {
     pop3: pool,
     mailRoot: pool,
@@ -93,11 +120,8 @@ export async function workerProcesses(
       return pool.start();
     },
     registry: (monitor) => pool.registry(createPrimaryRegistry(monitor)),
-    reload() {
-      pool.reloadAll().catch((error: unknown) => {
-        logger.error({ err: String(error) }, 'workers did not all reload');
-      });
-    },
+    reload: ({ tls, ...changes }) =>
+      pool.reloadAll({ ...changes, ...(tls === undefined ? {} : { tls: encodeTls(tls) }) }),
     stop: (graceMs) => pool.stop(graceMs),
   };
 }

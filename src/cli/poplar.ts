@@ -12,6 +12,7 @@ import { serve } from './daemon.js';
 import { hashPasswordCommand } from './hash-password.js';
 import { makeLogger } from './logger.js';
 import { version } from './version.js';
+import { workerMain } from './worker-main.js';
 
 const USAGE = `Usage: poplar [options]
        poplar hash-password [--scheme SCHEME] [--user NAME]   (password on stdin)
@@ -209,9 +210,18 @@ function flagsLayer(argv: string[]): {
   };
 }
 
+/** The configuration from the flags and the TOML file they name, read again on SIGHUP. */
+async function readDaemonConfig(argv: string[]): Promise<DaemonConfig> {
+  const flags = flagsLayer(argv);
+  const fileLayer = flags.config === undefined ? {} : await readConfigFile(flags.config);
+  return resolveConfig(fileLayer, flags.layer);
+}
+
 /** The daemon. Resolves with the exit code once the server has stopped. */
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'hash-password') return hashPasswordCommand(argv.slice(1));
+  // A worker starts from the primary's configuration, not from the flags and file.
+  if (cluster.isWorker) return workerMain((config) => makeLogger(config.logLevel, config.logFormat));
   let config: DaemonConfig;
   let flags;
   try {
@@ -240,10 +250,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const logger = makeLogger(config.logLevel, config.logFormat);
   try {
-    return await serve(config, logger);
+    return await serve(config, logger, () => readDaemonConfig(argv));
   } catch (error) {
-    // A worker's failure is reported once, by the primary, which it tells.
-    if (cluster.isWorker) return 1;
     logger.fatal({ err: asError(error) }, 'poplar could not start');
     process.stderr.write(`poplar: ${(error as Error).message}\n`);
     return 1;

@@ -1,7 +1,9 @@
 import type { pino } from 'pino';
+import type { DaemonConfig } from '../config/config.js';
 import type { AdminStore } from '../monitor/admins.js';
 import type { MonitorServer } from '../monitor/server.js';
 import type { Pop3Side } from './pop3-side.js';
+import { reloadConfiguration, type LiveConfig } from './reload.js';
 
 export interface Closable {
   close(): unknown;
@@ -21,12 +23,19 @@ export interface Running {
 }
 
 /**
- * Serves until SIGTERM or SIGINT, then stops within `graceMs`; resolves to the exit code. SIGHUP
- * re-reads the certificates and the users and admins files.
+ * Serves until SIGTERM or SIGINT, then stops within the configured `shutdownGraceMs`; resolves to
+ * the exit code. SIGHUP reloads the configuration (`reread` reads the flags and TOML file again),
+ * the certificates and the users and admins files, one reload after the other.
  */
-export function untilStopped(running: Running, graceMs: number, logger: pino.Logger): Promise<number> {
+export function untilStopped(
+  running: Running,
+  live: LiveConfig,
+  reread: () => Promise<DaemonConfig>,
+  logger: pino.Logger,
+): Promise<number> {
   return new Promise<number>((resolve) => {
     let isStopping = false;
+    let reloading = Promise.resolve();
     // The handlers stay installed until the process exits: a second signal during the grace
     // period is ignored rather than killing the process with the default action.
     const stop = (signal: string): void => {
@@ -35,7 +44,7 @@ export function untilStopped(running: Running, graceMs: number, logger: pino.Log
         return;
       }
       isStopping = true;
-      void shutdown(running, signal, graceMs, logger).then(() => {
+      void shutdown(running, signal, live.config.shutdownGraceMs, logger).then(() => {
         resolve(0);
       });
     };
@@ -46,7 +55,12 @@ export function untilStopped(running: Running, graceMs: number, logger: pino.Log
       stop('SIGINT');
     });
     process.on('SIGHUP', () => {
-      if (!isStopping) reload(running, logger);
+      if (isStopping) return;
+      reloading = reloading
+        .then(() => reloadConfiguration(running, live, reread, logger))
+        .catch((error: unknown) => {
+          logger.error({ err: String(error) }, 'reload failed');
+        });
     });
   });
 }
@@ -64,13 +78,4 @@ async function shutdown(
   await Promise.all([monitor?.close(), side.stop(graceMs)]);
   await metrics?.close();
   logger.info('stopped');
-}
-
-function reload(running: Running, logger: pino.Logger): void {
-  running.side.reload();
-  for (const file of [running.side.usersFile, running.admins]) {
-    file?.reload().catch((error: unknown) => {
-      logger.error({ file: file.path, err: String(error) }, 'file not reloaded');
-    });
-  }
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { resolveLimits, type Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
 import { ServerStats } from '../pop3/stats.js';
+import type { LiveChanges, StateMessage, WorkerState } from './state.js';
 import {
   sumStats,
   type MetricsData,
@@ -22,6 +23,8 @@ export interface WorkerPoolOptions {
   readonly limits: Pop3Limits;
   readonly root: string;
   readonly logger: Logger;
+  /** What a starting worker is handed besides the limits and the root (the CLI's configuration now). */
+  readonly settings?: () => unknown;
 }
 
 interface Pending {
@@ -75,6 +78,9 @@ export class WorkerPool {
       worker.on('message', (message: WorkerMessage) => {
         if (message.kind === 'reply') {
           this.#settle(message.id, message.value, message.error);
+        } else if (message.kind === 'starting') {
+          const state: StateMessage = { kind: 'state', state: this.#state() };
+          worker.send(state);
         } else if (message.kind === 'listening') {
           isUp = true;
           this.#workers.add(worker);
@@ -109,12 +115,15 @@ export class WorkerPool {
     });
   }
 
-  /** A new worker, told what the monitor changed since start. */
+  /** What a worker starts with: the limits and mail root as they are now, and the CLI's settings. */
+  #state(): WorkerState {
+    return { limits: this.#limits, root: this.#root, settings: this.#options.settings?.() };
+  }
+
+  /** A new worker; it starts with what the monitor and SIGHUP changed since start (see {@link #state}). */
   async #replace(): Promise<void> {
     try {
       await this.#fork();
-      await this.broadcast({ kind: 'set-limits', limits: this.#limits });
-      await this.broadcast({ kind: 'set-root', root: this.#root });
     } catch (error) {
       if (this.#isStopping) return; // stopped while it started: nothing is wrong
       this.#options.logger.error({ err: String(error) }, 'worker could not be replaced');
@@ -210,9 +219,10 @@ export class WorkerPool {
     await this.broadcast({ kind: 'reload-users' });
   }
 
-  /** SIGHUP: users file and certificates, in every worker. */
-  async reloadAll(): Promise<void> {
-    await this.broadcast({ kind: 'reload-all' });
+  /** SIGHUP: the users file, and the changed limits, certificates and log level, in every worker. */
+  async reloadAll(changes: LiveChanges): Promise<void> {
+    if (changes.limits !== undefined) this.#limits = resolveLimits({ ...this.#limits, ...changes.limits });
+    await this.broadcast({ kind: 'reload-all', changes });
   }
 
   /** Metrics of every worker and of `own` (the primary's), summed the way prom-client sums a cluster. */

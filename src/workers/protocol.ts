@@ -2,6 +2,7 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
 import { ServerStats } from '../pop3/stats.js';
+import type { LiveChanges, StartingMessage } from './state.js';
 
 /**
  * Messages between the primary process and its POP3 workers, over the cluster IPC channel. The
@@ -15,7 +16,7 @@ export type PrimaryRequest =
   | { readonly kind: 'set-limits'; readonly limits: Partial<Pop3Limits> }
   | { readonly kind: 'set-root'; readonly root: string }
   | { readonly kind: 'reload-users' }
-  | { readonly kind: 'reload-all' }
+  | { readonly kind: 'reload-all'; readonly changes: LiveChanges }
   | { readonly kind: 'shutdown'; readonly graceMs: number };
 
 export type PrimaryMessage = PrimaryRequest & { readonly id: number };
@@ -30,7 +31,8 @@ export interface StatsData {
 export type WorkerMessage =
   | { readonly kind: 'reply'; readonly id: number; readonly value?: unknown; readonly error?: string }
   | { readonly kind: 'listening'; readonly addresses: { address: string; family: string; port: number }[] }
-  | { readonly kind: 'failed'; readonly error: string };
+  | { readonly kind: 'failed'; readonly error: string }
+  | StartingMessage;
 
 export type MetricsData = MetricObjectWithValues<MetricValue<string>>[];
 

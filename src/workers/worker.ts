@@ -3,6 +3,7 @@ import type { Logger } from '../log.js';
 import type { Pop3Limits } from '../pop3/limits.js';
 import type { Pop3Server } from '../pop3/server.js';
 import { statsData, type PrimaryMessage, type PrimaryRequest, type WorkerMessage } from './protocol.js';
+import { decodeTls, type LiveChanges, type StateMessage, type WorkerState } from './state.js';
 
 /** What a worker process serves and the primary steers, built (and listening) before the worker reports in. */
 export interface WorkerServer {
@@ -11,8 +12,8 @@ export interface WorkerServer {
   readonly users: { reload(): Promise<unknown>; close(): void };
   readonly mailRoot: { root: string };
   readonly registry: Registry;
-  /** SIGHUP in the primary: the certificates are read again (the users file too). */
-  reloadCertificates(): void;
+  /** SIGHUP in the primary: its new log level. */
+  setLogLevel(level: string): void;
   /** How long open sessions may take to finish on SIGTERM. */
   readonly shutdownGraceMs: number;
   readonly logger: Logger;
@@ -20,15 +21,17 @@ export interface WorkerServer {
 
 /**
  * A POP3 worker of the cluster: serves POP3 on the sockets it shares with the other workers and
- * answers the primary; resolves to the exit code. `start` builds the server and listens; the
- * primary has already checked the config, created the demo files and validated the certificates.
+ * answers the primary; resolves to the exit code. `start` builds the server and listens, from the
+ * state the primary sends first (its configuration, limits and mail root as they are now, so a
+ * worker that replaces a dead one never listens with stale ones); the primary has already checked
+ * the config, created the demo files and validated the certificates.
  * Stops when the primary says so (or on SIGTERM); SIGINT is left to the primary, which stops every
  * worker in order.
  */
-export async function serveWorker(start: () => Promise<WorkerServer>): Promise<number> {
+export async function serveWorker(start: (state: WorkerState) => Promise<WorkerServer>): Promise<number> {
   let server: WorkerServer;
   try {
-    server = await start();
+    server = await start(await stateFromPrimary());
   } catch (error) {
     send({ kind: 'failed', error: (error as Error).message });
     throw error;
@@ -55,6 +58,19 @@ export async function serveWorker(start: () => Promise<WorkerServer>): Promise<n
       void shutdown(server.shutdownGraceMs);
     });
     send({ kind: 'listening', addresses: pop3.addresses() });
+  });
+}
+
+/** Asks the primary for the state to start with, and waits for it. */
+function stateFromPrimary(): Promise<WorkerState> {
+  return new Promise((resolve) => {
+    const onMessage = (message: StateMessage | PrimaryMessage): void => {
+      if (message.kind !== 'state') return;
+      process.off('message', onMessage);
+      resolve(message.state);
+    };
+    process.on('message', onMessage);
+    send({ kind: 'starting' });
   });
 }
 
@@ -91,14 +107,9 @@ async function run(
     case 'end-sessions':
       return pop3.endSessionsOf(request.user, request.message);
     // Logged by each worker (with its pid): the monitor shows only the primary's copy.
-    case 'set-limits': {
-      const limits = pop3.setLimits(request.limits);
-      const applied = Object.fromEntries(
-        Object.keys(request.limits).map((k) => [k, limits[k as keyof Pop3Limits]]),
-      );
-      server.logger.info({ limits: applied }, 'limits applied');
+    case 'set-limits':
+      applyLimits(server, request.limits);
       return undefined;
-    }
     case 'set-root':
       server.mailRoot.root = request.root;
       server.logger.info({ root: server.mailRoot.root }, 'mail root applied');
@@ -107,10 +118,27 @@ async function run(
       await server.users.reload();
       return undefined;
     case 'reload-all':
-      server.reloadCertificates();
+      applyChanges(server, request.changes);
       await server.users.reload();
       return undefined;
     case 'shutdown':
       return shutdown(request.graceMs);
+  }
+}
+
+function applyLimits(server: WorkerServer, changes: Partial<Pop3Limits>): void {
+  const limits = server.pop3.setLimits(changes);
+  const applied = Object.fromEntries(Object.keys(changes).map((k) => [k, limits[k as keyof Pop3Limits]]));
+  server.logger.info({ limits: applied }, 'limits applied');
+}
+
+/** SIGHUP's changes, each logged by the worker (with its pid). */
+function applyChanges(server: WorkerServer, changes: LiveChanges): void {
+  if (changes.limits !== undefined && Object.keys(changes.limits).length > 0)
+    applyLimits(server, changes.limits);
+  if (changes.tls !== undefined) server.pop3.setTls(decodeTls(changes.tls));
+  if (changes.logLevel !== undefined) {
+    server.logger.info({ logLevel: changes.logLevel }, 'log level applied');
+    server.setLogLevel(changes.logLevel);
   }
 }

@@ -57,8 +57,8 @@ test('a worker sent SIGTERM on its own is replaced with a warning, not an error'
   assert.equal(died['worker'], victim);
   assert.equal(died['code'], 0);
   assert.equal(died.level, WARN_LEVEL);
-  // The replacement is told the limits once the primary counts it as up.
-  await d.waitForLog((e) => e.msg === 'limits applied' && e['pid'] !== victim, {
+  // The replacement listens, started with the limits and mail root in force.
+  await d.waitForLog((e) => e.msg === 'listening' && e['pid'] !== victim, {
     since: d.logs.indexOf(died),
   });
   assert.equal(await d.stop(), 0);
