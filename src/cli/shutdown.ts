@@ -36,6 +36,9 @@ export function untilStopped(
   return new Promise<number>((resolve) => {
     let isStopping = false;
     let reloading = Promise.resolve();
+    // Holds the event loop until a stop: with every worker dead and no monitor or /metrics, nothing
+    // else would while the replacements start, and the primary would exit without a word.
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
     // The handlers stay installed until the process exits: a second signal during the grace
     // period is ignored rather than killing the process with the default action.
     const stop = (signal: string): void => {
@@ -45,6 +48,7 @@ export function untilStopped(
       }
       isStopping = true;
       void shutdown(running, signal, live.config.shutdownGraceMs, logger).then(() => {
+        clearInterval(keepAlive);
         resolve(0);
       });
     };

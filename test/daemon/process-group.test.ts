@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDaemon } from '../helpers/daemon.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
+import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const LIMIT = { timeout: 120_000 };
@@ -67,3 +68,44 @@ test('a worker sent SIGTERM on its own is replaced with a warning, not an error'
     [],
   );
 });
+
+test(
+  'when every worker dies at once, a primary without a monitor stays and starts new ones',
+  LIMIT,
+  async (t) => {
+    const cwd = await tempDir(t);
+    await writeFile(join(cwd, 'users'), 'alice:{PLAIN}pw\n');
+    const d = await startDaemon(t, {
+      cwd,
+      args: [
+        '--workers',
+        '2',
+        '--no-monitor',
+        '--users',
+        'users',
+        '--listen',
+        '127.0.0.1',
+        '-p',
+        '0',
+        '-m',
+        'mail',
+      ],
+    });
+    const workers = [...new Set(d.logs.filter((e) => e.msg === 'listening').map((e) => e['pid'] as number))];
+    assert.equal(workers.length, 2);
+    const since = d.logs.length;
+    for (const pid of workers) process.kill(pid, 'SIGKILL');
+    // The listening socket went with the last worker: the first replacement binds port 0 afresh.
+    const listening = await d.waitForLog(
+      (e) => e.msg === 'listening' && !workers.includes(e['pid'] as number),
+      {
+        since,
+      },
+    );
+    const client = await Pop3TestClient.connect(listening['port'] as number);
+    assert.match(await client.login('alice', 'pw'), /^\+OK/);
+    assert.match(await client.command('QUIT'), /^\+OK/);
+    client.close();
+    assert.equal(await d.stop(), 0);
+  },
+);
