@@ -3,7 +3,7 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['build/', 'node_modules/', 'directories/'] },
+  { ignores: ['build/', 'build.*/', 'node_modules/', 'directories/'] },
   eslint.configs.recommended,
   tseslint.configs.strictTypeChecked,
   {
