@@ -2,7 +2,7 @@
  * Poplar: a POP3 server engine for Node.js, with pluggable authentication and mail storage.
  *
  * ```ts
- * import { createServer, MaildirStore, PasswdFileAuthenticator } from 'poplar';
+ * import { createServer, MaildirStore, PasswdFileAuthenticator } from '@poplar-mail/poplar';
  * const server = createServer({ authenticator, store });
  * await server.listen({ host: '127.0.0.1', port: 1100 });
  * ```

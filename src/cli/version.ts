@@ -8,7 +8,7 @@ export function version(): string {
         name?: string;
         version?: string;
       };
-      if (pkg.name === 'poplar' && pkg.version !== undefined) return pkg.version;
+      if (pkg.name === '@poplar-mail/poplar' && pkg.version !== undefined) return pkg.version;
     } catch {
       // Not here: look further up.
     }

@@ -34,7 +34,7 @@ async function projectPackage(): Promise<{ name: string; version: string }> {
         name: string;
         version: string;
       };
-      if (pkg.name === 'poplar') return pkg;
+      if (pkg.name === '@poplar-mail/poplar') return pkg;
     } catch {
       // Not here: look further up.
     }
