@@ -14,6 +14,7 @@ const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   mpop: 'mpop',
   openssl: 'openssl',
   python3: 'python3',
+  'systemd-analyze': 'systemd',
 };
 
 /** The command that installs program `name` on Debian, e.g. `apt-get install dovecot-core` for doveadm. */
