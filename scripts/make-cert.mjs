@@ -26,13 +26,17 @@ const result = spawnSync(
     '-out',
     join(dir, 'cert.pem'),
   ],
-  { stdio: ['ignore', 'inherit', 'inherit'] },
+  // openssl's key-generation progress (lines of dots) is noise; its output is shown only on failure.
+  { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' },
 );
 if (result.error !== undefined) {
   console.error(`make-cert: cannot run openssl: ${result.error.message}`);
   process.exit(1);
 }
-if (result.status !== 0) process.exit(result.status ?? 1);
+if (result.status !== 0) {
+  process.stderr.write(result.stdout + result.stderr);
+  process.exit(result.status ?? 1);
+}
 console.log(`wrote ${join(dir, 'cert.pem')} and ${join(dir, 'key.pem')}`);
 console.log(
   `try: npm start -- --tls-cert ${join(dir, 'cert.pem')} --tls-key ${join(dir, 'key.pem')} --tls-port 1995`,
