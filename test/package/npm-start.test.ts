@@ -8,7 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tempDir } from '../helpers/temp-dir.js';
-import { childEnv, exitOf, isAlive, parentPid, projectRoot, watchLogs } from './project.js';
+import { childEnv, exitOf, isAlive, killGroup, parentPid, projectRoot, watchLogs } from './project.js';
 
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -31,14 +31,15 @@ test(
     const npm = spawn(
       'npm',
       ['start', '--', '-p', '0', '--monitor-port', '0', '--workers', '2', '-m', join(dir, 'mail')],
-      { cwd: projectRoot(), env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+      // A process group of its own, so that a failed test can kill npm, the server and its workers.
+      { cwd: projectRoot(), env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     );
     const exited = exitOf(npm);
     const logs = watchLogs(npm);
     const pids: number[] = [];
     t.after(async () => {
+      killGroup(npm.pid);
       for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-      if (npm.exitCode === null && npm.signalCode === null) npm.kill('SIGKILL');
       await exited;
     });
     // npm may have to build first when build/ is not up to date.

@@ -136,3 +136,13 @@ export function watchLogs(child: ChildProcess): LogWatch {
     },
   };
 }
+
+/** Sends SIGKILL to a process group (a child spawned with `detached: true`), if it is still there. */
+export function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // The group is gone already.
+  }
+}

@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { requireBinary } from '../interop/require-binary.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { childEnv, exitOf, projectRoot, watchLogs } from './project.js';
+import { childEnv, exitOf, killGroup, projectRoot, watchLogs } from './project.js';
 
 const run = promisify(execFile);
 
@@ -154,17 +154,16 @@ test(
       cwd: app,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // a process group of its own, killed whole if the test fails
     });
     const serverExit = exitOf(server);
     const logs = watchLogs(server);
-    let serverPid = 0;
     t.after(async () => {
-      if (serverPid !== 0) process.kill(serverPid, 'SIGKILL');
-      if (server.exitCode === null) server.kill('SIGKILL');
+      killGroup(server.pid);
       await serverExit;
     });
     const started = await logs.waitFor((e) => e['msg'] === 'poplar started');
-    serverPid = started['pid'] as number;
+    const serverPid = started['pid'] as number;
     const port = (started['addresses'] as { port: number }[])[0]?.port ?? 0;
     const monitorPort = (started['monitor'] as { port: number }[])[0]?.port ?? 0;
     const { stdout: message } = await run(curl, ['-sS', `pop3://foo:bar@127.0.0.1:${String(port)}/1`]);
@@ -177,7 +176,6 @@ test(
     assert.equal(ctl, 'historic connections: 1\n');
     // npx runs the bin under `sh -c`, which does not pass SIGTERM on: stop the server itself.
     process.kill(serverPid, 'SIGTERM');
-    serverPid = 0;
     assert.deepEqual(await serverExit, { code: 0, signal: null }, logs.output());
   },
 );
