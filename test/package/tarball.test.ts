@@ -132,7 +132,14 @@ test(
       }),
     );
     await writeFile(join(app, 'package-lock.json'), await lockFor(root, manifest, pack.filename, integrity));
-    await run('npm', ['ci', '--offline', '--omit=dev', '--no-audit', '--no-fund'], { cwd: app, env });
+    await run('npm', ['ci', '--offline', '--omit=dev', '--no-audit', '--no-fund'], { cwd: app, env }).catch(
+      (error: unknown) => {
+        // ENOTCACHED: a dependency is not in npm's cache, which `npm ci` in this clone (.ci/run's) fills.
+        throw new Error('the offline install failed: run `npm ci` in the clone first to fill the npm cache', {
+          cause: error,
+        });
+      },
+    );
 
     // From another folder, with --prefix naming the one it was installed in.
     const elsewhere = await tempDir(t, 'poplar-elsewhere-');
