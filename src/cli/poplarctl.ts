@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { text } from 'node:stream/consumers';
 import { parseArgs } from 'node:util';
 import { counterValue, sendMonitorRequest, tokenBytes } from '../monitor/client.js';
 import { pairData } from '../monitor/protocol/encode.js';
 import type { ConfigTarget, GetTarget, MonitorRequest, Status } from '../monitor/protocol/messages.js';
+import { readSecret, SecretInputError } from './prompt.js';
 
 const USAGE = `Usage: poplarctl OPTION TOKEN              (the original monitoring client's form)
        poplarctl [options] COMMAND [ARGS]      (the token from POPLAR_TOKEN or --token-file)
@@ -72,13 +72,6 @@ function splitPair(value: string, what: string): [string, string] {
 
 const USER_REFUSAL =
   'invalid user name or password (a name is 1 to 64 letters, digits or . _ - + @, not starting with a dot)';
-
-async function readSecret(what: string): Promise<string> {
-  if (process.stdin.isTTY) process.stderr.write(`${what}: `);
-  const secret = (await text(process.stdin)).replace(/\r?\n$/, '');
-  if (secret === '' || secret.includes('\n')) throw new UsageError(`give one ${what.toLowerCase()} on stdin`);
-  return secret;
-}
 
 const snapshot: Action = {
   request: { type: 'get', target: 'snapshot', data: Buffer.alloc(0) },
@@ -163,7 +156,7 @@ async function commandAction(words: string[]): Promise<Action> {
       const name = arg(1, command === 'users' ? 'USER' : 'NAME');
       const isUser = command === 'users';
       if (verb === 'add') {
-        const secret = await readSecret(isUser ? 'Password' : 'Token');
+        const secret = await readSecret({ what: isUser ? 'Password' : 'Token', isConfirmed: true });
         return isUser
           ? config('setUser', pairData(name, secret), `user ${name} saved`, USER_REFUSAL)
           : config(
@@ -310,8 +303,10 @@ export async function poplarctl(argv: string[]): Promise<number> {
       throw new UsageError('no token: give it as the last argument, in POPLAR_TOKEN or with --token-file');
     tokenBytes(token);
   } catch (error) {
+    if (error instanceof SecretInputError && error.isCancelled) return 130;
     process.stderr.write(`poplarctl: ${(error as Error).message}\n`);
-    if (error instanceof UsageError) process.stderr.write("Run 'poplarctl -h' for help.\n");
+    if (error instanceof UsageError || error instanceof SecretInputError)
+      process.stderr.write("Run 'poplarctl -h' for help.\n");
     return 2;
   }
   let response;

@@ -472,8 +472,8 @@ test('the commands against a running daemon (token from POPLAR_TOKEN)', LIMIT, a
       ctl(['users', 'add', 'dave'], { env, input: 'one\ntwo\n' }),
       ctl(['users', 'add', '../evil'], { env, input: 'pw\n' }),
     ]);
-    assertFails(empty, 2, "poplarctl: give one password on stdin\nRun 'poplarctl -h' for help.\n");
-    assertFails(two, 2, /^poplarctl: give one password on stdin\n/);
+    assertFails(empty, 2, "poplarctl: give one non-empty password on stdin\nRun 'poplarctl -h' for help.\n");
+    assertFails(two, 2, /^poplarctl: give one non-empty password on stdin\n/);
     assertFails(evil, 1, /^poplarctl: invalid user name or password/);
     assert.deepEqual(await readFile(usersFile), file, 'refused changes leave the users file alone');
 

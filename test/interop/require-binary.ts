@@ -14,6 +14,7 @@ const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   mpop: 'mpop',
   openssl: 'openssl',
   python3: 'python3',
+  script: 'bsdutils',
   'systemd-analyze': 'systemd',
 };
 
