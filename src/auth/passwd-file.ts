@@ -74,6 +74,11 @@ export class PasswdFileAuthenticator
     return this.#file.entries.size;
   }
 
+  /** The users' names, never their passwords. */
+  userNames(): Iterable<string> {
+    return this.#file.entries.keys();
+  }
+
   hasUser(name: string): boolean {
     return this.#file.entries.has(name);
   }

@@ -44,6 +44,11 @@ export class AdminStore {
     this.#file.close();
   }
 
+  /** The admins' names (GET 0x22); never their tokens. */
+  names(): Iterable<string> {
+    return this.#file.entries.keys();
+  }
+
   get count(): number {
     return this.#file.entries.size;
   }

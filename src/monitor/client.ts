@@ -48,8 +48,8 @@ export class MonitorClient {
     this.#token = tokenBytes(options.token);
   }
 
-  /** A counter: `historicConnections`, `transferredBytes64`, `loginsFailed`, ... (not `snapshot`). */
-  async counter(target: Exclude<GetTarget, 'snapshot'>): Promise<bigint> {
+  /** A counter: `historicConnections`, `transferredBytes64`, `loginsFailed`, ... (not a JSON target). */
+  async counter(target: Exclude<GetTarget, 'snapshot' | 'users' | 'admins'>): Promise<bigint> {
     return counterValue(await this.#send({ type: 'get', target, data: Buffer.alloc(0) }));
   }
 

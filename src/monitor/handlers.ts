@@ -7,6 +7,7 @@ import type { Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
 import type { ServerStats } from '../pop3/stats.js';
 import { DEFAULT_ADMIN_TOKEN, TOKEN_PATTERN, type AdminStore } from './admins.js';
+import { nameList } from './name-list.js';
 import { uint32, uint64 } from './protocol/encode.js';
 import {
   MAX_DLEN,
@@ -20,6 +21,8 @@ import {
 export interface UserDirectory {
   setPassword(name: string, password: string): Promise<void>;
   deleteUser(name: string): Promise<boolean>;
+  /** The names of the users (GET 0x21); never their secrets. */
+  userNames?(): Iterable<string>;
 }
 
 /** The POP3 side the monitor reads and steers: a `Pop3Server`, or the primary's pool of workers. */
@@ -75,7 +78,7 @@ export async function handleRequest(
   try {
     if (request.type === 'get') {
       await backends.pop3.refresh?.();
-      return { status: 'ok', data: readTarget(backends, request.target) };
+      return { status: 'ok', data: readTarget(backends, request.target, request.data) };
     }
     await configure(backends, request.target, request.data, admin);
     return OK;
@@ -89,7 +92,7 @@ export async function handleRequest(
   }
 }
 
-function readTarget(backends: MonitorBackends, target: GetTarget): Buffer {
+function readTarget(backends: MonitorBackends, target: GetTarget, data: Buffer): Buffer {
   const stats = backends.pop3.stats;
   const uptime = Math.floor((Date.now() - stats.startedAt) / 1000);
   switch (target) {
@@ -117,6 +120,13 @@ function readTarget(backends: MonitorBackends, target: GetTarget): Buffer {
       return uint64(uptime);
     case 'snapshot':
       return snapshot(backends, uptime);
+    case 'users': {
+      const names = backends.users?.userNames?.();
+      if (names === undefined) throw new BadData('this server cannot list its users');
+      return nameList(names, data);
+    }
+    case 'admins':
+      return nameList(backends.admins.names(), data);
   }
 }
 

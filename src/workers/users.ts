@@ -2,6 +2,7 @@
 export interface EditableUsers {
   setPassword(name: string, password: string): Promise<void>;
   deleteUser(name: string): Promise<boolean>;
+  userNames(): Iterable<string>;
 }
 
 /**
@@ -19,5 +20,6 @@ export function usersOfWorkers(users: EditableUsers, pool: { reloadUsers(): Prom
       if (isDeleted) await pool.reloadUsers();
       return isDeleted;
     },
+    userNames: () => users.userNames(),
   };
 }

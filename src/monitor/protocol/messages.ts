@@ -15,7 +15,7 @@ export const MAX_DLEN = 0xffff;
 export const RequestType = { get: 0x00, config: 0x01 } as const;
 export type RequestType = keyof typeof RequestType;
 
-/** GET targets: 0x00-0x02 from version 1 (uint32), the rest Poplar's (uint64, or JSON for 0x20). */
+/** GET targets: 0x00-0x02 from version 1 (uint32), the rest Poplar's (uint64, or JSON for 0x20-0x22). */
 export const GetTarget = {
   historicConnections: 0x00,
   concurrentConnections: 0x01,
@@ -29,6 +29,8 @@ export const GetTarget = {
   messagesDeleted: 0x09,
   uptimeSeconds: 0x0a,
   snapshot: 0x20,
+  users: 0x21,
+  admins: 0x22,
 } as const;
 export type GetTarget = keyof typeof GetTarget;
 

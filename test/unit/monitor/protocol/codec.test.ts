@@ -140,6 +140,8 @@ const requestRows: readonly Row<MonitorRequest>[] = [
   { name: 'GET 0x09 messages deleted', message: get('messagesDeleted'), bytes: `01 ${T} 00 09 0001 00` },
   { name: 'GET 0x0A uptime', message: get('uptimeSeconds'), bytes: `01 ${T} 00 0a 0001 00` },
   { name: 'GET 0x20 snapshot', message: get('snapshot'), bytes: `01 ${T} 00 20 0001 00` },
+  { name: 'GET 0x21 users', message: get('users'), bytes: `01 ${T} 00 21 0001 00` },
+  { name: 'GET 0x22 admins', message: get('admins'), bytes: `01 ${T} 00 22 0001 00` },
   {
     name: 'GET with DLEN 0 (21 bytes)',
     message: get('historicConnections', NONE),
@@ -348,6 +350,8 @@ const GET_WIRE: Readonly<Record<GetTarget, number>> = {
   messagesDeleted: 0x09,
   uptimeSeconds: 0x0a,
   snapshot: 0x20,
+  users: 0x21,
+  admins: 0x22,
 };
 const CONFIG_WIRE: Readonly<Record<ConfigTarget, number>> = {
   maildir: 0x00,
@@ -430,7 +434,7 @@ describe('framing errors', () => {
   });
 
   test('an unknown GET target is BAD_TARGET at byte 18', () => {
-    for (const target of ['0b', '1f', '21', 'ff']) {
+    for (const target of ['0b', '1f', '23', 'ff']) {
       assertFrameError(hex(`01 ${T} 00 ${target} 0001 00`), {
         at: 18,
         code: 'BAD_TARGET',
