@@ -448,14 +448,15 @@ test('the commands against a running daemon (token from POPLAR_TOKEN)', LIMIT, a
     t2.after(() => {
       bystander.close();
     });
-    assertOk(await ctl(['kick', 'foo'], { env }), 'ended the sessions of foo\n');
+    assertOk(await ctl(['kick', 'foo'], { env }), 'ended 1 session of foo\n');
     assert.equal(await pushed(client), '-ERR [SYS/TEMP] session ended by the administrator');
     assert.equal(await client.closed(), '');
     await connectionClosed(d, local);
     assert.deepEqual(await mailOnDisk(join(mail, 'foo')), [FOO_MESSAGE], 'DELE was not committed');
     assert.equal(await bystander.command('USER foo'), '+OK send PASS', 'a session of nobody is left alone');
     assert.match(await tryLogin(d.port, 'foo', 'bar'), /^\+OK foo has 1 messages/);
-    assertOk(await ctl(['kick', 'nobody'], { env }), 'ended the sessions of nobody\n');
+    assertFails(await ctl(['kick', 'foo'], { env }), 68, 'poplarctl: no sessions of foo\n');
+    assertFails(await ctl(['kick', 'nobody'], { env }), 68, 'poplarctl: no sessions of nobody\n');
   });
 
   await t.test('users add (password on stdin) and users del', async (t2) => {
@@ -668,7 +669,10 @@ test('tokens, exit statuses and messages', LIMIT, async (t) => {
       [['frobnicate'], /^poplarctl: unknown command frobnicate\n/],
       [['-u', 'nocolon', TOKEN], /^poplarctl: expected USER:PASS\n/],
       [['-C', 'short'], /^poplarctl: a token is exactly 16 characters\n/],
-      [['-C', TOKEN, 'extra'], /^poplarctl: too many arguments\n/],
+      [
+        ['-C', TOKEN, '127.0.0.1', '1081', 'extra'],
+        /^poplarctl: too many arguments: OPTION TOKEN \[HOST \[PORT\]\]\n/,
+      ],
       // The commands take no token argument: one given there is refused, not silently dropped.
       [['stats', TOKEN], /^poplarctl: too many arguments: stats takes the token from POPLAR_TOKEN/],
       [['--bogus', '-C', TOKEN], /^poplarctl: Unknown option '--bogus'/],
