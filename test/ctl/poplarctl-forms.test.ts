@@ -1,8 +1,10 @@
 // poplarctl against a real daemon: every argument form of the C project's client (HOST and PORT
 // after the token), one action per call, users list / admins list, kick of a user with no session.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { hashPassword } from '../../src/auth/passwords/registry.js';
 import { startDaemon } from '../helpers/daemon.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { monitorPort, runCtl, type CtlResult } from '../helpers/poplarctl.js';
@@ -157,5 +159,29 @@ test('users list with worker processes reads the primary’s users file', LIMIT,
     'user bea saved\n',
   );
   assertRun(await runCtl(t, ['--port', port, 'users', 'list'], { env }), 0, 'bea\nfoo\n');
+  assert.equal(await d.stop(), 0);
+});
+
+// The public token never works with a users file: an admin of its own.
+const OPS_TOKEN = 'opsToken-0000001';
+
+test('users list follows the pages of a list longer than one reply', LIMIT, async (t) => {
+  const cwd = await tempDir(t);
+  // 1500 names of 60 characters: about 94 KB of JSON, so at least two GET 0x21 pages.
+  const names = Array.from({ length: 1500 }, (_, i) => `u${String(i).padStart(4, '0')}${'x'.repeat(55)}`);
+  await writeFile(join(cwd, 'users'), names.map((n) => `${n}:{PLAIN}pw\n`).join(''));
+  await writeFile(join(cwd, 'admins'), `ops:${await hashPassword(OPS_TOKEN, 'SSHA256')}\n`, { mode: 0o600 });
+  const d = await startDaemon(t, {
+    cwd,
+    args: ['--users', 'users', '--admins', 'admins', '--listen', '127.0.0.1', '-p', '0', '-m', 'mail'],
+  });
+  const run = await runCtl(t, ['--port', String(monitorPort(d.started)), 'users', 'list'], {
+    env: { POPLAR_TOKEN: OPS_TOKEN },
+  });
+  assert.deepEqual([run.code, run.stderr], [0, '']);
+  const listed = run.stdout.split('\n');
+  assert.equal(listed.pop(), '');
+  assert.equal(listed.length, names.length, 'every name, none twice');
+  assert.ok(listed.every((name, i) => name === names[i]));
   assert.equal(await d.stop(), 0);
 });

@@ -44,6 +44,20 @@ test('hash-password on a terminal: hidden, ended by Enter, asked twice', LIMIT, 
   assert.equal(await stored.scheme.verify('secret one', stored.data), true);
 });
 
+test(
+  'hash-password on a terminal: both answers typed ahead at once, CR LF as one Enter',
+  LIMIT,
+  async (t) => {
+    const term = await poplarOnTerminal(t, ['hash-password', '--scheme', 'PLAIN']);
+    if (term === undefined) return;
+    await term.waitFor('Password: ');
+    // A paste of both answers arrives before the second prompt; CR LF must not make an empty answer.
+    term.type('ahead pw\r\nahead pw\r\n');
+    assert.equal(await term.exited, 0);
+    assert.match(term.output(), /Retype password: \r\n\{PLAIN\}ahead pw\r\n$/);
+  },
+);
+
 test('hash-password on a terminal: answers that differ, an empty one, Ctrl-C', LIMIT, async (t) => {
   const differ = await poplarOnTerminal(t, ['hash-password']);
   if (differ === undefined) return;
