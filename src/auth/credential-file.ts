@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { open, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { isErrno } from '../errors.js';
+import { asError, isErrno } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { parsePasswdFile, type PasswdFileProblem } from './passwd-file-format.js';
 import type { StoredPassword } from './passwords/types.js';
@@ -60,12 +60,12 @@ export class CredentialFile {
       clearTimeout(this.#debounce);
       this.#debounce = setTimeout(() => {
         this.reload().catch((error: unknown) => {
-          this.#logger.error({ file: this.path, err: String(error) }, `${this.#label} file not reloaded`);
+          this.#logger.error({ file: this.path, err: asError(error) }, `${this.#label} file not reloaded`);
         });
       }, 50);
     });
     this.#watcher.on('error', (error) => {
-      this.#logger.error({ file: this.path, err: error.message }, `${this.#label} file watch failed`);
+      this.#logger.error({ file: this.path, err: error }, `${this.#label} file watch failed`);
     });
   }
 

@@ -41,7 +41,7 @@ export async function listenAll(
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (areDefaults && host.includes(':') && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
-        logger.warn({ address: host, err: code }, 'IPv6 not available, skipped');
+        logger.warn({ address: host, err: error }, 'IPv6 not available, skipped');
         continue;
       }
       throw new Error(`cannot listen on ${host} port ${port}: ${(error as Error).message}`, { cause: error });

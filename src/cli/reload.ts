@@ -5,6 +5,7 @@ import type { Pop3TlsOptions } from '../pop3/tls.js';
 import type { AdminStore } from '../monitor/admins.js';
 import { readCertificates } from './certificates.js';
 import type { Pop3Side } from './pop3-side.js';
+import { asError } from '../errors.js';
 
 /**
  * The configuration in force and the certificates last read: changed by each SIGHUP, and what a
@@ -87,7 +88,7 @@ export async function reloadConfiguration(
   try {
     changes = compareConfigs(live.config, await reread());
   } catch (error) {
-    logger.error({ err: (error as Error).message }, 'configuration not reloaded; the old one stays in use');
+    logger.error({ err: asError(error) }, 'configuration not reloaded; the old one stays in use');
   }
   let config = changes?.config ?? live.config;
   let tls: Pop3TlsOptions | undefined;
@@ -95,7 +96,7 @@ export async function reloadConfiguration(
     try {
       tls = await readCertificates(config);
     } catch (error) {
-      logger.error({ err: (error as Error).message }, 'certificates not reloaded; the old ones stay in use');
+      logger.error({ err: asError(error) }, 'certificates not reloaded; the old ones stay in use');
       if (changes !== undefined) {
         // New certificate paths that cannot be read are not taken either.
         const { tlsCert, tlsKey, sni } = live.config;
@@ -119,11 +120,11 @@ export async function reloadConfiguration(
       ...(tls === undefined ? {} : { tls }),
     });
   } catch (error) {
-    logger.error({ err: String(error) }, 'workers did not all reload');
+    logger.error({ err: asError(error) }, 'workers did not all reload');
   }
   for (const file of [running.side.usersFile, running.admins]) {
     await file?.reload().catch((error: unknown) => {
-      logger.error({ file: file.path, err: String(error) }, 'file not reloaded');
+      logger.error({ file: file.path, err: asError(error) }, 'file not reloaded');
     });
   }
   if (changes !== undefined) {

@@ -4,6 +4,7 @@ import type { AdminStore } from '../monitor/admins.js';
 import type { MonitorServer } from '../monitor/server.js';
 import type { Pop3Side } from './pop3-side.js';
 import { reloadConfiguration, type LiveConfig } from './reload.js';
+import { asError } from '../errors.js';
 
 export interface Closable {
   close(): unknown;
@@ -63,7 +64,7 @@ export function untilStopped(
       reloading = reloading
         .then(() => reloadConfiguration(running, live, reread, logger))
         .catch((error: unknown) => {
-          logger.error({ err: String(error) }, 'reload failed');
+          logger.error({ err: asError(error) }, 'reload failed');
         });
     });
   });

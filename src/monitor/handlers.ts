@@ -16,6 +16,7 @@ import {
   type MonitorRequest,
   type MonitorResponse,
 } from './protocol/messages.js';
+import { asError } from '../errors.js';
 
 /** Where POP3 users are kept; PasswdFileAuthenticator is one. */
 export interface UserDirectory {
@@ -87,7 +88,7 @@ export async function handleRequest(
       logger.info({ admin, target: request.target, reason: error.message }, 'monitor change refused');
       return { status: 'badData', data: Buffer.alloc(0) };
     }
-    logger.error({ admin, target: request.target, err: String(error) }, 'monitor change failed');
+    logger.error({ admin, target: request.target, err: asError(error) }, 'monitor change failed');
     return { status: 'serverError', data: Buffer.alloc(0) };
   }
 }

@@ -9,6 +9,7 @@ import {
   type RequestType,
   type Status,
 } from './protocol/messages.js';
+import { asError } from '../errors.js';
 
 export interface MonitorLimits {
   /** Time allowed for a whole request to arrive. */
@@ -58,7 +59,7 @@ export class MonitorServer {
       });
     });
     listener.on('error', (error) => {
-      this.#backends.logger.error({ err: error.message }, 'monitor listener error');
+      this.#backends.logger.error({ err: error }, 'monitor listener error');
     });
     this.#listeners.push(listener);
     const address = listener.address() as AddressInfo;
@@ -127,7 +128,7 @@ export class MonitorServer {
       const logger = this.#backends.logger.child({ remote: socket.remoteAddress });
       handleRequest({ ...this.#backends, logger }, request)
         .catch((error: unknown): MonitorResponse => {
-          this.#backends.logger.error({ err: String(error) }, 'monitor request failed');
+          this.#backends.logger.error({ err: asError(error) }, 'monitor request failed');
           return { status: 'serverError', data: Buffer.alloc(0) };
         })
         .then(

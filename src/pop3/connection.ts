@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { RespCode } from '../errors.js';
+import { asError, RespCode } from '../errors.js';
 import { canApop } from '../auth/types.js';
 import { apopTimestamp as makeApopTimestamp } from '../auth/digests.js';
 import { dispatch } from './dispatch.js';
@@ -110,7 +110,7 @@ export class Pop3Connection {
         session.closeReason ??= 'timeout';
         session.log.info({ state: session.state }, 'client stopped reading');
       } else if (!(error instanceof ConnectionGoneError)) {
-        session.log.debug({ err: String(error) }, 'connection ended');
+        session.log.debug({ err: asError(error) }, 'connection ended');
       }
     } finally {
       this.#clearTimer();
@@ -251,7 +251,7 @@ export class Pop3Connection {
     if (!isSecure) {
       const message = this.#handshakeFirst ? 'TLS handshake failed' : 'TLS handshake failed after STLS';
       this.session.closeReason ??= failure === 'timeout' ? 'timeout' : 'error';
-      this.session.log.info({ err: failure }, message);
+      this.session.log.info({ reason: failure }, message);
       secure.destroy();
       return false;
     }
@@ -263,7 +263,7 @@ export class Pop3Connection {
   /** Error and close handling for a socket (the plain one, then the TLS one). */
   #watch(socket: Socket): void {
     socket.on('error', (error) => {
-      this.session.log.debug({ err: error.message }, 'socket error');
+      this.session.log.debug({ err: error }, 'socket error');
     });
     socket.once('close', () => {
       this.#abort.abort();
@@ -357,7 +357,7 @@ export class Pop3Connection {
       try {
         await session.releaseMaildrop();
       } catch (error) {
-        session.log.error({ err: String(error) }, 'releasing the maildrop failed');
+        session.log.error({ err: asError(error) }, 'releasing the maildrop failed');
       }
     }
     return {

@@ -1,4 +1,4 @@
-import { MessageGoneError, Pop3Error, ProtocolError, RespCode } from '../errors.js';
+import { asError, MessageGoneError, Pop3Error, ProtocolError, RespCode } from '../errors.js';
 import { hasControlCharacter } from '../text.js';
 import { COMMANDS } from './commands/index.js';
 import { ConnectionGoneError } from './reply.js';
@@ -77,7 +77,7 @@ async function replyToError(session: Session, error: unknown): Promise<CommandRe
     // The +OK line is out and the body half sent: the reply cannot be finished, so the client
     // must see the connection close rather than a truncated message.
     session.isEnding = true;
-    session.log.warn({ err: describe(error) }, 'transfer failed, closing');
+    session.log.warn({ err: asError(error) }, 'transfer failed, closing');
     return error instanceof Pop3Error ? 'err' : 'internal';
   }
   try {
@@ -90,12 +90,12 @@ async function replyToError(session: Session, error: unknown): Promise<CommandRe
     }
     if (error instanceof Pop3Error) {
       if (error.close) session.isEnding = true;
-      if (error instanceof MessageGoneError) session.log.info({ err: error.message }, 'message vanished');
+      if (error instanceof MessageGoneError) session.log.info({ err: error }, 'message vanished');
       await session.reply.err(error.message, error.code);
       return 'err';
     }
     session.isEnding = true;
-    session.log.error({ err: describe(error) }, 'internal error');
+    session.log.error({ err: asError(error) }, 'internal error');
     await session.reply.err('internal error', RespCode.sysTemp);
     return 'internal';
   } catch (replyError) {
@@ -105,8 +105,4 @@ async function replyToError(session: Session, error: unknown): Promise<CommandRe
     }
     throw replyError;
   }
-}
-
-function describe(error: unknown): unknown {
-  return error instanceof Error ? { type: error.name, message: error.message, stack: error.stack } : error;
 }

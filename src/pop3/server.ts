@@ -149,7 +149,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       });
     });
     listener.on('error', (error) => {
-      this.#engine.logger.error({ err: error.message }, 'listener error');
+      this.#engine.logger.error({ err: error }, 'listener error');
     });
     this.#listeners.push(listener);
     const address = listener.address() as AddressInfo;

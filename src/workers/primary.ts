@@ -12,6 +12,7 @@ import {
   type StatsData,
   type WorkerMessage,
 } from './protocol.js';
+import { asError } from '../errors.js';
 
 /** How long the primary waits for a worker's answer before giving up on it. */
 export const WORKER_REPLY_TIMEOUT_MS = 5000;
@@ -126,7 +127,7 @@ export class WorkerPool {
       await this.#fork();
     } catch (error) {
       if (this.#isStopping) return; // stopped while it started: nothing is wrong
-      this.#options.logger.error({ err: String(error) }, 'worker could not be replaced');
+      this.#options.logger.error({ err: asError(error) }, 'worker could not be replaced');
       setTimeout(() => void this.#replace(), WORKER_RESTART_DELAY_MS).unref();
     }
   }
@@ -188,7 +189,7 @@ export class WorkerPool {
   setLimits(changes: Partial<Pop3Limits>): Pop3Limits {
     this.#limits = resolveLimits({ ...this.#limits, ...changes });
     void this.broadcast({ kind: 'set-limits', limits: changes }).catch((error: unknown) => {
-      this.#options.logger.error({ err: String(error) }, 'limits not applied by every worker');
+      this.#options.logger.error({ err: asError(error) }, 'limits not applied by every worker');
     });
     return this.#limits;
   }
@@ -201,7 +202,7 @@ export class WorkerPool {
   set root(path: string) {
     this.#root = path;
     void this.broadcast({ kind: 'set-root', root: path }).catch((error: unknown) => {
-      this.#options.logger.error({ err: String(error) }, 'mail root not changed in every worker');
+      this.#options.logger.error({ err: asError(error) }, 'mail root not changed in every worker');
     });
   }
 

@@ -4,6 +4,7 @@ import type { Pop3Limits } from '../pop3/limits.js';
 import type { Pop3Server } from '../pop3/server.js';
 import { statsData, type PrimaryMessage, type PrimaryRequest, type WorkerMessage } from './protocol.js';
 import { decodeTls, type LiveChanges, type StateMessage, type WorkerState } from './state.js';
+import { asError } from '../errors.js';
 
 /** What a worker process serves and the primary steers, built (and listening) before the worker reports in. */
 export interface WorkerServer {
@@ -82,7 +83,10 @@ function answerPrimary(server: WorkerServer, shutdown: (graceMs: number) => Prom
         send({ kind: 'reply', id: message.id, value });
       },
       (error: unknown) => {
-        server.logger.error({ request: message.kind, err: String(error) }, 'request from the primary failed');
+        server.logger.error(
+          { request: message.kind, err: asError(error) },
+          'request from the primary failed',
+        );
         send({ kind: 'reply', id: message.id, error: String(error) });
       },
     );

@@ -1,7 +1,7 @@
 // What the daemon's log lines say: every connection's end has a reason, a failed login is a
 // warning, logins and logouts name the address, and the monitor's audit lines name its client.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDaemon, type LogEntry, type RunningDaemon } from '../helpers/daemon.js';
@@ -83,4 +83,19 @@ test('connection closed says why: quit, client, kicked, timeout, error, shutdown
   await open.login('foo', 'bar');
   assert.equal(await d.stop(), 0);
   assert.equal(await closeReason(d, openOpened), 'shutdown');
+});
+
+test('err is always an error object (type, message, stack), here when the users file is gone', async (t) => {
+  const cwd = await tempDir(t);
+  await writeFile(join(cwd, 'users'), 'alice:{PLAIN}alice-pw\n');
+  const d = await startDaemon(t, { cwd, args: ['-p', '0', '--listen', '127.0.0.1', '--users', 'users'] });
+  await rename(join(cwd, 'users'), join(cwd, 'users.away'));
+  const entry = await d.waitForLog((e) => e.msg === 'users file not reloaded');
+  const err = entry['err'] as Record<string, unknown>;
+  assert.equal(typeof err, 'object', entry.raw);
+  assert.equal(err['type'], 'Error');
+  assert.match(String(err['message']), /ENOENT/);
+  assert.equal(err['code'], 'ENOENT');
+  assert.equal(typeof err['stack'], 'string');
+  assert.equal(await d.stop(), 0);
 });

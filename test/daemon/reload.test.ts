@@ -176,7 +176,7 @@ test(
     await writeFile(toml, '[limits\nmaxCommandBytes = 2000\n');
     const refused = await reload(d, (e) => e.msg === 'configuration not reloaded; the old one stays in use');
     assert.equal(refused.level, 50);
-    assert.match(String(refused['err']), /poplar\.toml/);
+    assert.match((refused['err'] as { message: string }).message, /poplar\.toml/);
     await writeFile(toml, '[limits]\nmaxCommandBytes = 99999999\n');
     await reload(d, (e) => e.msg === 'configuration not reloaded; the old one stays in use');
     assert.ok(!d.logs.some(isReloaded));

@@ -1,10 +1,16 @@
+import { stdSerializers } from 'pino';
 import type { Logger } from '../../src/log.js';
+
+/** An entry as pino writes it: an error (under `err` or anywhere) becomes its type, message and stack. */
+export function asLogged(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (v instanceof Error ? stdSerializers.err(v) : v));
+}
 
 /** A logger that keeps every entry as a JSON line, to check what was (and was not) logged. */
 export function recordingLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
   const log = (fields: object, message?: string): void => {
-    lines.push(JSON.stringify({ ...fields, message }));
+    lines.push(asLogged({ ...fields, message }));
   };
   const logger = { lines, debug: log, info: log, warn: log, error: log, child: () => logger };
   return logger;

@@ -254,7 +254,9 @@ test('SIGHUP with a broken certificate file: an error is logged and the old cert
   const entry = await d.waitForLog((e) => e.msg === 'certificates not reloaded; the old ones stay in use', {
     since,
   });
-  assert.match(String(entry['err']), /unusable TLS certificate or key/);
+  const err = entry['err'] as { type: string; message: string; stack: string };
+  assert.equal(err.type, 'Error', "err is pino's error object");
+  assert.match(err.message, /unusable TLS certificate or key/);
   assert.ok(!d.logs.slice(since).some((e) => e.msg === 'certificates reloaded'));
   const client = await tlsClient(t, tlsPort);
   assert.equal(client.peerCertificate.fingerprint256, pki.localhost.fingerprint256);

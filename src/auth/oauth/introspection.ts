@@ -1,5 +1,6 @@
 import { silentLogger, type Logger } from '../../log.js';
 import { claimedName, type OAuthVerifier, type TokenVerdict } from './verifier.js';
+import { asError } from '../../errors.js';
 
 export interface IntrospectionVerifierOptions {
   /** The authorization server's introspection endpoint (RFC 7662 section 2). */
@@ -82,7 +83,7 @@ export class IntrospectionVerifier implements OAuthVerifier {
       payload = JSON.parse(await readLimited(response, MAX_RESPONSE_BYTES));
     } catch (error) {
       // The error text never carries the token: it is only ever in the request body.
-      this.#logger.warn({ err: (error as Error).message }, 'token introspection failed');
+      this.#logger.warn({ err: asError(error) }, 'token introspection failed');
       return { ok: false, reason: 'temporary' };
     }
     if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {

@@ -10,6 +10,7 @@ import {
 } from 'jose';
 import { silentLogger, type Logger } from '../../log.js';
 import { nameClaim, type OAuthVerifier, type TokenVerdict } from './verifier.js';
+import { asError } from '../../errors.js';
 
 export interface JwksVerifierOptions {
   /** Where the keys are: a JWKS URL (fetched and cached by `jose`) or a key set already read. */
@@ -77,7 +78,7 @@ export class JwksVerifier implements OAuthVerifier {
       }));
     } catch (error) {
       if (isKeySetUnavailable(error)) {
-        this.#logger.warn({ err: (error as Error).message }, 'JWKS unavailable');
+        this.#logger.warn({ err: asError(error) }, 'JWKS unavailable');
         return { ok: false, reason: 'temporary' };
       }
       this.#logger.debug({ why: (error as errors.JOSEError).code }, 'bearer token refused');

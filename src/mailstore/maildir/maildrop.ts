@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno, MessageGoneError } from '../../errors.js';
+import { asError, isErrno, MessageGoneError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { MaildropLease } from '../locks.js';
 import type {
@@ -70,7 +70,7 @@ export class MaildirMaildrop implements Maildrop {
     try {
       await this.#lease.confirm();
     } catch (error) {
-      this.#log.error({ err: String(error) }, 'maildrop no longer ours: nothing deleted or marked seen');
+      this.#log.error({ err: asError(error) }, 'maildrop no longer ours: nothing deleted or marked seen');
       throw error;
     }
     const notDeleted: string[] = [];
@@ -88,7 +88,7 @@ export class MaildirMaildrop implements Maildrop {
         // A message that is already gone counts as deleted.
         await this.#withCurrentName(message, (path) => this.#fs.unlink(path));
       } catch (error) {
-        this.#log.error({ file: message.file.name, err: String(error) }, 'cannot delete message');
+        this.#log.error({ file: message.file.name, err: asError(error) }, 'cannot delete message');
         notDeleted.push(uid);
       }
     }
@@ -115,7 +115,7 @@ export class MaildirMaildrop implements Maildrop {
         await this.#fs.rename(path, target);
       });
     } catch (error) {
-      this.#log.warn({ file: message.file.name, err: String(error) }, 'cannot mark message seen');
+      this.#log.warn({ file: message.file.name, err: asError(error) }, 'cannot mark message seen');
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno, Pop3Error, RespCode } from '../../errors.js';
+import { asError, isErrno, Pop3Error, RespCode } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { hasControlCharacter } from '../../text.js';
 import { curNameFor, parseMaildirName, uidFor, type MaildirName } from './filename.js';
@@ -67,7 +67,7 @@ export async function scanMaildrop(dir: string, options: ScanOptions): Promise<S
   try {
     await index.save();
   } catch (error) {
-    log.warn({ err: String(error) }, 'size index not saved');
+    log.warn({ err: asError(error) }, 'size index not saved');
   }
   messages.sort(byDelivery);
   return uniqueUids(messages);
@@ -142,7 +142,7 @@ async function measureAll(
       message.isVerbatim = measure.isVerbatim;
       index.set(message.file.base, measure);
     } catch (error) {
-      log.warn({ file: message.file.name, err: String(error) }, 'message skipped: unreadable');
+      log.warn({ file: message.file.name, err: asError(error) }, 'message skipped: unreadable');
       unreadable.add(message);
     } finally {
       buffers.push(buffer);
@@ -180,7 +180,7 @@ async function moveNewToCur(dir: string, log: Logger, fs: MaildirFs, pace: Pace)
       await fs.rename(join(dir, 'new', name), join(dir, 'cur', curNameFor(name)));
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return; // taken by another program meanwhile
-      log.error({ file: name, err: String(error) }, 'cannot move message from new/ to cur/');
+      log.error({ file: name, err: asError(error) }, 'cannot move message from new/ to cur/');
       throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
     }
   });

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { isErrno, Pop3Error, RespCode } from '../../errors.js';
+import { asError, isErrno, Pop3Error, RespCode } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { isValidUserName, type MailUser } from '../../user.js';
 import type { MaildropLease, MaildropLocks } from '../locks.js';
@@ -82,7 +82,7 @@ export class MaildirStore implements MailStore {
     try {
       await ensureMaildir(dir, fs);
     } catch (error) {
-      log.error({ dir, err: String(error) }, 'maildir cannot be created');
+      log.error({ dir, err: asError(error) }, 'maildir cannot be created');
       throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp);
     }
     let lease: MaildropLease;
@@ -92,7 +92,7 @@ export class MaildirStore implements MailStore {
       // [IN-USE] is a normal answer; anything else (a read-only or full disk) is the operator's business.
       if (error instanceof Pop3Error && error.code !== RespCode.inUse) {
         log.error(
-          { dir, err: String(error.cause instanceof Error ? error.cause : error) },
+          { dir, err: error.cause instanceof Error ? error.cause : error },
           'maildrop lock cannot be taken',
         );
       }
@@ -110,7 +110,7 @@ export class MaildirStore implements MailStore {
     } catch (error) {
       await lease.release();
       if (error instanceof Pop3Error) throw error;
-      log.error({ dir, err: String(error) }, 'maildrop cannot be opened');
+      log.error({ dir, err: asError(error) }, 'maildrop cannot be opened');
       throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
     }
   }

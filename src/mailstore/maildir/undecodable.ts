@@ -1,6 +1,6 @@
 import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
-import { isErrno } from '../../errors.js';
+import { asError, isErrno } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { MaildirFs } from './fs.js';
 
@@ -56,7 +56,10 @@ async function renameUndecodable(folder: string, fs: MaildirFs, log: Logger): Pr
     } catch (error) {
       if (isErrno(error, 'ENOENT')) continue; // taken by another program meanwhile
       if (!isErrno(error, 'EEXIST') || !(await isSameFile(fs, from, to))) {
-        log.error({ file: name, err: String(error) }, 'cannot rename a message whose file name is not UTF-8');
+        log.error(
+          { file: name, err: asError(error) },
+          'cannot rename a message whose file name is not UTF-8',
+        );
         continue;
       }
       // The same file under both names: an earlier rename stopped between link and unlink.

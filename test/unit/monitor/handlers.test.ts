@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { tempDir } from '../../helpers/temp-dir.js';
+import { asLogged } from '../../helpers/recording-logger.js';
 import { hashPassword } from '../../../src/auth/passwords/registry.js';
 import { staticAuth } from '../../../src/auth/static.js';
 import type { Logger } from '../../../src/log.js';
@@ -71,7 +72,7 @@ function hasBytes(value: unknown): boolean {
 function assertNothingSecretLogged(calls: readonly LogCall[]): void {
   for (const call of calls) {
     assert.equal(hasBytes(call.fields), false, `raw bytes logged: ${call.message ?? ''}`);
-    const text = JSON.stringify(call);
+    const text = asLogged(call);
     for (const secret of SECRETS) {
       const escaped = JSON.stringify(secret).slice(1, -1);
       assert.ok(!text.includes(secret) && !text.includes(escaped), `a secret was logged: ${text}`);
@@ -666,7 +667,7 @@ describe('handleRequest: CONFIG 0x04 set user', () => {
     h.users.failure = new Error('EACCES: permission denied, open users.tmp');
     assert.equal(await wire(h, config('setUser', `bob\0${PASSWORD}`)), SERVER_ERROR);
     assert.deepEqual(h.users.calls, [['setPassword', 'bob', PASSWORD]]);
-    assert.ok(h.logs.some((call) => call.level === 'error' && JSON.stringify(call).includes('EACCES')));
+    assert.ok(h.logs.some((call) => call.level === 'error' && asLogged(call).includes('EACCES')));
   });
 });
 
