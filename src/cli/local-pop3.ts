@@ -3,11 +3,12 @@ import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import type { OAuthVerifier } from '../auth/oauth/verifier.js';
 import type { DaemonConfig } from '../config/config.js';
 import { MaildirStore } from '../mailstore/maildir/store.js';
-import { createServer, type Pop3Server } from '../pop3/server.js';
+import { createServer, type Pop3Server, type Pop3ServerOptions } from '../pop3/server.js';
 import type { Pop3TlsOptions } from '../pop3/tls.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
 import type { Pop3Limits } from '../pop3/limits.js';
 import { decodeTls, type TlsData, type WorkerState } from '../workers/state.js';
+import { WorkerCounters } from '../workers/shared-limits.js';
 import type { WorkerServer } from '../workers/worker.js';
 import { listenPop3 } from './listen.js';
 import { createOAuthVerifier } from './oauth.js';
@@ -31,6 +32,7 @@ export async function createLocalPop3(
   oauth: OAuthVerifier | undefined,
   tls: Pop3TlsOptions | undefined,
   logger: pino.Logger,
+  counters?: Pop3ServerOptions['counters'],
 ): Promise<LocalPop3> {
   const users = new PasswdFileAuthenticator(plan.usersPath, {
     logger,
@@ -48,6 +50,7 @@ export async function createLocalPop3(
     ...(tls === undefined ? {} : { tls }),
     allowCleartextLogin: config.allowCleartextLogin,
     ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
+    ...(counters === undefined ? {} : { counters }),
   });
   return { users, store, pop3 };
 }
@@ -77,7 +80,9 @@ export async function startWorkerPop3(
   // for this worker's listen.
   const runAs = await resolveRunAs(config);
   if (runAs !== undefined) dropPrivileges(runAs, logger);
-  const { users, store, pop3 } = await createLocalPop3(config, plan, oauth, tls, logger);
+  // Connection counts and the login throttle are the primary's, once for the machine.
+  const counters = new WorkerCounters();
+  const { users, store, pop3 } = await createLocalPop3(config, plan, oauth, tls, logger, counters);
   if (state.root !== config.maildir) {
     // Changed through the monitor since start: a store path only; the plan's files stay where they were.
     store.root = state.root;

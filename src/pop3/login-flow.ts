@@ -53,7 +53,7 @@ export async function failLogin(
   const { engine } = session;
   session.authFailures += 1;
   engine.stats.recordLogin(method, false);
-  const verdict = engine.loginThrottle.fail(session.remoteAddress, username, engine.limits);
+  const verdict = await engine.loginThrottle.fail(session.remoteAddress, username, engine.limits);
   if (verdict.isThrottled) engine.stats.loginsThrottled += 1;
   session.log.warn(
     {

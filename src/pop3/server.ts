@@ -10,7 +10,8 @@ import { mechanismMap, type SaslMechanismName } from './sasl/index.js';
 import { TlsContexts, type Pop3TlsOptions } from './tls.js';
 import type { CommandInfo, ConnectionInfo, EngineContext, LoginInfo, Pop3State } from './session.js';
 import { ServerStats } from './stats.js';
-import { addressKey, LoginThrottle } from './throttle.js';
+import { addressKey, LoginThrottle, type Throttle } from './throttle.js';
+import { LocalConnectionSlots, type ConnectionRefusal, type ConnectionSlots } from './connection-slots.js';
 
 /** The domain of APOP timestamps and CRAM-MD5 challenges when no `hostname` is given. */
 export const DEFAULT_CHALLENGE_DOMAIN = 'poplar';
@@ -46,6 +47,14 @@ export interface Pop3ServerOptions {
    * first); of these, CAPA and AUTH offer those the authenticator can serve.
    */
   readonly saslMechanisms?: readonly SaslMechanismName[];
+  /**
+   * Where open connections and failed logins are counted: in this server by default. The daemon's
+   * workers pass counters kept by their primary, so that `maxConnections`, `maxConnectionsPerIp`
+   * and the login throttle hold for the whole machine, not per process. An answer given as a
+   * promise must come in bounded time (the socket waits for it unserved). For the daemon: these
+   * types are not exported and may change.
+   */
+  readonly counters?: { readonly connections: ConnectionSlots; readonly loginThrottle: Throttle };
 }
 
 /** One address for {@link Pop3Server.listen}; call it once per address. */
@@ -94,14 +103,17 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   readonly #hostname: string;
   readonly #listeners: Server[] = [];
   readonly #connections = new Set<Pop3Connection>();
-  /** Open connections by address key (`addressKey`: IPv4, or an IPv6 /64). */
-  readonly #perIp = new Map<string, number>();
+  /** Open connections, in all and by address key (`addressKey`: IPv4, or an IPv6 /64). */
+  readonly #slots: ConnectionSlots;
+  /** Sockets waiting for the answer about their slot (counters kept elsewhere). */
+  readonly #waiting = new Set<Socket>();
   #isClosing = false;
 
   constructor(options: Pop3ServerOptions) {
     super();
     this.#hostname = options.hostname ?? DEFAULT_CHALLENGE_DOMAIN;
     const logger = options.logger ?? silentLogger;
+    this.#slots = options.counters?.connections ?? new LocalConnectionSlots();
     this.#engine = {
       authenticator: options.authenticator,
       store: options.store,
@@ -120,7 +132,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       onLogin: (info) => {
         this.emit('login', info);
       },
-      loginThrottle: new LoginThrottle(),
+      loginThrottle: options.counters?.loginThrottle ?? new LoginThrottle(),
     };
   }
 
@@ -188,34 +200,65 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   /**
    * Counts a new socket against the connection limits, or refuses it, and serves it. `tls`: the
    * handshake is done; `handshake`: a raw socket on the implicit-TLS port, the handshake comes first.
+   * With counters kept elsewhere (a worker's, in the primary) the answer takes one round trip.
    */
   #accept(socket: Socket, kind: ConnectionKind): void {
     const ip = socket.remoteAddress ?? 'unknown';
     // Counted as the throttle counts: an IPv6 client by its /64, an IPv4-mapped one as IPv4.
     const key = addressKey(ip);
-    const refusal = this.#isClosing
-      ? 'server shutting down'
-      : this.#connections.size >= this.limits.maxConnections
-        ? 'too many connections'
-        : (this.#perIp.get(key) ?? 0) >= this.limits.maxConnectionsPerIp
-          ? 'too many connections from your address'
-          : undefined;
-    if (refusal !== undefined) {
-      this.stats.connectionsRefused += 1;
-      this.#engine.logger.info({ remote: ip, reason: refusal }, 'connection refused');
-      this.emit('refuse', { remoteAddress: ip, reason: refusal });
-      socket.on('error', () => {});
-      // Before a TLS handshake, cleartext would only be a bad record to the client: just close.
-      if (kind === 'handshake') socket.destroy();
-      else {
-        socket.end(`-ERR [SYS/TEMP] ${refusal}\r\n`);
-        socket.destroySoon();
+    if (this.#isClosing) {
+      this.#refuse(socket, kind, ip, 'server shutting down');
+      return;
+    }
+    const taken = this.#slots.take(key, this.limits);
+    if (!(taken instanceof Promise)) {
+      this.#admit(socket, kind, ip, key, taken);
+      return;
+    }
+    // The client may reset the connection while the answer is on its way.
+    const ignore = (): void => {};
+    socket.on('error', ignore);
+    this.#waiting.add(socket);
+    void taken.then((refusal) => {
+      this.#waiting.delete(socket);
+      socket.off('error', ignore);
+      if (refusal === undefined && (this.#isClosing || socket.destroyed)) {
+        this.#slots.release(key);
+        if (socket.destroyed) return;
+        this.#refuse(socket, kind, ip, 'server shutting down');
+        return;
       }
+      this.#admit(socket, kind, ip, key, refusal);
+    });
+  }
+
+  #refuse(socket: Socket, kind: ConnectionKind, ip: string, refusal: string): void {
+    this.stats.connectionsRefused += 1;
+    this.#engine.logger.info({ remote: ip, reason: refusal }, 'connection refused');
+    this.emit('refuse', { remoteAddress: ip, reason: refusal });
+    socket.on('error', () => {});
+    // Before a TLS handshake, cleartext would only be a bad record to the client: just close.
+    if (kind === 'handshake') socket.destroy();
+    else {
+      socket.end(`-ERR [SYS/TEMP] ${refusal}\r\n`);
+      socket.destroySoon();
+    }
+  }
+
+  /** Serves a socket that holds a connection slot under `key`, or refuses it with `refusal`. */
+  #admit(
+    socket: Socket,
+    kind: ConnectionKind,
+    ip: string,
+    key: string,
+    refusal: ConnectionRefusal | undefined,
+  ): void {
+    if (refusal !== undefined) {
+      this.#refuse(socket, kind, ip, refusal);
       return;
     }
     const conn = new Pop3Connection(socket, this.#engine, this.#hostname, kind);
     this.#connections.add(conn);
-    this.#perIp.set(key, (this.#perIp.get(key) ?? 0) + 1);
     this.stats.connectionsTotal += 1;
     this.stats.connectionsOpen += 1;
     const log = conn.session.log;
@@ -226,9 +269,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     this.emit('connect', conn.info);
     void conn.run().then((closed) => {
       this.#connections.delete(conn);
-      const left = (this.#perIp.get(key) ?? 1) - 1;
-      if (left === 0) this.#perIp.delete(key);
-      else this.#perIp.set(key, left);
+      this.#slots.release(key);
       this.stats.connectionsOpen -= 1;
       const remote = closed.remoteAddress;
       if (closed.user !== undefined) log.info({ user: closed.user, remote, ...closed.summary }, 'logout');
@@ -320,6 +361,8 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       check();
     });
     for (const conn of this.#connections) conn.shutdown('server shutting down');
+    // Not served yet: the slot, if it comes, is given back.
+    for (const socket of this.#waiting) socket.destroy();
     const timer = setTimeout(() => {
       for (const conn of this.#connections) conn.destroy();
     }, graceMs);

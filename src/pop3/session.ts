@@ -8,7 +8,7 @@ import type { ReplyWriter } from './reply.js';
 import type { SaslMechanism } from './sasl/types.js';
 import type { ServerStats } from './stats.js';
 import type { TlsContexts } from './tls.js';
-import type { LoginThrottle } from './throttle.js';
+import type { Throttle } from './throttle.js';
 
 /**
  * Why a connection closed: the client sent QUIT, an administrator ended the session, a timer ran
@@ -77,7 +77,7 @@ export interface EngineContext {
   /** Called when a login succeeds (the server's `login` event). */
   readonly onLogin: (info: LoginInfo) => void;
   /** Failed logins by address and user name, across connections: the delays before answering. */
-  readonly loginThrottle: LoginThrottle;
+  readonly loginThrottle: Throttle;
 }
 
 /** What one session did, for the logout log line and the `close` event. */

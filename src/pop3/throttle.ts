@@ -25,6 +25,29 @@ export interface ThrottleVerdict {
   readonly isThrottled: boolean;
 }
 
+/**
+ * What the engine asks of the login throttle: {@link LoginThrottle} in one process; the daemon's
+ * workers ask their primary's, so that failures count once per machine. Only a failure may take a
+ * round trip; the answer to an attempt that did not fail comes from what this process knows.
+ */
+export interface Throttle {
+  check(address: string, user: string | undefined, limits: ThrottleLimits): ThrottleVerdict;
+  fail(
+    address: string,
+    user: string | undefined,
+    limits: ThrottleLimits,
+  ): ThrottleVerdict | Promise<ThrottleVerdict>;
+  succeed(user: string): void;
+}
+
+/** The counts of one address and one user name after a change, as one process tells another. */
+export interface ThrottleCounts {
+  readonly address?: string | undefined;
+  readonly addressFailures: number;
+  readonly user?: string | undefined;
+  readonly userFailures: number;
+}
+
 /** User names longer than this are tracked by a digest, so a table entry stays small whatever the name. */
 const MAX_USER_KEY_LENGTH = 64;
 /** Doubling stops here: 2^40 times any delay is already far beyond every cap. */
@@ -66,6 +89,17 @@ class FailureTable {
     return failures;
   }
 
+  /** Sets `key`'s count as another process counted it (0 forgets it). */
+  set(key: string, failures: number, now: number, maxEntries: number): void {
+    this.#entries.delete(key);
+    if (failures <= 0) return;
+    this.#entries.set(key, { failures, lastFailureAt: now });
+    for (const oldest of this.#entries.keys()) {
+      if (this.#entries.size <= maxEntries) break;
+      this.#entries.delete(oldest);
+    }
+  }
+
   delete(key: string): void {
     this.#entries.delete(key);
   }
@@ -90,7 +124,7 @@ class FailureTable {
  * It keeps no timers: time comes from `now` (monotonic by default), and stale entries are dropped
  * when the tables are next used. One throttle serves a whole server.
  */
-export class LoginThrottle {
+export class LoginThrottle implements Throttle {
   readonly #now: () => number;
   readonly #addresses = new FailureTable();
   readonly #users = new FailureTable();
@@ -133,6 +167,18 @@ export class LoginThrottle {
     const userFailures = user === undefined ? 0 : this.#users.add(userKey(user), now, window, max);
     const delayMs = Math.max(limits.authFailureDelayMs, penalty(limits, addressFailures, userFailures));
     return { addressFailures, userFailures, delayMs, isThrottled: delayMs > limits.authFailureDelayMs };
+  }
+
+  /**
+   * Takes counts as another process's throttle gave them (a worker's copy of the primary's), each
+   * counted from now; a count of 0 forgets its key, and a missing address or user is left alone.
+   */
+  mirror(counts: ThrottleCounts, maxEntries: number): void {
+    const now = this.#now();
+    if (counts.address !== undefined)
+      this.#addresses.set(addressKey(counts.address), counts.addressFailures, now, maxEntries);
+    if (counts.user !== undefined)
+      this.#users.set(userKey(counts.user), counts.userFailures, now, maxEntries);
   }
 
   /**

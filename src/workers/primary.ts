@@ -6,6 +6,7 @@ import type { SessionSnapshot } from '../pop3/server.js';
 import { ServerStats } from '../pop3/stats.js';
 import type { LiveChanges, StateMessage, WorkerState } from './state.js';
 import {
+  isCounterAsk,
   sumStats,
   type MetricsData,
   type PrimaryRequest,
@@ -13,6 +14,7 @@ import {
   type WorkerMessage,
 } from './protocol.js';
 import { asError } from '../errors.js';
+import { PrimaryCounters } from './shared-limits.js';
 
 /** How long the primary waits for a worker's answer before giving up on it. */
 export const WORKER_REPLY_TIMEOUT_MS = 5000;
@@ -52,6 +54,8 @@ export class WorkerPool {
   /** Every live worker, starting ones too. */
   readonly #all = new Set<Worker>();
   readonly #pending = new Map<number, Pending>();
+  /** Connection counts and the login throttle, once for the machine (`shared-limits.ts`). */
+  readonly #counters = new PrimaryCounters(() => this.#all);
   #sessions: SessionSnapshot[] = [];
   #limits: Pop3Limits;
   #root: string;
@@ -82,6 +86,8 @@ export class WorkerPool {
         } else if (message.kind === 'starting') {
           const state: StateMessage = { kind: 'state', state: this.#state() };
           worker.send(state);
+        } else if (isCounterAsk(message)) {
+          this.#counters.answer(worker, message);
         } else if (message.kind === 'listening') {
           isUp = true;
           this.#workers.add(worker);
@@ -93,6 +99,7 @@ export class WorkerPool {
       worker.on('exit', (code, signal) => {
         this.#workers.delete(worker);
         this.#all.delete(worker);
+        this.#counters.forget(worker);
         for (const [id, pending] of this.#pending) {
           if (pending.worker === worker) this.#settle(id, undefined, 'worker exited');
         }

@@ -1,8 +1,10 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import type { ConnectionLimits, ConnectionRefusal } from '../pop3/connection-slots.js';
 import type { Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
 import { ServerStats } from '../pop3/stats.js';
 import type { LiveChanges, StartingMessage } from './state.js';
+import type { ThrottleCounts, ThrottleLimits, ThrottleVerdict } from '../pop3/throttle.js';
 
 /**
  * Messages between the primary process and its POP3 workers, over the cluster IPC channel. The
@@ -30,6 +32,7 @@ export interface StatsData {
 
 export type WorkerMessage =
   | { readonly kind: 'reply'; readonly id: number; readonly value?: unknown; readonly error?: string }
+  | CounterAsk
   | { readonly kind: 'listening'; readonly addresses: { address: string; family: string; port: number }[] }
   | { readonly kind: 'failed'; readonly error: string }
   | StartingMessage;
@@ -66,3 +69,50 @@ export function sumStats(into: ServerStats, parts: readonly StatsData[]): Sessio
   }
   return sessions;
 }
+
+/**
+ * A worker's question about the machine-wide counters (`shared-limits.ts`): the per-address and
+ * total connection counts and the login throttle live in the primary. A question with an id gets
+ * one {@link CounterAnswer}; the others are news that needs no answer.
+ */
+export type CounterAsk =
+  | {
+      readonly kind: 'take-connection';
+      readonly id: number;
+      readonly key: string;
+      readonly limits: ConnectionLimits;
+    }
+  | { readonly kind: 'release-connection'; readonly key: string }
+  | {
+      readonly kind: 'login-failed';
+      readonly id: number;
+      readonly address: string;
+      readonly user: string | undefined;
+      readonly limits: ThrottleLimits;
+    }
+  | { readonly kind: 'login-succeeded'; readonly user: string };
+
+/** The primary to a worker about the counters: an answer, or the throttle's new counts (sent to every worker). */
+export type CounterMessage =
+  | {
+      readonly kind: 'take-connection-answer';
+      readonly id: number;
+      /** The key asked about: a slot granted after the worker stopped waiting is given back. */
+      readonly key: string;
+      readonly refusal: ConnectionRefusal | undefined;
+    }
+  | { readonly kind: 'login-failed-answer'; readonly id: number; readonly verdict: ThrottleVerdict }
+  | { readonly kind: 'throttle-counts'; readonly counts: ThrottleCounts; readonly maxEntries: number };
+
+/** Whether a message from a worker is about the counters (`shared-limits.ts` answers it). */
+export const isCounterAsk = (message: WorkerMessage): message is CounterAsk =>
+  message.kind === 'take-connection' ||
+  message.kind === 'release-connection' ||
+  message.kind === 'login-failed' ||
+  message.kind === 'login-succeeded';
+
+/** Whether a message from the primary is about the counters (not a {@link PrimaryMessage}). */
+export const isCounterMessage = (message: { readonly kind: string }): message is CounterMessage =>
+  message.kind === 'take-connection-answer' ||
+  message.kind === 'login-failed-answer' ||
+  message.kind === 'throttle-counts';

@@ -2,7 +2,14 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { Pop3Limits } from '../pop3/limits.js';
 import type { Pop3Server } from '../pop3/server.js';
-import { statsData, type PrimaryMessage, type PrimaryRequest, type WorkerMessage } from './protocol.js';
+import {
+  isCounterMessage,
+  statsData,
+  type CounterMessage,
+  type PrimaryMessage,
+  type PrimaryRequest,
+  type WorkerMessage,
+} from './protocol.js';
 import { decodeTls, type LiveChanges, type StateMessage, type WorkerState } from './state.js';
 import { asError } from '../errors.js';
 
@@ -77,7 +84,8 @@ function stateFromPrimary(): Promise<WorkerState> {
 
 /** A worker's side of the cluster channel: answers every request of the primary. */
 function answerPrimary(server: WorkerServer, shutdown: (graceMs: number) => Promise<void>): void {
-  process.on('message', (message: PrimaryMessage) => {
+  process.on('message', (message: PrimaryMessage | CounterMessage) => {
+    if (isCounterMessage(message)) return; // for the counters (shared-limits.ts)
     void run(server, shutdown, message).then(
       (value) => {
         send({ kind: 'reply', id: message.id, value });
