@@ -49,17 +49,17 @@ async function listeningWorkers(logs: LogWatch, count: number): Promise<Set<numb
 }
 
 /**
- * Kills one worker with SIGKILL and resolves once its replacement is up: it listens and has been
- * told the mail root, the last step of the primary's replacement. Fails on an error line.
+ * Kills one worker with SIGKILL and resolves once its replacement is up: it listens (it is handed
+ * the mail root and limits when it is forked). Fails on an error line.
  */
 async function replaceAWorker(logs: LogWatch, seen: Set<number>): Promise<void> {
   const victim = [...seen].find(isAlive);
   assert.ok(victim !== undefined, 'no live worker');
   process.kill(victim, 'SIGKILL');
   const next = await logs.waitFor(
-    (e) => (e['msg'] === 'mail root applied' && !seen.has(e['pid'] as number)) || isBad(e),
+    (e) => (e['msg'] === 'listening' && !seen.has(e['pid'] as number)) || isBad(e),
   );
-  assert.equal(next['msg'], 'mail root applied', JSON.stringify(next));
+  assert.equal(next['msg'], 'listening', JSON.stringify(next));
   seen.add(next['pid'] as number);
 }
 
