@@ -62,7 +62,8 @@ export const DEFAULT_MONITOR_LISTEN = ['127.0.0.1', '::1'] as const;
 export const LOG_FORMATS = ['text', 'json'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const TOP_KEYS = [
+/** The settings a config file's top level takes (`limits`, `sni` and `oauth` are tables). */
+export const TOP_KEYS = [
   'port',
   'maildir',
   'listen',

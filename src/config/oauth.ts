@@ -35,6 +35,9 @@ const STRING_KEYS = [
   'usernameClaim',
 ] as const;
 
+/** The settings the `[oauth]` table takes. */
+export const OAUTH_KEYS: readonly string[] = [...STRING_KEYS, 'timeoutMs'];
+
 function checkUrl(url: string, key: string, source: string): void {
   let parsed: URL;
   try {
@@ -54,7 +57,7 @@ export function parseOAuthTable(value: unknown, source: string): OAuthConfig {
   }
   const table = value as Record<string, unknown>;
   for (const key of Object.keys(table)) {
-    if (key !== 'timeoutMs' && !(STRING_KEYS as readonly string[]).includes(key)) {
+    if (!OAUTH_KEYS.includes(key)) {
       throw new ConfigError(`${source}: unknown setting "${key}" in [oauth]`);
     }
   }

@@ -94,6 +94,8 @@ test(
       'SECURITY.md',
       'docs/architecture.md',
       'docs/deploy.md',
+      'docs/configuration.md',
+      'poplar.example.toml',
       'deploy/poplar.service',
       'bin/poplar.js',
       'build/src/index.js',
