@@ -63,7 +63,7 @@ export interface WorkerSettings {
 
 /**
  * A worker's POP3 server, built from the primary's state (its configuration, certificates, limits
- * and mail root as they are now) and listening on the sockets shared with the other workers.
+ * and mail root as they are now); `listen()` listens on the sockets shared with the other workers.
  */
 export async function startWorkerPop3(
   state: WorkerState,
@@ -96,7 +96,6 @@ export async function startWorkerPop3(
       { limits: Object.fromEntries(changed.map((k) => [k, state.limits[k as keyof Pop3Limits]])) },
       'limits applied',
     );
-  await listenPop3(pop3, config, plan, logger);
   return {
     pop3,
     users,
@@ -105,6 +104,7 @@ export async function startWorkerPop3(
     setLogLevel: (level) => {
       logger.level = level;
     },
+    listen: () => listenPop3(pop3, config, plan, logger),
     shutdownGraceMs: config.shutdownGraceMs,
     logger,
   };

@@ -53,6 +53,8 @@ export class WorkerPool {
   readonly #workers = new Set<Worker>();
   /** Every live worker, starting ones too. */
   readonly #all = new Set<Worker>();
+  /** Workers sent their state that do not listen yet: they take every change before they listen. */
+  readonly #starting = new Set<Worker>();
   readonly #pending = new Map<number, Pending>();
   /** Connection counts and the login throttle, once for the machine (`shared-limits.ts`). */
   readonly #counters = new PrimaryCounters(() => this.#all);
@@ -86,18 +88,22 @@ export class WorkerPool {
         } else if (message.kind === 'starting') {
           const state: StateMessage = { kind: 'state', state: this.#state() };
           worker.send(state);
+          this.#starting.add(worker);
         } else if (isCounterAsk(message)) {
           this.#counters.answer(worker, message);
         } else if (message.kind === 'listening') {
           isUp = true;
+          this.#starting.delete(worker);
           this.#workers.add(worker);
           resolve(message.addresses);
         } else {
+          this.#starting.delete(worker);
           reject(new Error(message.error));
         }
       });
       worker.on('exit', (code, signal) => {
         this.#workers.delete(worker);
+        this.#starting.delete(worker);
         this.#all.delete(worker);
         this.#counters.forget(worker);
         for (const [id, pending] of this.#pending) {
@@ -174,6 +180,15 @@ export class WorkerPool {
     return Promise.all([...this.#workers].map((w) => this.request(w, request)));
   }
 
+  /**
+   * A change to every worker; resolves with their answers. A starting worker is sent it too and
+   * takes it before it listens, unawaited: one that fails to start is replaced with the new state.
+   */
+  #change(request: PrimaryRequest): Promise<unknown[]> {
+    for (const worker of this.#starting) this.request(worker, request).catch(() => undefined);
+    return this.broadcast(request);
+  }
+
   get workerCount(): number {
     return this.#workers.size;
   }
@@ -195,7 +210,7 @@ export class WorkerPool {
   /** Validated here, then applied by every worker (and by workers started later). */
   setLimits(changes: Partial<Pop3Limits>): Pop3Limits {
     this.#limits = resolveLimits({ ...this.#limits, ...changes });
-    void this.broadcast({ kind: 'set-limits', limits: changes }).catch((error: unknown) => {
+    void this.#change({ kind: 'set-limits', limits: changes }).catch((error: unknown) => {
       this.#options.logger.error({ err: asError(error) }, 'limits not applied by every worker');
     });
     return this.#limits;
@@ -208,7 +223,7 @@ export class WorkerPool {
   /** The mail root for maildrops opened from now on, in every worker. */
   set root(path: string) {
     this.#root = path;
-    void this.broadcast({ kind: 'set-root', root: path }).catch((error: unknown) => {
+    void this.#change({ kind: 'set-root', root: path }).catch((error: unknown) => {
       this.#options.logger.error({ err: asError(error) }, 'mail root not changed in every worker');
     });
   }
@@ -224,13 +239,13 @@ export class WorkerPool {
 
   /** Every worker re-reads the users file; resolves once all have. */
   async reloadUsers(): Promise<void> {
-    await this.broadcast({ kind: 'reload-users' });
+    await this.#change({ kind: 'reload-users' });
   }
 
   /** SIGHUP: the users file, and the changed limits, certificates and log level, in every worker. */
   async reloadAll(changes: LiveChanges): Promise<void> {
     if (changes.limits !== undefined) this.#limits = resolveLimits({ ...this.#limits, ...changes.limits });
-    await this.broadcast({ kind: 'reload-all', changes });
+    await this.#change({ kind: 'reload-all', changes });
   }
 
   /** Metrics of every worker and of `own` (the primary's), summed the way prom-client sums a cluster. */
