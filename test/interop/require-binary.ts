@@ -10,6 +10,7 @@ export const onCI = (): boolean => process.env['CI'] === 'true';
 const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   curl: 'curl',
   doveadm: 'dovecot-core',
+  'fail2ban-regex': 'fail2ban',
   fetchmail: 'fetchmail',
   mpop: 'mpop',
   openssl: 'openssl',
