@@ -48,6 +48,15 @@ export interface ThrottleCounts {
   readonly userFailures: number;
 }
 
+/**
+ * A throttle's tables as one process hands them to another (the primary's to a starting worker):
+ * each entry `[key, failures, ms since its last failure]`, stalest first.
+ */
+export interface ThrottleSnapshot {
+  readonly addresses: readonly (readonly [string, number, number])[];
+  readonly users: readonly (readonly [string, number, number])[];
+}
+
 /** User names longer than this are tracked by a digest, so a table entry stays small whatever the name. */
 const MAX_USER_KEY_LENGTH = 64;
 /** Doubling stops here: 2^40 times any delay is already far beyond every cap. */
@@ -102,6 +111,18 @@ class FailureTable {
 
   delete(key: string): void {
     this.#entries.delete(key);
+  }
+
+  /** Every entry with its age, stalest first. */
+  snapshot(now: number): [string, number, number][] {
+    return [...this.#entries].map(([key, entry]) => [key, entry.failures, now - entry.lastFailureAt]);
+  }
+
+  /** Replaces every entry with those of a {@link snapshot} (stalest first, so the order holds). */
+  restore(entries: ThrottleSnapshot['addresses'], now: number): void {
+    this.#entries.clear();
+    for (const [key, failures, ageMs] of entries)
+      this.#entries.set(key, { failures, lastFailureAt: now - ageMs });
   }
 
   #expire(now: number, windowMs: number): void {
@@ -179,6 +200,19 @@ export class LoginThrottle implements Throttle {
       this.#addresses.set(addressKey(counts.address), counts.addressFailures, now, maxEntries);
     if (counts.user !== undefined)
       this.#users.set(userKey(counts.user), counts.userFailures, now, maxEntries);
+  }
+
+  /** Both tables, for another process's copy ({@link restore}). */
+  snapshot(): ThrottleSnapshot {
+    const now = this.#now();
+    return { addresses: this.#addresses.snapshot(now), users: this.#users.snapshot(now) };
+  }
+
+  /** Replaces both tables with another process's {@link snapshot}, ages kept. */
+  restore(snapshot: ThrottleSnapshot): void {
+    const now = this.#now();
+    this.#addresses.restore(snapshot.addresses, now);
+    this.#users.restore(snapshot.users, now);
   }
 
   /**

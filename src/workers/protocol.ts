@@ -4,7 +4,7 @@ import type { Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
 import { ServerStats } from '../pop3/stats.js';
 import type { LiveChanges, StartingMessage } from './state.js';
-import type { ThrottleCounts, ThrottleLimits, ThrottleVerdict } from '../pop3/throttle.js';
+import type { ThrottleCounts, ThrottleLimits, ThrottleSnapshot, ThrottleVerdict } from '../pop3/throttle.js';
 
 /**
  * Messages between the primary process and its POP3 workers, over the cluster IPC channel. The
@@ -90,7 +90,9 @@ export type CounterAsk =
       readonly user: string | undefined;
       readonly limits: ThrottleLimits;
     }
-  | { readonly kind: 'login-succeeded'; readonly user: string };
+  | { readonly kind: 'login-succeeded'; readonly user: string }
+  /** A worker's counters start: the primary answers with its throttle's tables. */
+  | { readonly kind: 'counters-start' };
 
 /** The primary to a worker about the counters: an answer, or the throttle's new counts (sent to every worker). */
 export type CounterMessage =
@@ -102,17 +104,20 @@ export type CounterMessage =
       readonly refusal: ConnectionRefusal | undefined;
     }
   | { readonly kind: 'login-failed-answer'; readonly id: number; readonly verdict: ThrottleVerdict }
-  | { readonly kind: 'throttle-counts'; readonly counts: ThrottleCounts; readonly maxEntries: number };
+  | { readonly kind: 'throttle-counts'; readonly counts: ThrottleCounts; readonly maxEntries: number }
+  | { readonly kind: 'throttle-snapshot'; readonly snapshot: ThrottleSnapshot };
 
 /** Whether a message from a worker is about the counters (`shared-limits.ts` answers it). */
 export const isCounterAsk = (message: WorkerMessage): message is CounterAsk =>
   message.kind === 'take-connection' ||
   message.kind === 'release-connection' ||
   message.kind === 'login-failed' ||
-  message.kind === 'login-succeeded';
+  message.kind === 'login-succeeded' ||
+  message.kind === 'counters-start';
 
 /** Whether a message from the primary is about the counters (not a {@link PrimaryMessage}). */
 export const isCounterMessage = (message: { readonly kind: string }): message is CounterMessage =>
   message.kind === 'take-connection-answer' ||
   message.kind === 'login-failed-answer' ||
-  message.kind === 'throttle-counts';
+  message.kind === 'throttle-counts' ||
+  message.kind === 'throttle-snapshot';

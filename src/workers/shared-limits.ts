@@ -65,6 +65,9 @@ export class PrimaryCounters {
         send(worker, { kind: 'login-failed-answer', id: ask.id, verdict });
         return;
       }
+      case 'counters-start':
+        send(worker, { kind: 'throttle-snapshot', snapshot: this.#throttle.snapshot() });
+        return;
       case 'login-succeeded':
         this.#throttle.succeed(ask.user);
         // A count of 0 removes: no entry is added, so no bound applies.
@@ -128,7 +131,8 @@ interface Waiting {
  * A worker's side of the machine-wide counters: the connection slots and the login throttle its
  * `Pop3Server` is given (`counters` option). A slot and a failed login ask the primary; a login
  * that did not fail is judged by this worker's copy of the throttle's counts, which the primary
- * keeps up to date, so the successful path makes no round trip.
+ * keeps up to date (and hands whole when the worker starts), so the successful path makes no
+ * round trip.
  *
  * Fail safe, when the primary does not answer within `answerTimeoutMs` or its channel is closed:
  * a connection waiting for a slot is refused (`server busy`, never admitted uncounted), and a slot
@@ -153,6 +157,8 @@ export class WorkerCounters {
     channel.on('disconnect', () => {
       for (const waiting of [...this.#waiting.values()]) waiting.giveUp();
     });
+    // A worker started in place of a dead one judges by the machine's counts from the start.
+    this.#ask({ kind: 'counters-start' });
     this.connections = {
       take: (key: string, limits: ConnectionLimits) =>
         new Promise<ConnectionRefusal | undefined>((resolve) => {
@@ -238,6 +244,9 @@ export class WorkerCounters {
     switch (m.kind) {
       case 'throttle-counts':
         this.#copy.mirror(m.counts, m.maxEntries);
+        return;
+      case 'throttle-snapshot':
+        this.#copy.restore(m.snapshot);
         return;
       case 'take-connection-answer':
       case 'login-failed-answer': {

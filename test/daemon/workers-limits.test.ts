@@ -185,3 +185,28 @@ test(
     await assertWholeQuota(t, d, 2, 'after the primary ran again');
   },
 );
+
+test(
+  'a worker started in place of a dead one holds a correct login from a throttled address back at once',
+  LIMIT,
+  async (t) => {
+    const d = await cluster(t, 'authFailureDelayMs = 1\nmaxAuthFailures = 10\n');
+    const a = await connectToWorker(t, d);
+    for (let i = 0; i < 2; i++) {
+      assert.equal(await a.client.command('USER u0'), '+OK send PASS');
+      assert.match(await a.client.command('PASS wrong'), /^-ERR \[AUTH\]/);
+    }
+    const listening = d.logs.filter((e) => e.msg === 'listening').map((e) => e['pid'] as number);
+    const victim = listening.find((pid) => pid !== a.pid);
+    assert.ok(victim !== undefined, `no other worker in ${JSON.stringify(listening)}`);
+    const since = d.logs.length;
+    process.kill(victim, 'SIGKILL');
+    const replacement = (await d.waitForLog((e) => e.msg === 'listening', { since }))['pid'] as number;
+    let b = await connectToWorker(t, d);
+    while (b.pid !== replacement) b = await connectToWorker(t, d);
+    const mark = d.logs.length;
+    assert.match(await b.client.login('u1', 'pw-u1'), /^\+OK u1 has 1 messages/);
+    const held = await d.waitForLog((e) => e.msg === 'throttled login attempt', { since: mark });
+    assert.deepEqual([held['pid'], held['failures']], [replacement, 2]);
+  },
+);

@@ -101,6 +101,26 @@ describe('LoginThrottle', () => {
     assert.equal(throttle.trackedUsers, 0);
   });
 
+  test('a snapshot restored in another throttle keeps counts and ages: entries expire there when they would here', () => {
+    const { throttle, clock } = throttleWithClock();
+    throttle.fail('192.0.2.1', 'alice', LIMITS);
+    clock.now += 30_000;
+    throttle.fail('192.0.2.2', 'Bob', LIMITS);
+    throttle.fail('192.0.2.2', 'Bob', LIMITS);
+    const copy = throttleWithClock();
+    copy.clock.now = 1_000_000;
+    copy.throttle.fail('198.51.100.1', 'zed', LIMITS); // replaced: the snapshot is the whole truth
+    copy.throttle.restore(throttle.snapshot());
+    assert.equal(copy.throttle.check('198.51.100.1', 'zed', LIMITS).addressFailures, 0);
+    const bob = copy.throttle.check('192.0.2.2', 'bob', LIMITS);
+    assert.deepEqual([bob.addressFailures, bob.userFailures], [2, 2]);
+    copy.clock.now += 29_999;
+    assert.equal(copy.throttle.check('192.0.2.1', 'alice', LIMITS).addressFailures, 1);
+    copy.clock.now += 1;
+    assert.equal(copy.throttle.check('192.0.2.1', 'alice', LIMITS).addressFailures, 0, 'aged out');
+    assert.equal(copy.throttle.check('192.0.2.2', 'bob', LIMITS).addressFailures, 2);
+  });
+
   test('stale entries are dropped whenever the table is used, whatever key is asked for', () => {
     const { throttle, clock } = throttleWithClock();
     for (let i = 0; i < 50; i++) throttle.fail(`192.0.2.${i}`, `u${i}`, LIMITS);

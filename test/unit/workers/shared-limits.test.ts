@@ -14,7 +14,7 @@ const LIMITS = { ...DEFAULT_LIMITS, maxConnections: 10, maxConnectionsPerIp: 2 }
 function machine(count: number, answerTimeoutMs?: number) {
   const workers = new Set<Worker>();
   const primary = new PrimaryCounters(() => workers);
-  const sides = Array.from({ length: count }, () => {
+  const join = () => {
     const channel = Object.assign(new EventEmitter(), { connected: true }) as EventEmitter &
       PrimaryChannel & { connected: boolean };
     const worker = {
@@ -33,8 +33,9 @@ function machine(count: number, answerTimeoutMs?: number) {
     };
     workers.add(worker);
     return { worker, channel, counters: new WorkerCounters(channel, answerTimeoutMs) };
-  });
-  return { primary, sides };
+  };
+  const sides = Array.from({ length: count }, join);
+  return { primary, sides, join };
 }
 
 describe('PrimaryCounters and WorkerCounters', () => {
@@ -163,5 +164,24 @@ describe('PrimaryCounters and WorkerCounters', () => {
     assert.equal(primary.connections, 3);
     if (sides[0] !== undefined) primary.forget(sides[0].worker);
     assert.equal(primary.connections, 0);
+  });
+
+  test('a worker that starts later (in place of a dead one) judges by the counts the machine has', async () => {
+    const { sides, join } = machine(1);
+    const throttle = sides[0]?.counters.loginThrottle;
+    assert.ok(throttle !== undefined);
+    const limits = { ...LIMITS, authFailureDelayMs: 100 };
+    for (let i = 0; i < 3; i++) await throttle.fail('2001:db8::1', 'bob', limits);
+    await throttle.fail('192.0.2.7', undefined, limits);
+    const late = join().counters.loginThrottle;
+    await nextTurn();
+    await nextTurn();
+    const seen = late.check('2001:db8::9', 'BOB', limits);
+    assert.deepEqual([seen.addressFailures, seen.userFailures, seen.delayMs], [3, 3, 400]);
+    assert.equal(late.check('192.0.2.7', 'carol', limits).addressFailures, 1);
+    // News after the start still arrives, on top of what it was handed.
+    await throttle.fail('192.0.2.7', 'carol', limits);
+    await nextTurn();
+    assert.equal(late.check('192.0.2.7', 'carol', limits).addressFailures, 2);
   });
 });
