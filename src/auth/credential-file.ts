@@ -48,6 +48,18 @@ export class CredentialFile {
     }
     this.#entries = users;
     this.#logger.info({ file: this.path, [this.#label]: users.size }, `${this.#label} loaded`);
+    // Loaded, but no one can log in with them: an empty {PLAIN} secret is never accepted.
+    let usable = 0;
+    for (const [name, stored] of users) {
+      if (!stored.scheme.isPlaintext || stored.data !== '') usable += 1;
+      else
+        this.#logger.warn(
+          { file: this.path, user: name },
+          `${this.#label} file entry with an empty {PLAIN} password: ${name} can never log in`,
+        );
+    }
+    if (usable === 0)
+      this.#logger.warn({ file: this.path }, `${this.#label} file has no usable entry: no one can log in`);
     return problems;
   }
 

@@ -406,3 +406,43 @@ describe('PasswdFileAuthenticator', () => {
     closed.close(); // closing twice is harmless
   });
 });
+
+describe('warnings at load (an empty {PLAIN} password, no usable user)', () => {
+  /** The warnings a reload of `text` logs, as [message, fields]. */
+  async function warningsOf(t: TestContext, text: string): Promise<[string, object][]> {
+    const warnings: [string, object][] = [];
+    const logger: Logger = {
+      debug() {},
+      info() {},
+      warn(fields, message) {
+        warnings.push([message ?? '', fields]);
+      },
+      error() {},
+      child: () => logger,
+    };
+    const auth = new PasswdFileAuthenticator(await usersFile(t, text), { logger });
+    await auth.reload();
+    return warnings;
+  }
+
+  test('an empty {PLAIN} password is named, and the rest of the file still loads', async (t) => {
+    const warnings = await warningsOf(t, 'alice:{PLAIN}pw\nhank:{PLAIN}\n');
+    assert.deepEqual(
+      warnings.map(([message]) => message),
+      ['users file entry with an empty {PLAIN} password: hank can never log in'],
+    );
+    assert.equal((warnings[0]?.[1] as { user?: string }).user, 'hank');
+  });
+
+  test('a file with no usable user warns; one usable user is enough', async (t) => {
+    for (const text of ['', '# only a comment\nbad:line\n', 'hank:{PLAIN}\n']) {
+      const messages = (await warningsOf(t, text)).map(([message]) => message);
+      assert.ok(messages.includes('users file has no usable entry: no one can log in'), JSON.stringify(text));
+    }
+    const oneUsable = await warningsOf(t, 'alice:{PLAIN}pw\nhank:{PLAIN}\n');
+    assert.deepEqual(
+      oneUsable.map(([message]) => message),
+      ['users file entry with an empty {PLAIN} password: hank can never log in'],
+    );
+  });
+});
