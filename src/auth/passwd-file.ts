@@ -79,6 +79,11 @@ export class PasswdFileAuthenticator
     return this.#file.entries.keys();
   }
 
+  /** The scheme `name`'s password is stored with (`SHA512-CRYPT`), never the password; undefined: no such user. */
+  schemeOf(name: string): string | undefined {
+    return this.#file.entries.get(name)?.scheme.name;
+  }
+
   hasUser(name: string): boolean {
     return this.#file.entries.has(name);
   }

@@ -1,13 +1,11 @@
 import { resolve } from 'node:path';
 import type { pino } from 'pino';
 import type { DaemonConfig } from '../config/config.js';
-import { readCertificates } from './certificates.js';
 import { createDemoFiles } from './demo.js';
 import { startMetrics, startMonitor } from './monitor.js';
-import { createOAuthVerifier } from './oauth.js';
-import { checkMailRoot, planOf, refuseExposedDefaults } from './plan.js';
 import { singleProcess, workerProcesses } from './pop3-side.js';
-import { asUser, checkAccess, dropPrivileges, resolveRunAs, warnIfRoot } from './privileges.js';
+import { preflight } from './preflight.js';
+import { asUser, checkAccess, dropPrivileges, warnIfRoot } from './privileges.js';
 import { LiveConfig } from './reload.js';
 import { closeAll, untilStopped, type Closable } from './shutdown.js';
 import { version } from './version.js';
@@ -24,15 +22,7 @@ export async function serve(
   logger: pino.Logger,
   reread: () => Promise<DaemonConfig> = () => Promise.resolve(config),
 ): Promise<number> {
-  const plan = planOf(config);
-  const runAs = await resolveRunAs(config);
-  await checkMailRoot(config.maildir, plan, logger);
-  await refuseExposedDefaults(plan);
-  // Bearer tokens log in users of the users file only: a token never creates a mailbox. The files
-  // are read here even when workers serve POP3, so that a missing one stops the daemon at once.
-  const oauth = config.oauth === undefined ? undefined : await createOAuthVerifier(config.oauth, logger);
-  // Before anything is created or watched: a bad certificate must end the process at once.
-  const tls = await readCertificates(config);
+  const { plan, runAs, oauth, tls } = await preflight(config, logger);
   if (plan.isDemo)
     await asUser(runAs, () => createDemoFiles(plan.usersPath, config.maildir, config.passwordScheme, logger));
 

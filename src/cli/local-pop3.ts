@@ -23,6 +23,25 @@ export interface LocalPop3 {
 }
 
 /**
+ * The users file, read as the daemon reads it at start (`poplar check-config` and `auth-test` too);
+ * not watched yet. Rejects when the file cannot be read.
+ */
+export async function readUsersFile(
+  config: DaemonConfig,
+  plan: Plan,
+  oauth: OAuthVerifier | undefined,
+  logger: pino.Logger,
+): Promise<PasswdFileAuthenticator> {
+  const users = new PasswdFileAuthenticator(plan.usersPath, {
+    logger,
+    scheme: config.passwordScheme,
+    ...(oauth === undefined ? {} : { oauth }),
+  });
+  await users.reload();
+  return users;
+}
+
+/**
  * The engine on the users file (read, then watched) and the Maildir store, as the single process
  * and every worker build it. It does not listen yet.
  */
@@ -34,12 +53,7 @@ export async function createLocalPop3(
   logger: pino.Logger,
   counters?: Pop3ServerOptions['counters'],
 ): Promise<LocalPop3> {
-  const users = new PasswdFileAuthenticator(plan.usersPath, {
-    logger,
-    scheme: config.passwordScheme,
-    ...(oauth === undefined ? {} : { oauth }),
-  });
-  await users.reload();
+  const users = await readUsersFile(config, plan, oauth, logger);
   users.watch();
   const store = new MaildirStore({ root: config.maildir, logger, blockingIo: config.blockingIo });
   const pop3 = createServer({

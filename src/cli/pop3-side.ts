@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import type { pino } from 'pino';
 import type { Registry } from 'prom-client';
 import type { OAuthVerifier } from '../auth/oauth/verifier.js';
-import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
+import type { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import type { DaemonConfig } from '../config/config.js';
 import { createMetricsRegistry, createPrimaryRegistry } from '../metrics/registry.js';
 import type { MonitoredPop3, UserDirectory } from '../monitor/handlers.js';
@@ -11,7 +11,7 @@ import type { Pop3TlsOptions } from '../pop3/tls.js';
 import { WorkerPool } from '../workers/primary.js';
 import { usersOfWorkers } from '../workers/users.js';
 import { listenPop3 } from './listen.js';
-import { createLocalPop3, type WorkerSettings } from './local-pop3.js';
+import { createLocalPop3, readUsersFile, type WorkerSettings } from './local-pop3.js';
 import type { Plan } from './plan.js';
 import { encodeTls } from '../workers/state.js';
 import type { Pop3Limits } from '../pop3/limits.js';
@@ -96,8 +96,7 @@ export async function workerProcesses(
   live: { readonly config: DaemonConfig; readonly tls: Pop3TlsOptions | undefined },
   logger: pino.Logger,
 ): Promise<Pop3Side> {
-  const usersFile = new PasswdFileAuthenticator(plan.usersPath, { logger, scheme: config.passwordScheme });
-  await usersFile.reload();
+  const usersFile = await readUsersFile(config, plan, undefined, logger);
   const pool = new WorkerPool({
     count: config.workers,
     limits: config.limits,

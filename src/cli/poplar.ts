@@ -8,6 +8,8 @@ import {
   type LogFormat,
 } from '../config/config.js';
 import { asError, ConfigError } from '../errors.js';
+import { authTestCommand } from './auth-test.js';
+import { checkConfigCommand } from './check-config.js';
 import { serve } from './daemon.js';
 import { hashPasswordCommand } from './hash-password.js';
 import { makeLogger } from './logger.js';
@@ -15,7 +17,9 @@ import { version } from './version.js';
 import { workerMain } from './worker-main.js';
 
 const USAGE = `Usage: poplar [options]
-       poplar hash-password [--scheme SCHEME] [--user NAME]   (password on stdin)
+       poplar check-config [options]       check as at start, print the effective configuration
+       poplar auth-test USER [PASSWORD] [options]   test a login against the users file
+       poplar hash-password [--scheme SCHEME] [--user NAME]   (see poplar hash-password --help)
 
 Serves Maildir mailboxes (<maildir>/<user>/{new,cur,tmp}) over POP3.
 
@@ -217,12 +221,11 @@ async function readDaemonConfig(argv: string[]): Promise<DaemonConfig> {
   return resolveConfig(fileLayer, flags.layer);
 }
 
-/** The daemon. Resolves with the exit code once the server has stopped. */
-export async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'hash-password') return hashPasswordCommand(argv.slice(1));
-  // A worker starts from the primary's configuration, not from the flags and file.
-  if (cluster.isWorker) return workerMain((config) => makeLogger(config.logLevel, config.logFormat));
-  let config: DaemonConfig;
+/**
+ * The flags and the TOML file they name, as the daemon reads them at start; or, once the error (or
+ * the help or version) is written, the exit code.
+ */
+async function readConfig(argv: string[]): Promise<DaemonConfig | number> {
   let flags;
   try {
     flags = flagsLayer(argv);
@@ -242,12 +245,23 @@ export async function main(argv: string[]): Promise<number> {
   let fileLayer: ConfigLayer = {};
   try {
     if (flags.config !== undefined) fileLayer = await readConfigFile(flags.config);
-    config = resolveConfig(fileLayer, flags.layer);
+    return resolveConfig(fileLayer, flags.layer);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`poplar: ${inTheirWords(error, flags, fileLayer)}\n`);
     return 2;
   }
+}
+
+/** The daemon. Resolves with the exit code once the server has stopped. */
+export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'hash-password') return hashPasswordCommand(argv.slice(1));
+  if (argv[0] === 'check-config') return checkConfigCommand(argv.slice(1), readConfig);
+  if (argv[0] === 'auth-test') return authTestCommand(argv.slice(1), readConfig);
+  // A worker starts from the primary's configuration, not from the flags and file.
+  if (cluster.isWorker) return workerMain((config) => makeLogger(config.logLevel, config.logFormat));
+  const config = await readConfig(argv);
+  if (typeof config === 'number') return config;
   const logger = makeLogger(config.logLevel, config.logFormat);
   try {
     return await serve(config, logger, () => readDaemonConfig(argv));

@@ -128,7 +128,8 @@ function spawnPoplar(
   detached = false,
 ) {
   // Tests never use the fixed default monitor port: several daemons run at once.
-  const isDaemon = args[0] !== 'hash-password';
+  // The subcommands bind nothing (and take their own words first): they get the arguments as given.
+  const isDaemon = !['hash-password', 'check-config', 'auth-test'].includes(args[0] ?? '');
   const hasMonitorFlag = args.some((a) => a === '--monitor-port' || a === '--no-monitor');
   // One process unless a test asks for workers: forking one per CPU in every test costs time.
   const hasWorkersFlag = args.includes('--workers');

@@ -1,0 +1,89 @@
+import { resolve } from 'node:path';
+import { isValidUserName } from '../user.js';
+import { commandLogger, type ConfigReader } from './check-config.js';
+import { readUsersFile } from './local-pop3.js';
+import { planOf } from './plan.js';
+import { readSecret, SecretInputError } from './prompt.js';
+
+/** Exit statuses, as `doveadm auth test` (sysexits.h). */
+export const AuthTestExit = { succeeded: 0, failed: 77, temporary: 75 } as const;
+
+const USAGE = `Usage: poplar auth-test USER [PASSWORD] [options]
+
+Tests a login as the daemon would check it (like doveadm auth test): with the users file of the
+configuration given by the options (the daemon's: --users, --config, -m ...; see poplar --help).
+Without PASSWORD it is asked for, hidden, on a terminal, or read from stdin when piped. Prints the
+backend, the scheme the user's password is stored with, and "auth succeeded" or "auth failed";
+never the password.
+
+Exit status: 0 auth succeeded; 77 auth failed (wrong password, unknown user); 75 the backend failed
+for now; 1 the users file cannot be read; 2 bad arguments; 130 cancelled at the prompt.
+`;
+
+/** `poplar auth-test USER [PASSWORD] [the daemon's flags]`. */
+export async function authTestCommand(argv: string[], readConfig: ConfigReader): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const leading = argv.findIndex((word) => word.startsWith('-'));
+  const words = leading === -1 ? argv : argv.slice(0, leading);
+  const [user, given, ...extra] = words;
+  if (user === undefined || extra.length > 0) {
+    process.stderr.write(`poplar auth-test: give USER [PASSWORD], then the daemon's options\n`);
+    return 2;
+  }
+  if (!isValidUserName(user)) {
+    process.stderr.write('poplar auth-test: invalid user name\n');
+    return 2;
+  }
+  const config = await readConfig(argv.slice(words.length));
+  if (typeof config === 'number') return config;
+  const logger = commandLogger(config.logLevel);
+  const plan = planOf(config);
+  let users;
+  try {
+    users = await readUsersFile(config, plan, undefined, logger);
+  } catch (error) {
+    process.stderr.write(
+      `poplar auth-test: users file ${resolve(plan.usersPath)}: ${(error as Error).message}\n`,
+    );
+    return 1;
+  }
+  try {
+    let password = given;
+    if (password === undefined) {
+      try {
+        password = await readSecret({ what: 'Password', isConfirmed: false });
+      } catch (error) {
+        if (!(error instanceof SecretInputError)) throw error;
+        if (error.isCancelled) return 130;
+        process.stderr.write(`poplar auth-test: ${error.message}\n`);
+        return 2;
+      }
+    }
+    const scheme = users.schemeOf(user);
+    process.stdout.write(
+      `backend: passwd-file ${resolve(plan.usersPath)}${plan.isDemo ? ' (demo mode)' : ''}\n` +
+        `scheme: ${scheme === undefined ? 'none (no such user)' : `{${scheme}}`}\n`,
+    );
+    const result = await users.authenticate({
+      mechanism: 'USER',
+      username: user,
+      password,
+      remoteAddress: '127.0.0.1',
+      isTls: true,
+      signal: AbortSignal.timeout(60_000),
+    });
+    if (result.ok) {
+      process.stdout.write(`passdb: ${user} auth succeeded\n`);
+      return AuthTestExit.succeeded;
+    }
+    process.stdout.write(
+      `passdb: ${user} auth failed${result.reason === 'temporary' ? ' (temporary)' : ''}\n`,
+    );
+    return result.reason === 'temporary' ? AuthTestExit.temporary : AuthTestExit.failed;
+  } finally {
+    users.close();
+  }
+}

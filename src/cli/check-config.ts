@@ -1,0 +1,66 @@
+import { access } from 'node:fs/promises';
+import { pino } from 'pino';
+import pretty from 'pino-pretty';
+import type { DaemonConfig } from '../config/config.js';
+import { AdminStore } from '../monitor/admins.js';
+import { readUsersFile } from './local-pop3.js';
+import { textLine } from './logger.js';
+import { preflight } from './preflight.js';
+import { printConfig } from './print-config.js';
+import { version } from './version.js';
+
+/**
+ * Reads the flags and the TOML file they name, as the daemon does: the configuration, or the exit
+ * code after the error was written (2 for a bad flag or setting, 0 after --help or --version).
+ */
+export type ConfigReader = (argv: string[]) => Promise<DaemonConfig | number>;
+
+/** The warnings (and errors) of a command, one readable line each on stderr; stdout is its output. */
+export function commandLogger(level: string): pino.Logger {
+  const quiet = ['fatal', 'error', 'silent'].includes(level) ? level : 'warn';
+  return pino(
+    { level: quiet, base: {} },
+    pretty({
+      destination: 2,
+      colorize: false,
+      hideObject: true,
+      ignore: 'time',
+      messageFormat: (log, messageKey) => textLine(log, messageKey),
+    }),
+  );
+}
+
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * `poplar check-config [the daemon's flags]`: every check the daemon makes at start (the same
+ * code: `preflight`, then the users and admins files read as the daemon reads them), creating and
+ * binding nothing; then the effective configuration on stdout (see {@link printConfig}). Exit
+ * status as the daemon's at start: 2 for a bad flag or setting, 1 when a start-up check fails,
+ * each with the same `poplar: ...` line; 0 when the daemon would start.
+ */
+export async function checkConfigCommand(argv: string[], readConfig: ConfigReader): Promise<number> {
+  const config = await readConfig(argv);
+  if (typeof config === 'number') return config;
+  const logger = commandLogger(config.logLevel);
+  try {
+    const { plan, oauth } = await preflight(config, logger);
+    // Files the daemon would create at start (demo mode's users, the default admins) may be missing.
+    if (!plan.isDemo || (await exists(plan.usersPath)))
+      (await readUsersFile(config, plan, oauth, logger)).close();
+    if (plan.isMonitorOn && (!plan.isDefaultAdminFile || (await exists(plan.adminsPath)))) {
+      const admins = new AdminStore(plan.adminsPath, { logger });
+      await admins.reload();
+      admins.close();
+    }
+  } catch (error) {
+    process.stderr.write(`poplar: ${(error as Error).message}\n`);
+    return 1;
+  }
+  process.stdout.write(printConfig(config, `poplar ${version()}: the effective configuration`));
+  return 0;
+}

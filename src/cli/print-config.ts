@@ -1,0 +1,104 @@
+import { resolve } from 'node:path';
+import { resolveConfig, type DaemonConfig } from '../config/config.js';
+import type { OAuthConfig } from '../config/oauth.js';
+import { DEFAULT_CHALLENGE_DOMAIN } from '../pop3/server.js';
+import { planOf } from './plan.js';
+
+type Value = string | number | boolean | readonly string[];
+
+/** A TOML value: JSON's string escapes are TOML's basic-string escapes. */
+const toml = (value: Value): string =>
+  Array.isArray(value) ? `[${value.map((v) => JSON.stringify(v)).join(', ')}]` : JSON.stringify(value);
+
+const same = (a: Value | undefined, b: Value | undefined): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/** Where a relative path in the config leads: the daemon opens it from its working directory. */
+const absolute = (path: string | undefined): string | undefined =>
+  path === undefined ? undefined : resolve(path);
+
+/** The `[oauth]` keys that hold paths, and the one that holds a secret (never printed). */
+const OAUTH_PATHS = new Set(['clientSecretFile', 'jwksFile']);
+
+/**
+ * The effective configuration as TOML that `--config` reads back to the same configuration (and
+ * the same text), as `doveconf -n` prints Dovecot's: every setting with its value after the flags,
+ * the file and the defaults; a setting whose value differs from the default ends in
+ * `# default: ...`; a setting that is not set is a comment saying what applies instead. Paths are
+ * absolute (resolved from the working directory, as the daemon opens them); secrets (the `[oauth]`
+ * clientSecret) are never printed.
+ */
+export function printConfig(config: DaemonConfig, heading: string): string {
+  // The defaults of this mode (demo or not): listen's default depends on it.
+  const defaults = resolveConfig(config.users === undefined ? {} : { users: config.users });
+  const plan = planOf(config);
+  const out = [`# ${heading}`, '# A setting that differs from its default ends in "# default: ...".'];
+  const line = (
+    key: string,
+    value: Value | undefined,
+    fallback: Value | undefined,
+    unset = '',
+    shownFallback = fallback === undefined ? 'not set' : toml(fallback),
+  ): void => {
+    if (value === undefined) {
+      out.push(`# ${key}: not set${unset === '' ? '' : ` (${unset})`}`);
+      return;
+    }
+    const note = same(value, fallback) ? '' : `  # default: ${shownFallback}`;
+    out.push(`${key} = ${toml(value)}${note}`);
+  };
+  line('port', config.port, defaults.port);
+  // The default is a folder of the working directory: shown as such, not as this one's.
+  line('maildir', absolute(config.maildir), absolute(defaults.maildir), '', toml(defaults.maildir));
+  line('listen', plan.listen, planOf(defaults).listen);
+  line('users', absolute(config.users), undefined, `demo mode: ${resolve(plan.usersPath)}`);
+  line(
+    'hostname',
+    config.hostname,
+    undefined,
+    `APOP and CRAM-MD5 challenges use "${DEFAULT_CHALLENGE_DOMAIN}"`,
+  );
+  line('logLevel', config.logLevel, defaults.logLevel);
+  line('logFormat', config.logFormat, undefined, 'text on a terminal, json otherwise');
+  line('shutdownGraceMs', config.shutdownGraceMs, defaults.shutdownGraceMs);
+  line('monitorPort', config.monitorPort ?? false, defaults.monitorPort ?? false);
+  line('monitorListen', config.monitorListen, defaults.monitorListen);
+  line('admins', absolute(config.admins), undefined, resolve(plan.adminsPath));
+  const metrics = config.metricsListen;
+  line(
+    'metricsListen',
+    metrics === undefined
+      ? undefined
+      : `${metrics.host.includes(':') ? `[${metrics.host}]` : metrics.host}:${metrics.port}`,
+    undefined,
+    'no /metrics',
+  );
+  line('tlsCert', absolute(config.tlsCert), undefined, 'no TLS');
+  line('tlsKey', absolute(config.tlsKey), undefined, 'no TLS');
+  line('tlsPort', config.tlsPort, undefined, 'no POP3S port');
+  line('allowCleartextLogin', config.allowCleartextLogin, defaults.allowCleartextLogin);
+  line('passwordScheme', config.passwordScheme, defaults.passwordScheme);
+  line('workers', config.workers, defaults.workers);
+  line('blockingIo', config.blockingIo, defaults.blockingIo);
+  line('user', config.user, undefined, 'runs as the account that starts it');
+  line('group', config.group, undefined, config.user === undefined ? '' : "the user's own group");
+  out.push('', '[limits]');
+  for (const [key, value] of Object.entries(config.limits))
+    line(key, value as number, defaults.limits[key as keyof typeof defaults.limits]);
+  for (const [name, files] of Object.entries(config.sni)) {
+    out.push('', `[sni.${JSON.stringify(name)}]`);
+    line('cert', absolute(files.cert), absolute(files.cert));
+    line('key', absolute(files.key), absolute(files.key));
+  }
+  if (config.oauth !== undefined) out.push('', '[oauth]', ...oauthLines(config.oauth));
+  return `${out.join('\n')}\n`;
+}
+
+function oauthLines(oauth: OAuthConfig): string[] {
+  const lines: string[] = [];
+  for (const [key, value] of Object.entries(oauth) as [string, string | number | undefined][]) {
+    if (value === undefined) continue;
+    if (key === 'clientSecret') lines.push('# clientSecret: set, not shown (give clientSecretFile instead)');
+    else lines.push(`${key} = ${toml(OAUTH_PATHS.has(key) ? resolve(String(value)) : value)}`);
+  }
+  return lines;
+}
