@@ -6,7 +6,7 @@ import { startMetrics, startMonitor } from './monitor.js';
 import { singleProcess, workerProcesses } from './pop3-side.js';
 import { preflight } from './preflight.js';
 import { asUser, checkAccess, dropPrivileges, warnIfRoot } from './privileges.js';
-import { LiveConfig } from './reload.js';
+import { LiveConfig, reloader, type Reloadable } from './reload.js';
 import { closeAll, untilStopped, type Closable } from './shutdown.js';
 import { version } from './version.js';
 
@@ -39,6 +39,9 @@ export async function serve(
       },
     },
   ];
+  // What SIGHUP and the monitor's reload touch; the admins file is there once the monitor started.
+  const reloadable: { side: Reloadable['side']; admins: Reloadable['admins'] } = { side, admins: undefined };
+  const reload = reloader(reloadable, live, reread, logger);
   let addresses, endpoints;
   let metrics: Closable | undefined;
   try {
@@ -51,7 +54,12 @@ export async function serve(
       dropPrivileges(runAs, logger);
       await checkAccess(config, plan, runAs, logger);
     }
-    endpoints = await startMonitor(config, plan, side, opened, logger);
+    endpoints = await startMonitor(config, plan, side, opened, logger, async () => {
+      const changes = await reload();
+      if (changes === undefined) throw new Error('configuration not reloaded; the old one stays in use');
+      return changes;
+    });
+    reloadable.admins = endpoints?.admins;
     if (config.metricsListen !== undefined) {
       metrics = await startMetrics(config.metricsListen, side, endpoints?.monitor, logger);
       opened.push(metrics);
@@ -73,5 +81,5 @@ export async function serve(
     },
     'poplar started',
   );
-  return untilStopped({ side, monitor, admins, metrics }, live, reread, logger);
+  return untilStopped({ side, monitor, admins, metrics }, live, reload, logger);
 }

@@ -4,6 +4,7 @@ import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
 import { serveMetrics } from '../metrics/http.js';
 import { createBuildInfoRegistry } from '../metrics/registry.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
+import type { ReloadReport } from '../monitor/handlers.js';
 import { MonitorServer } from '../monitor/server.js';
 import { ensureGeneratedAdmin } from './admin-token.js';
 import { ensureCredentialFile } from './demo.js';
@@ -25,6 +26,7 @@ export async function startMonitor(
   side: Pop3Side,
   opened: Closable[],
   logger: pino.Logger,
+  reload?: () => Promise<ReloadReport>,
 ): Promise<{ monitor: MonitorServer; admins: AdminStore } | undefined> {
   if (config.monitorPort === undefined) return undefined;
   const { adminsPath } = plan;
@@ -71,6 +73,7 @@ export async function startMonitor(
     mailRoot: side.mailRoot,
     logger: logger.child({ component: 'monitor' }),
     refusesDefaultToken: !plan.isDemo || plan.monitorExposed.length > 0,
+    ...(reload === undefined ? {} : { reload }),
   });
   opened.push(monitor);
   const areDefaults = config.monitorListen === DEFAULT_MONITOR_LISTEN;

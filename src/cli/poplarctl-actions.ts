@@ -165,6 +165,33 @@ const maildir = (path: string): Action =>
     `${path} is not an existing directory on the server`,
   );
 
+/** CONFIG 0x07: what SIGHUP does; the answer lists what changed and what needs a restart. */
+const reload: Action = {
+  async run(send) {
+    const response = await send({ type: 'config', target: 'reload', data: Buffer.alloc(0) });
+    if (response.status === 'serverError')
+      return {
+        ok: false,
+        error: 'the configuration was not reloaded (the old one stays in use): the server log says why',
+        status: response.status,
+        exitCode: 1,
+      };
+    if (response.status !== 'ok') return failure(response, 'the server cannot reload');
+    const report = JSON.parse(response.data.toString('utf8')) as {
+      applied: string[];
+      needsRestart: string[];
+    };
+    const list = (names: string[]): string => (names.length === 0 ? 'nothing' : names.join(', '));
+    const restart =
+      report.needsRestart.length === 0 ? '' : `\nchanged but needs a restart: ${list(report.needsRestart)}`;
+    return {
+      ok: true,
+      text: `configuration reloaded; applied: ${list(report.applied)}${restart}`,
+      json: report,
+    };
+  },
+};
+
 /** The readable commands and the most words each takes after its name. */
 export const COMMANDS: Readonly<Record<string, number>> = {
   stats: 0,
@@ -174,6 +201,7 @@ export const COMMANDS: Readonly<Record<string, number>> = {
   admins: 2,
   maildir: 1,
   'chunk-size': 1,
+  reload: 0,
 };
 
 /** `poplarctl COMMAND ARGS`: the readable form. */
@@ -204,6 +232,8 @@ export function commandAction(words: readonly string[]): Action {
       return kick(arg(0, 'USER'));
     case 'maildir':
       return maildir(arg(0, 'PATH'));
+    case 'reload':
+      return reload;
     case 'chunk-size': {
       const bytes = arg(0, 'BYTES');
       return config(

@@ -43,6 +43,7 @@ Commands:
   admins del NAME        delete an admin
   maildir PATH           set the Maildir root
   chunk-size BYTES       set the transfer chunk size (512 to 1048576)
+  reload                 what SIGHUP does: re-read the config file, certificates, users and admins
 
 Options:
   --host HOST            server address (default 127.0.0.1)

@@ -77,13 +77,14 @@ export interface Reloadable {
  * files), reads the certificates, the users file and the admins file again, and logs one line: what
  * changed, and apart from it what needs a restart. A configuration that does not parse or validate
  * is refused with an error line and the old one stays in force; the files are read again anyway.
+ * Resolves to what changed, or undefined when the configuration was refused.
  */
 export async function reloadConfiguration(
   running: Reloadable,
   live: LiveConfig,
   reread: () => Promise<DaemonConfig>,
   logger: pino.Logger,
-): Promise<void> {
+): Promise<ConfigChanges | undefined> {
   let changes: ConfigChanges | undefined;
   try {
     changes = compareConfigs(live.config, await reread());
@@ -138,4 +139,23 @@ export async function reloadConfiguration(
     );
   }
   logger.level = config.logLevel;
+  return changes;
+}
+
+/**
+ * {@link reloadConfiguration} one at a time, for SIGHUP and the monitor's CONFIG 0x07 alike: each
+ * call waits for the one before it to end.
+ */
+export function reloader(
+  running: Reloadable,
+  live: LiveConfig,
+  reread: () => Promise<DaemonConfig>,
+  logger: pino.Logger,
+): () => Promise<ConfigChanges | undefined> {
+  let last: Promise<unknown> = Promise.resolve();
+  return () => {
+    const next = last.then(() => reloadConfiguration(running, live, reread, logger));
+    last = next.catch(() => undefined);
+    return next;
+  };
 }

@@ -1,9 +1,8 @@
 import type { pino } from 'pino';
-import type { DaemonConfig } from '../config/config.js';
 import type { AdminStore } from '../monitor/admins.js';
 import type { MonitorServer } from '../monitor/server.js';
 import type { Pop3Side } from './pop3-side.js';
-import { reloadConfiguration, type LiveConfig } from './reload.js';
+import type { LiveConfig } from './reload.js';
 import { asError } from '../errors.js';
 
 export interface Closable {
@@ -25,18 +24,17 @@ export interface Running {
 
 /**
  * Serves until SIGTERM or SIGINT, then stops within the configured `shutdownGraceMs`; resolves to
- * the exit code. SIGHUP reloads the configuration (`reread` reads the flags and TOML file again),
- * the certificates and the users and admins files, one reload after the other.
+ * the exit code. SIGHUP calls `reload` (the configuration, the certificates and the users and
+ * admins files, one reload after the other).
  */
 export function untilStopped(
   running: Running,
   live: LiveConfig,
-  reread: () => Promise<DaemonConfig>,
+  reload: () => Promise<unknown>,
   logger: pino.Logger,
 ): Promise<number> {
   return new Promise<number>((resolve) => {
     let isStopping = false;
-    let reloading = Promise.resolve();
     // Holds the event loop until a stop: with every worker dead and no monitor or /metrics, nothing
     // else would while the replacements start, and the primary would exit without a word.
     const keepAlive = setInterval(() => undefined, 2 ** 30);
@@ -61,11 +59,9 @@ export function untilStopped(
     });
     process.on('SIGHUP', () => {
       if (isStopping) return;
-      reloading = reloading
-        .then(() => reloadConfiguration(running, live, reread, logger))
-        .catch((error: unknown) => {
-          logger.error({ err: asError(error) }, 'reload failed');
-        });
+      reload().catch((error: unknown) => {
+        logger.error({ err: asError(error) }, 'reload failed');
+      });
     });
   });
 }

@@ -51,6 +51,17 @@ export interface MonitorBackends {
    * then opens nothing, whichever admin holds it, and may not be added back.
    */
   readonly refusesDefaultToken: boolean;
+  /**
+   * CONFIG 0x07, what SIGHUP does: resolves to what changed, or rejects when the configuration
+   * was refused (the old one stays). Absent: refused (status 0x04).
+   */
+  readonly reload?: () => Promise<ReloadReport>;
+}
+
+/** What a reload changed: settings taken now, and changed ones that need a restart. */
+export interface ReloadReport {
+  readonly applied: readonly string[];
+  readonly needsRestart: readonly string[];
 }
 
 /** An expected refusal (status 0x04) with a reason for the log. */
@@ -81,8 +92,8 @@ export async function handleRequest(
       await backends.pop3.refresh?.();
       return { status: 'ok', data: readTarget(backends, request.target, request.data) };
     }
-    await configure(backends, request.target, request.data, admin);
-    return OK;
+    const answer = await configure(backends, request.target, request.data, admin);
+    return answer === undefined ? OK : { status: 'ok', data: answer };
   } catch (error) {
     if (error instanceof BadData) {
       logger.info({ admin, target: request.target, reason: error.message }, 'monitor change refused');
@@ -184,7 +195,7 @@ async function configure(
   target: ConfigTarget,
   data: Buffer,
   admin: string,
-): Promise<void> {
+): Promise<Buffer | undefined> {
   const { logger } = backends;
   switch (target) {
     case 'maildir': {
@@ -250,6 +261,13 @@ async function configure(
       const ended = await backends.pop3.endSessionsOf(name);
       logger.info({ admin, user: name, sessionsEnded: ended }, 'sessions ended');
       return;
+    }
+    case 'reload': {
+      if (data.length !== 0) throw new BadData('reload takes no data');
+      if (backends.reload === undefined) throw new BadData('this server cannot reload');
+      logger.info({ admin }, 'reload asked');
+      const { applied, needsRestart } = await backends.reload();
+      return Buffer.from(JSON.stringify({ applied, needsRestart }));
     }
   }
 }

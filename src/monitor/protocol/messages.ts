@@ -42,6 +42,8 @@ export const ConfigTarget = {
   setUser: 0x04,
   deleteUser: 0x05,
   endSessions: 0x06,
+  /** Poplar's: what SIGHUP does; answers JSON `{ applied, needsRestart }`. */
+  reload: 0x07,
 } as const;
 export type ConfigTarget = keyof typeof ConfigTarget;
 

@@ -361,6 +361,7 @@ const CONFIG_WIRE: Readonly<Record<ConfigTarget, number>> = {
   setUser: 0x04,
   deleteUser: 0x05,
   endSessions: 0x06,
+  reload: 0x07,
 };
 const getNames = Object.keys(GET_WIRE) as GetTarget[];
 const configNames = Object.keys(CONFIG_WIRE) as ConfigTarget[];
@@ -444,7 +445,7 @@ describe('framing errors', () => {
   });
 
   test('an unknown CONFIG target is BAD_TARGET at byte 18, including GET-only numbers', () => {
-    for (const target of ['07', '0a', '20', 'ff']) {
+    for (const target of ['08', '0a', '20', 'ff']) {
       assertFrameError(hex(`01 ${T} 01 ${target} 0003 626f62`), {
         at: 18,
         code: 'BAD_TARGET',
