@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { DaemonConfig } from '../config/config.js';
 import { TlsContexts, type Pop3TlsOptions } from '../pop3/tls.js';
+import { asFileError } from './start-errors.js';
 
 /** Reads the configured PEM files (at start and on SIGHUP); undefined when TLS is not configured. */
 export async function readCertificates(config: DaemonConfig): Promise<Pop3TlsOptions | undefined> {
@@ -11,12 +12,10 @@ export async function readCertificates(config: DaemonConfig): Promise<Pop3TlsOpt
 }
 
 async function readPair(cert: string, key: string): Promise<{ cert: Buffer; key: Buffer }> {
-  let certificate: { cert: Buffer; key: Buffer };
-  try {
-    certificate = { cert: await readFile(cert), key: await readFile(key) };
-  } catch (error) {
-    throw new Error(`cannot read TLS certificate or key: ${(error as Error).message}`, { cause: error });
-  }
+  const certificate = {
+    cert: await readFile(cert).catch(asFileError('TLS certificate', cert)),
+    key: await readFile(key).catch(asFileError('TLS key', key)),
+  };
   // Each pair is checked on its own, so that the message names the files at fault (an SNI
   // pair's, not the default's), and here rather than inside the server.
   try {

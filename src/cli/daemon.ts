@@ -8,6 +8,7 @@ import { preflight } from './preflight.js';
 import { asUser, checkAccess, dropPrivileges, warnIfRoot } from './privileges.js';
 import { LiveConfig, reloader, type Reloadable } from './reload.js';
 import { closeAll, untilStopped, type Closable } from './shutdown.js';
+import { asFileError } from './start-errors.js';
 import { version } from './version.js';
 
 /**
@@ -24,7 +25,9 @@ export async function serve(
 ): Promise<number> {
   const { plan, runAs, oauth, tls } = await preflight(config, logger);
   if (plan.isDemo)
-    await asUser(runAs, () => createDemoFiles(plan.usersPath, config.maildir, config.passwordScheme, logger));
+    await asUser(runAs, () =>
+      createDemoFiles(plan.usersPath, config.maildir, config.passwordScheme, logger),
+    ).catch(asFileError('users file', plan.usersPath));
 
   const live = new LiveConfig(config, tls);
   const side =

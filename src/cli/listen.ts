@@ -11,7 +11,7 @@ export async function listenPop3(
   logger: pino.Logger,
 ): Promise<void> {
   const areDefaults = config.listen.length === 0;
-  await listenAll(pop3, plan.listen, config.port, areDefaults, logger);
+  await listenAll(pop3, plan.listen, config.port, areDefaults, logger, 'POP3');
   if (config.tlsPort !== undefined) {
     const tlsPort = config.tlsPort;
     await listenAll(
@@ -20,6 +20,7 @@ export async function listenPop3(
       tlsPort,
       areDefaults,
       logger,
+      'POP3S',
     );
   }
 }
@@ -27,6 +28,7 @@ export async function listenPop3(
 /**
  * Listens on every address. When the addresses are the defaults, one that this machine cannot
  * use (no IPv6, say) is skipped with a warning; an address the operator named must work.
+ * `role` names the listener in the error: `cannot listen for POP3 on ...`.
  */
 export async function listenAll(
   server: { listen(options: { host: string; port: number }): Promise<unknown> },
@@ -34,6 +36,7 @@ export async function listenAll(
   port: number,
   areDefaults: boolean,
   logger: pino.Logger,
+  role: string,
 ): Promise<void> {
   for (const host of addresses) {
     try {
@@ -44,7 +47,9 @@ export async function listenAll(
         logger.warn({ address: host, err: error }, 'IPv6 not available, skipped');
         continue;
       }
-      throw new Error(`cannot listen on ${host} port ${port}: ${(error as Error).message}`, { cause: error });
+      throw new Error(`cannot listen for ${role} on ${host} port ${port}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 }

@@ -14,6 +14,7 @@ import { listenPop3 } from './listen.js';
 import { createOAuthVerifier } from './oauth.js';
 import { planOf, type Plan } from './plan.js';
 import { dropPrivileges, resolveRunAs } from './privileges.js';
+import { asFileError } from './start-errors.js';
 
 /** A POP3 server in this process, with its users and store. */
 export interface LocalPop3 {
@@ -37,7 +38,7 @@ export async function readUsersFile(
     scheme: config.passwordScheme,
     ...(oauth === undefined ? {} : { oauth }),
   });
-  await users.reload();
+  await users.reload().catch(asFileError('users file', plan.usersPath));
   return users;
 }
 

@@ -12,6 +12,7 @@ import { listenAll } from './listen.js';
 import type { Plan } from './plan.js';
 import type { Pop3Side } from './pop3-side.js';
 import type { Closable } from './shutdown.js';
+import { asFileError } from './start-errors.js';
 import { version } from './version.js';
 
 /**
@@ -31,7 +32,7 @@ export async function startMonitor(
   if (config.monitorPort === undefined) return undefined;
   const { adminsPath } = plan;
   if (plan.isDefaultAdminFile && !plan.isDemo) {
-    const tokenPath = await ensureGeneratedAdmin(adminsPath);
+    const tokenPath = await ensureGeneratedAdmin(adminsPath).catch(asFileError('admins file', adminsPath));
     if (tokenPath !== undefined) {
       logger.warn(
         { admin: DEFAULT_ADMIN, file: adminsPath, tokenFile: tokenPath },
@@ -41,13 +42,16 @@ export async function startMonitor(
     }
   } else if (plan.isDefaultAdminFile) {
     const field = await hashPassword(DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME);
-    if (await ensureCredentialFile(adminsPath, DEFAULT_ADMIN, field)) {
+    const isCreated = await ensureCredentialFile(adminsPath, DEFAULT_ADMIN, field).catch(
+      asFileError('admins file', adminsPath),
+    );
+    if (isCreated) {
       logger.info({ file: adminsPath }, 'default admins file created');
     }
   }
   const admins = new AdminStore(adminsPath, { logger });
   opened.push(admins);
-  await admins.reload();
+  await admins.reload().catch(asFileError('admins file', adminsPath));
   admins.watch();
   const holder = await admins.verify(DEFAULT_ADMIN_TOKEN);
   if (holder !== undefined && !plan.isDemo) {
@@ -77,7 +81,7 @@ export async function startMonitor(
   });
   opened.push(monitor);
   const areDefaults = config.monitorListen === DEFAULT_MONITOR_LISTEN;
-  await listenAll(monitor, config.monitorListen, config.monitorPort, areDefaults, logger);
+  await listenAll(monitor, config.monitorListen, config.monitorPort, areDefaults, logger, 'the monitor');
   return { monitor, admins };
 }
 
@@ -104,6 +108,11 @@ export async function startMetrics(
       await side.pop3.refresh?.();
       return true;
     },
+  }).catch((error: unknown) => {
+    throw new Error(
+      `cannot listen for metrics on ${listen.host} port ${listen.port}: ${(error as Error).message}`,
+      { cause: error },
+    );
   });
   logger.info({ address: address.address, port: address.port }, 'metrics listening');
   return {

@@ -13,6 +13,7 @@ import {
   isCredentialValid,
   isSecretAccepted,
 } from './demo.js';
+import { asFileError } from './start-errors.js';
 
 /** Where the daemon keeps its files and listens, from the config. */
 export interface Plan {
@@ -48,7 +49,9 @@ export async function refuseExposedDefaults(plan: Plan): Promise<void> {
   if (
     plan.isDemo &&
     exposed.length > 0 &&
-    (await isCredentialValid(plan.usersPath, DEMO_USER, DEMO_PASSWORD))
+    (await isCredentialValid(plan.usersPath, DEMO_USER, DEMO_PASSWORD).catch(
+      asFileError('users file', plan.usersPath),
+    ))
   ) {
     throw new Error(
       `refusing to listen on ${exposed.join(', ')} with the demo user ${DEMO_USER}:${DEMO_PASSWORD}; ` +
@@ -60,7 +63,9 @@ export async function refuseExposedDefaults(plan: Plan): Promise<void> {
   if (
     plan.monitorExposed.length > 0 &&
     !isGenerated &&
-    (await isSecretAccepted(plan.adminsPath, DEFAULT_ADMIN_TOKEN))
+    (await isSecretAccepted(plan.adminsPath, DEFAULT_ADMIN_TOKEN).catch(
+      asFileError('admins file', plan.adminsPath),
+    ))
   ) {
     throw new Error(
       `refusing to expose the monitor on ${plan.monitorExposed.join(', ')} while the default admin token is valid; ` +

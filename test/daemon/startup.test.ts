@@ -397,7 +397,7 @@ test('an address that cannot be bound stops the daemon with exit 1, also after a
   );
   assert.equal(run.signal, null, 'exits by itself instead of hanging with the other listener open');
   assert.equal(run.code, 1);
-  assert.match(run.stderr, /^poplar: cannot listen on 192\.0\.2\.1 port 0: .*EADDRNOTAVAIL/);
+  assert.match(run.stderr, /^poplar: cannot listen for POP3 on 192\.0\.2\.1 port 0: .*EADDRNOTAVAIL/);
   assert.ok(!run.stdout.includes('poplar started'));
 });
 
