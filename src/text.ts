@@ -15,3 +15,8 @@ export function hasControlCharacter(
   }
   return false;
 }
+
+/** `1 message`, `2 messages`, `0 messages`: a count with its noun, singular for one. */
+export function countOf(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
+}

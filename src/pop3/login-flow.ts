@@ -1,3 +1,4 @@
+import { countOf } from '../text.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AuthResult } from '../auth/types.js';
 import { Pop3Error, RespCode } from '../errors.js';
@@ -36,7 +37,7 @@ export async function finishLogin(
   session.log.info({ user: result.user.name, method, result: 'ok', remote: session.remoteAddress }, 'login');
   engine.onLogin({ ...session.info, user: result.user.name });
   const { count, bytes } = session.totals();
-  await session.reply.ok(`${result.user.name} has ${count} messages (${bytes} octets)`);
+  await session.reply.ok(`${result.user.name} has ${countOf(count, 'message')} (${bytes} octets)`);
 }
 
 /**

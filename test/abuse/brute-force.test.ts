@@ -90,7 +90,7 @@ test('guessing from one address: delays double across connections up to the cap;
   // bob, from the same clean address, is not slowed at all.
   assert.equal(
     await tryLoginFrom(f.pop3Port, HOME, 'bob', PASSWORDS.bob),
-    '+OK bob has 1 messages (25 octets)',
+    '+OK bob has 1 message (25 octets)',
   );
   assert.equal(f.log.find('throttled login attempt').length, 1);
 
@@ -152,7 +152,7 @@ test('failed SASL exchanges without a user name count against the address', asyn
     [3, 0, 80],
   ]);
   // The same connection's right password then waits the address's penalty, and gets in.
-  assert.equal(await client.login('bob', PASSWORDS.bob), '+OK bob has 1 messages (25 octets)');
+  assert.equal(await client.login('bob', PASSWORDS.bob), '+OK bob has 1 message (25 octets)');
   assert.deepEqual(figures(f.log.find('throttled login attempt')[0] as LogEntry), [3, 0, 80]);
   assert.equal(f.pop3.stats.loginsThrottled, 3);
 });

@@ -255,14 +255,14 @@ test('the original options against a running daemon', LIMIT, async (t) => {
     await buildMaildir(mail, 'carol', [{ content: SECOND_MESSAGE }]);
     assert.equal(await tryLogin(d.port, 'carol', 'carol-pw-1'), BAD_LOGIN);
     assertOk(await ctl(['-u', 'carol:carol-pw-1', TOKEN]), 'user carol saved\n');
-    assert.equal(await tryLogin(d.port, 'carol', 'carol-pw-1'), '+OK carol has 1 messages (56 octets)');
+    assert.equal(await tryLogin(d.port, 'carol', 'carol-pw-1'), '+OK carol has 1 message (56 octets)');
     const file = await readFile(usersFile, 'utf8');
     assert.match(file, /^carol:\{[A-Z0-9-]+\}/m);
     assert.ok(!file.includes('carol-pw-1'), 'the password is stored hashed');
 
     assertOk(await ctl(['-u', 'carol:carol:pw:2', TOKEN]), 'user carol saved\n');
     assert.equal(await tryLogin(d.port, 'carol', 'carol-pw-1'), BAD_LOGIN);
-    assert.equal(await tryLogin(d.port, 'carol', 'carol:pw:2'), '+OK carol has 1 messages (56 octets)');
+    assert.equal(await tryLogin(d.port, 'carol', 'carol:pw:2'), '+OK carol has 1 message (56 octets)');
   });
 
   await t.test(
@@ -307,7 +307,7 @@ test('the original options against a running daemon', LIMIT, async (t) => {
       assert.doesNotMatch(await readFile(usersFile, 'utf8'), /^carol:/m);
       assertFails(await ctl(['-d', 'carol', TOKEN]), 1, 'poplarctl: no such user: carol (status 0x04)\n');
       // foo was not touched.
-      assert.match(await tryLogin(d.port, 'foo', 'bar'), /^\+OK foo has 1 messages/);
+      assert.match(await tryLogin(d.port, 'foo', 'bar'), /^\+OK foo has 1 message/);
     },
   );
 
@@ -454,7 +454,7 @@ test('the commands against a running daemon (token from POPLAR_TOKEN)', LIMIT, a
     await connectionClosed(d, local);
     assert.deepEqual(await mailOnDisk(join(mail, 'foo')), [FOO_MESSAGE], 'DELE was not committed');
     assert.equal(await bystander.command('USER foo'), '+OK send PASS', 'a session of nobody is left alone');
-    assert.match(await tryLogin(d.port, 'foo', 'bar'), /^\+OK foo has 1 messages/);
+    assert.match(await tryLogin(d.port, 'foo', 'bar'), /^\+OK foo has 1 message/);
     assertFails(await ctl(['kick', 'foo'], { env }), 68, 'poplarctl: no sessions of foo\n');
     assertFails(await ctl(['kick', 'nobody'], { env }), 68, 'poplarctl: no sessions of nobody\n');
   });
@@ -462,7 +462,7 @@ test('the commands against a running daemon (token from POPLAR_TOKEN)', LIMIT, a
   await t.test('users add (password on stdin) and users del', async (t2) => {
     await buildMaildir(mail, 'dave', [{ content: SECOND_MESSAGE }]);
     assertOk(await ctl(['users', 'add', 'dave'], { env, input: 'dave pass 1\n' }), 'user dave saved\n');
-    assert.equal(await tryLogin(d.port, 'dave', 'dave pass 1'), '+OK dave has 1 messages (56 octets)');
+    assert.equal(await tryLogin(d.port, 'dave', 'dave pass 1'), '+OK dave has 1 message (56 octets)');
     assertOk(await ctl(['users', 'add', 'dave'], { env, input: 'dave pass 2' }), 'user dave saved\n');
     assert.equal(await tryLogin(d.port, 'dave', 'dave pass 1'), BAD_LOGIN);
     const session = await loggedIn(t2, d.port, 'dave', 'dave pass 2');
@@ -538,7 +538,7 @@ test('the commands against a running daemon (token from POPLAR_TOKEN)', LIMIT, a
     const other = join(cwd, 'second');
     await buildMaildir(other, 'foo', [{ content: SECOND_MESSAGE }]);
     assertOk(await ctl(['maildir', other], { env }), `Maildir root set to ${other}\n`);
-    assert.equal(await tryLogin(d.port, 'foo', 'bar'), '+OK foo has 1 messages (56 octets)');
+    assert.equal(await tryLogin(d.port, 'foo', 'bar'), '+OK foo has 1 message (56 octets)');
     const file = join(cwd, 'poplar.toml');
     assertFails(
       await ctl(['maildir', file], { env }),
@@ -627,7 +627,7 @@ test('tokens, exit statuses and messages', LIMIT, async (t) => {
     assert.deepEqual(await readFile(usersFile), users, 'the users file is byte-identical');
     assert.deepEqual(await readFile(adminsFile), admins, 'the admins file is byte-identical');
     assert.equal(await tryLogin(d.port, 'mallory', 'mallory-pw'), BAD_LOGIN);
-    assert.equal(await tryLogin(d.port, 'foo', 'bar'), '+OK foo has 1 messages (72 octets)', 'same root');
+    assert.equal(await tryLogin(d.port, 'foo', 'bar'), '+OK foo has 1 message (72 octets)', 'same root');
     const warnings = await logged(d, 'monitor request with a wrong token', runs.length, since);
     assert.equal(warnings.length, runs.length, 'each refusal is logged, once');
     assert.deepEqual(

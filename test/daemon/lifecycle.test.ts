@@ -222,19 +222,19 @@ test('two daemons on one mail root: the maildrop lock holds across processes', a
   assert.equal(await onB.command('PASS pw'), '-ERR [IN-USE] maildrop is in use by another session');
 
   assert.equal(await onA.command('DELE 2'), '+OK message 2 deleted');
-  assert.equal(await onA.command('QUIT'), '+OK Poplar signing off (1 messages left)');
+  assert.equal(await onA.command('QUIT'), '+OK Poplar signing off (1 message left)');
   await onA.closed();
   await a.waitForLog((e) => e.msg === 'logout');
 
   // The same connection on B can now log in, and sees A's deletion.
   assert.equal(await onB.command('USER alice'), '+OK send PASS');
-  assert.equal(await onB.command('PASS pw'), '+OK alice has 1 messages (31 octets)');
+  assert.equal(await onB.command('PASS pw'), '+OK alice has 1 message (31 octets)');
   // Now A is the one refused.
   const refused = await Pop3TestClient.connect(a.port);
   assert.equal(await refused.command('USER alice'), '+OK send PASS');
   assert.equal(await refused.command('PASS pw'), '-ERR [IN-USE] maildrop is in use by another session');
   refused.close();
-  assert.equal(await onB.command('QUIT'), '+OK Poplar signing off (1 messages left)');
+  assert.equal(await onB.command('QUIT'), '+OK Poplar signing off (1 message left)');
   await onB.closed();
 
   assert.equal(await a.stop(), 0);

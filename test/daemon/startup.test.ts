@@ -305,8 +305,8 @@ test('--config: port, maildir, users, listen and [limits] come from the TOML fil
 
   const alice = await Pop3TestClient.connect(d.port);
   assert.equal(await alice.command('USER alice'), '+OK send PASS');
-  assert.equal(await alice.command('PASS alice-pw'), '+OK alice has 1 messages (22 octets)');
-  assert.equal(await alice.command('QUIT'), '+OK Poplar signing off (1 messages left)');
+  assert.equal(await alice.command('PASS alice-pw'), '+OK alice has 1 message (22 octets)');
+  assert.equal(await alice.command('QUIT'), '+OK Poplar signing off (1 message left)');
   alice.close();
 
   // maxAuthFailures = 1: the first failure closes the connection.

@@ -267,5 +267,5 @@ test('--password-scheme SCRAM-SHA-256: the demo user is stored SCRAM-ready and l
   const final = scramClientFinal({ password: 'bar', gs2Header: 'n,,', clientFirstBare, serverFirst });
   const second = await client.command(Buffer.from(final.message).toString('base64'));
   assert.equal(Buffer.from(second.slice(2), 'base64').toString(), final.expectedServerFinal);
-  assert.match(await client.command(''), /^\+OK foo has 1 messages/);
+  assert.match(await client.command(''), /^\+OK foo has 1 message/);
 });

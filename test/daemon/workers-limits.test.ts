@@ -94,7 +94,7 @@ test('the login throttle holds across workers: failures in one worker slow the o
   while (b.pid === a.pid) b = await connectToWorker(t, d);
   // Its right password waits out the address's penalty, known there without asking the primary ...
   const since = d.logs.length;
-  assert.match(await b.client.login('u1', 'pw-u1'), /^\+OK u1 has 1 messages/);
+  assert.match(await b.client.login('u1', 'pw-u1'), /^\+OK u1 has 1 message/);
   const held = await d.waitForLog((e) => e.msg === 'throttled login attempt', { since });
   assert.equal(held['pid'], b.pid);
   assert.equal(failures(held), 2);

@@ -89,7 +89,7 @@ test('after a scripted session the metrics equal the monitor counters and the se
   assert.equal(await client.command('XYZZY alice 127.0.0.1'), '-ERR unknown command XYZZY');
   assert.equal(await client.command('12345'), '-ERR invalid command');
   const closed = nextServerEvent(f.pop3, 'close');
-  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 messages left)');
+  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 message left)');
   await client.closed();
   await closed;
 

@@ -99,7 +99,7 @@ test('GET 0x00 written by hand gets the exact bytes, in one chunk, before the se
 test("CONFIG 0x04 written by hand (the spec example) sets bob's password: old fails, new works, other lines kept", async (t) => {
   const f = await startMonitorFixture(t);
   const before = await linesOf(f.usersFile);
-  assert.equal(await f.tryLogin('bob', PASSWORDS.bob), '+OK bob has 1 messages (25 octets)');
+  assert.equal(await f.tryLogin('bob', PASSWORDS.bob), '+OK bob has 1 message (25 octets)');
 
   const exchange = await rawExchange(f.monitorPort, hex(`01 ${ROOT_HEX} 01 04 000a 626f6200736563726574`));
   assert.deepEqual(exchange.received, OK_EMPTY);
@@ -107,7 +107,7 @@ test("CONFIG 0x04 written by hand (the spec example) sets bob's password: old fa
   assert.deepEqual(exchange.events, ['data', 'end', 'close']);
 
   assert.equal(await f.tryLogin('bob', PASSWORDS.bob), BAD_LOGIN);
-  assert.equal(await f.tryLogin('bob', 'secret'), '+OK bob has 1 messages (25 octets)');
+  assert.equal(await f.tryLogin('bob', 'secret'), '+OK bob has 1 message (25 octets)');
   assert.equal(await f.tryLogin('alice', PASSWORDS.alice), '+OK alice has 2 messages (47 octets)');
 
   const after = await linesOf(f.usersFile);
@@ -197,7 +197,7 @@ test('counters match a scripted POP3 session; GET 0x20 lists the open session', 
   assert.equal(open.counters['receivedBytes'], client.socket.bytesWritten);
 
   const closed = nextServerEvent(f.pop3, 'close');
-  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 messages left)');
+  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 message left)');
   await client.closed();
   await closed;
 
@@ -283,7 +283,7 @@ test('a wrong token (0x05) changes nothing and reveals nothing', async (t) => {
   assert.equal(f.store.root, f.mailRoot);
   assert.equal(f.pop3.limits.transferChunkBytes, 65_536);
   assert.equal(await alice.command('NOOP'), '+OK', 'the session was not ended');
-  assert.equal(await f.tryLogin('bob', PASSWORDS.bob), '+OK bob has 1 messages (25 octets)');
+  assert.equal(await f.tryLogin('bob', PASSWORDS.bob), '+OK bob has 1 message (25 octets)');
   assert.equal(await f.tryLogin('mallory', 'pw'), BAD_LOGIN);
   assert.deepEqual(await filesIn(f.etcDir), ['admins', 'users']);
 });
@@ -364,7 +364,7 @@ test('CONFIG 0x00 changes the mail root for new sessions; open ones keep theirs'
   t.after(() => {
     after.close();
   });
-  assert.equal(await after.login('alice', PASSWORDS.alice), '+OK alice has 1 messages (28 octets)');
+  assert.equal(await after.login('alice', PASSWORDS.alice), '+OK alice has 1 message (28 octets)');
   const fresh = await after.multi('RETR 1');
   assert.deepEqual(fresh.lines, ['Subject: new root', '', 'hello']);
 
@@ -446,7 +446,7 @@ test('a users file replaced by a directory: 0x06, the users in memory unchanged'
   assert.equal(await f.config('setUser', pair('dave', 'dave pass')), 'serverError');
   assert.equal(await f.config('deleteUser', 'bob'), 'serverError');
   assert.equal(f.users.userCount, 2);
-  assert.equal(await f.tryLogin('bob', PASSWORDS.bob), '+OK bob has 1 messages (25 octets)');
+  assert.equal(await f.tryLogin('bob', PASSWORDS.bob), '+OK bob has 1 message (25 octets)');
   assert.equal(await f.tryLogin('dave', 'dave pass'), BAD_LOGIN);
   assert.deepEqual(await filesIn(f.etcDir), ['admins', 'users']);
 });

@@ -231,7 +231,7 @@ async function assertOtherDiskServed(f: Fixture): Promise<void> {
   const bob = await login(f, 'bob', BOB);
   await retr(bob, 1, BOB[0] as Buffer);
   assert.equal(await bob.command('DELE 2'), '+OK message 2 deleted');
-  await quit(bob, '+OK Poplar signing off (1 messages left)');
+  await quit(bob, '+OK Poplar signing off (1 message left)');
   assert.deepEqual(await messagesIn(join(f.mail, 'bob')), [BOB[0]]);
 }
 
@@ -281,7 +281,7 @@ test('a full disk: what needs no new block goes on, writes are refused, nothing 
   // Deleting needs no space: carol's QUIT works (and frees some).
   await retr(carol, 1, CAROL[0] as Buffer);
   assert.equal(await carol.command('DELE 2'), '+OK message 2 deleted');
-  await quit(carol, '+OK Poplar signing off (1 messages left)');
+  await quit(carol, '+OK Poplar signing off (1 message left)');
   assert.deepEqual(await messagesIn(join(f.mail, 'carol')), [CAROL[0]]);
   assert.deepEqual(await readFile(join(f.mail, 'carol', '.poplar-sizes')), carolIndex);
   assert.deepEqual(await temporaries(f.fs), []);
@@ -312,7 +312,7 @@ test('no inode left: logins that must create a file are refused [SYS/TEMP], the 
   await assertOtherDiskServed(f);
 
   assert.equal(await carol.command('DELE 1'), '+OK message 1 deleted');
-  await quit(carol, '+OK Poplar signing off (1 messages left)');
+  await quit(carol, '+OK Poplar signing off (1 message left)');
   assert.deepEqual(await messagesIn(join(f.mail, 'carol')), [CAROL[1]]);
   assert.deepEqual(await readFile(join(f.mail, 'carol', '.poplar-sizes')), carolIndex);
   assert.deepEqual(await temporaries(f.fs), []);
@@ -343,7 +343,7 @@ test('remounted read-only under the daemon: refused [SYS/TEMP] and 0x06, nothing
   await assertMonitorChangesRefused(f, () => Promise.resolve());
   await assertOtherDiskServed(f);
   // carol's deletion cannot be done: she is told, and nothing is lost.
-  await quit(carol, '-ERR [SYS/TEMP] 1 of 1 messages could not be deleted');
+  await quit(carol, '-ERR [SYS/TEMP] 1 of 1 message could not be deleted');
   assert.deepEqual(await messagesIn(join(f.mail, 'carol')), sorted(CAROL));
   assert.deepEqual(await readFile(join(f.mail, 'carol', '.poplar-sizes')), carolIndex);
   assertNoInternalError(f);
@@ -352,7 +352,7 @@ test('remounted read-only under the daemon: refused [SYS/TEMP] and 0x06, nothing
   // carol's lock could not be removed while read-only: it must not lock her out now.
   const again = await loginOnceFree(f, 'carol', CAROL);
   assert.equal(await again.command('DELE 2'), '+OK message 2 deleted');
-  await quit(again, '+OK Poplar signing off (1 messages left)');
+  await quit(again, '+OK Poplar signing off (1 message left)');
   assert.deepEqual(await messagesIn(join(f.mail, 'carol')), [CAROL[0]]);
   await quit(await login(f, 'alice', ALICE), '+OK Poplar signing off (3 messages left)');
   await quit(await login(f, 'erin', []), '+OK Poplar signing off (0 messages left)');

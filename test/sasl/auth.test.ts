@@ -20,7 +20,7 @@ import { tempDir } from '../helpers/temp-dir.js';
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
 const unb64 = (text: string): string => Buffer.from(text, 'base64').toString('utf8');
 
-const ALICE_OK = '+OK alice has 1 messages (20 octets)';
+const ALICE_OK = '+OK alice has 1 message (20 octets)';
 const BOB_OK = '+OK bob has 0 messages (0 octets)';
 const INVALID = '-ERR [AUTH] invalid user name or password';
 const CANCELLED = '-ERR [AUTH] authentication failed: cancelled by the client';

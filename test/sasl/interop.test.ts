@@ -225,7 +225,7 @@ for (const [auth, method] of [
     const result = await runMpop(bin, work, port, auth, secret);
     assert.equal(result.code, 0, describeRun('mpop', result));
     assert.match(result.stdout.toString(), new RegExp(`^--> AUTH ${method}`, 'm'));
-    assert.match(result.stdout.toString(), /^<-- \+OK alice has 1 messages \(20 octets\)/m);
+    assert.match(result.stdout.toString(), /^<-- \+OK alice has 1 message \(20 octets\)/m);
     assert.equal(succeeded(server, method), 1);
   });
 }

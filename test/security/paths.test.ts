@@ -104,7 +104,7 @@ test('hostile user names never log in through any method, and nothing is created
     const replies = await session(s.pop3Port, [...commands, 'QUIT']);
     assert.match(
       replies.at(-2) ?? '',
-      /^\+OK alice has 1 messages/,
+      /^\+OK alice has 1 message/,
       `${method} works for alice: ${replies.join(' | ')}`,
     );
   }
@@ -238,8 +238,8 @@ test('symbolic links pointing out of the mail root', async (t) => {
   await t.test('a link among the messages (cur/ or new/) is neither listed nor served', () =>
     outsideUntouched(async () => {
       const replies = await login('alice');
-      assert.equal(replies[2], `+OK alice has 1 messages (${SIZE} octets)`);
-      assert.equal(replies[3], `+OK 1 messages (${SIZE} octets)\n1 ${SIZE}`);
+      assert.equal(replies[2], `+OK alice has 1 message (${SIZE} octets)`);
+      assert.equal(replies[3], `+OK 1 message (${SIZE} octets)\n1 ${SIZE}`);
       assert.ok(!replies.join('\n').includes('CANARY'), replies.join(' | '));
       // The link in new/ was left where it was, not moved into cur/.
       assert.deepEqual(await readdir(join(s.root, 'alice', 'new')), ['1700000002.link.host']);

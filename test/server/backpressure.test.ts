@@ -66,7 +66,7 @@ test('a client that stops reading holds back the store; when it reads again, all
   t.after(() => {
     client.close();
   });
-  assert.equal(await client.login('alice', 'pw'), `+OK alice has 1 messages (${MESSAGE_BYTES} octets)`);
+  assert.equal(await client.login('alice', 'pw'), `+OK alice has 1 message (${MESSAGE_BYTES} octets)`);
 
   // From here on the test reads the socket itself, hashing as it goes.
   const socket = client.socket;
@@ -103,7 +103,7 @@ test('a client that stops reading holds back the store; when it reads again, all
 
   const expected = createHash('sha256');
   const status = `+OK ${MESSAGE_BYTES} octets\r\n`;
-  const goodbye = '.\r\n+OK Poplar signing off (1 messages left)\r\n';
+  const goodbye = '.\r\n+OK Poplar signing off (1 message left)\r\n';
   expected.update(status).update(HEADER);
   for (let i = 0; i < CHUNK_COUNT; i++) expected.update(chunkAt(i));
   expected.update(goodbye);

@@ -114,7 +114,7 @@ test('the last USER counts, and the rest of the PASS line, spaces included, is t
     '+OK send PASS',
     '-ERR [AUTH] invalid user name or password',
     '+OK send PASS',
-    '+OK carol has 1 messages (3 octets)',
+    '+OK carol has 1 message (3 octets)',
   ]);
 });
 

@@ -214,7 +214,7 @@ test('server.stats counts connections, logins, messages and bytes', async (t) =>
   assert.equal(await first.command('DELE 3'), '+OK message 3 deleted');
   assert.equal(stats.messagesDeleted, 0, 'deletions count when they are applied, at QUIT');
   await nextServerEvent(server, 'close', async () => {
-    assert.equal(await first.command('QUIT'), '+OK Poplar signing off (1 messages left)');
+    assert.equal(await first.command('QUIT'), '+OK Poplar signing off (1 message left)');
   });
   assert.equal(stats.messagesDeleted, 2);
   assert.equal(stats.connectionsOpen, 1);

@@ -75,7 +75,7 @@ for (const [verb, line, first] of [
     t.after(() => {
       other.close();
     });
-    assert.match(await other.login('bob', 'secret'), /^\+OK bob has 1 messages/);
+    assert.match(await other.login('bob', 'secret'), /^\+OK bob has 1 message/);
     assert.equal(await other.command('NOOP'), '+OK');
     const alice = server.sessions().find((s) => s.user === 'alice');
     assert.ok(alice !== undefined);

@@ -122,7 +122,7 @@ test('a client that shuts down its sending side after its commands still gets ev
     '+OK alice has 2 messages (53 octets)\r\n',
     '+OK 23 octets\r\nSubject: one\r\n\r\nfirst\r\n.\r\n',
     '+OK message 1 deleted\r\n',
-    '+OK Poplar signing off (1 messages left)\r\n',
+    '+OK Poplar signing off (1 message left)\r\n',
   ]);
   assert.deepEqual(
     store.contents('alice').map((m) => m.uid),

@@ -16,7 +16,7 @@ test('a full session: login, STAT, LIST, RETR, DELE, QUIT deletes', async (t) =>
     '+OK 2 messages (41 octets)\n1 21\n2 20',
     '+OK 20 octets\nSubject: b\n\n.dot',
     '+OK message 1 deleted',
-    '+OK Poplar signing off (1 messages left)',
+    '+OK Poplar signing off (1 message left)',
   ]);
   assert.equal(store.contents('alice').length, 1);
 });

@@ -36,7 +36,7 @@ test('DELE then QUIT deletes the marked messages', async (t) => {
   assert.equal(await client.command('DELE 1'), '+OK message 1 deleted');
   assert.equal(await client.command('DELE 3'), '+OK message 3 deleted');
   assert.deepEqual(uids(store), ['m1', 'm2', 'm3'], 'nothing is deleted before QUIT');
-  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 messages left)');
+  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 message left)');
   assert.deepEqual(uids(store), ['m2']);
   await client.closed();
 });

@@ -85,7 +85,7 @@ test('--tls-cert/--tls-key: STLS is offered on the POP3 port and works', async (
   });
   assert.equal(client.peerCertificate.fingerprint256, pki.localhost.fingerprint256);
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (31 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (31 octets)');
   assert.deepEqual(await client.multi('RETR 1'), {
     status: '+OK 31 octets',
     lines: ['Subject: tls', '', 'over the wire'],
@@ -114,7 +114,7 @@ test('--tls-port 0: the implicit TLS listener logs "listening" with tls: true, a
   assert.equal(client.peerCertificate.fingerprint256, pki.localhost.fingerprint256);
   assert.equal(await client.command('STLS'), '-ERR command not permitted when TLS is active');
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (31 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (31 octets)');
   const opened = await d.waitForLog((e) => e.msg === 'connection opened' && e['tls'] === true);
   assert.equal(opened['remote'], '127.0.0.1');
 });
@@ -215,7 +215,7 @@ test('SIGHUP after replacing the certificate files: new connections get the new 
   const implicit = await tlsClient(t, tlsPort);
   assert.equal(implicit.peerCertificate.fingerprint256, pki.localhost.fingerprint256);
   assert.equal(await implicit.command('USER alice'), '+OK send PASS');
-  assert.equal(await implicit.command('PASS pw'), '+OK alice has 1 messages (31 octets)');
+  assert.equal(await implicit.command('PASS pw'), '+OK alice has 1 message (31 octets)');
   const upgraded = await stlsClient(t, d.port);
   assert.equal(upgraded.peerCertificate.fingerprint256, pki.localhost.fingerprint256);
 
@@ -239,8 +239,8 @@ test('SIGHUP after replacing the certificate files: new connections get the new 
     lines: ['Subject: tls', '', 'over the wire'],
   });
   assert.equal(await upgraded.command('USER alice'), '+OK send PASS');
-  assert.equal(await implicit.command('QUIT'), '+OK Poplar signing off (1 messages left)');
-  assert.equal(await upgraded.command('PASS pw'), '+OK alice has 1 messages (31 octets)');
+  assert.equal(await implicit.command('QUIT'), '+OK Poplar signing off (1 message left)');
+  assert.equal(await upgraded.command('PASS pw'), '+OK alice has 1 message (31 octets)');
   assert.equal(await upgraded.command('STAT'), '+OK 1 31');
 });
 
@@ -300,5 +300,5 @@ test('npm run make-cert -- DIR: quietly, a self-signed certificate for localhost
   assert.equal(client.tlsSocket.authorized, true);
   assert.equal(client.peerCertificate.fingerprint256, cert.fingerprint256);
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (31 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (31 octets)');
 });

@@ -82,12 +82,12 @@ test('implicit TLS: handshake first, then the greeting; CAPA has USER and no STL
   assert.deepEqual(cleartextSaslOf(caps), ['PLAIN', 'LOGIN']);
   assert.equal(await client.command('STLS'), '-ERR command not permitted when TLS is active');
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (28 octets)');
   assert.deepEqual(await client.multi('RETR 1'), {
     status: '+OK 28 octets',
     lines: ['Subject: hi', '', '.dot line', ''],
   });
-  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 messages left)');
+  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 message left)');
   assert.equal(await client.closed(), '');
 });
 
@@ -99,7 +99,7 @@ test('implicit TLS: the connect event and the login say tls', async (t) => {
   server.on('login', (info) => logins.push(info.isTls));
   const client = await pop3s(t, tlsPort);
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (28 octets)');
   assert.deepEqual(connects, [true]);
   assert.deepEqual(logins, [true]);
 });
@@ -178,7 +178,7 @@ test('setTls(): new handshakes get the new certificate, sessions opened before g
   const implicit = await pop3s(t, tlsPort);
   assert.equal(implicit.peerCertificate.fingerprint256, pki.localhost.fingerprint256);
   assert.equal(await implicit.command('USER alice'), '+OK send PASS');
-  assert.equal(await implicit.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
+  assert.equal(await implicit.command('PASS pw'), '+OK alice has 1 message (28 octets)');
   const plain = await LineClient.plain(port);
   t.after(() => {
     plain.close();

@@ -131,11 +131,11 @@ function checkPoplibSession(r: PoplibResult): void {
   assert.ok(r.capa.includes('USER'));
   assert.ok(!r.capa.includes('STLS'), 'no STLS under TLS');
   assert.equal(r.user, '+OK send PASS');
-  assert.equal(r.pass, `+OK alice has 1 messages (${SIZE} octets)`);
+  assert.equal(r.pass, `+OK alice has 1 message (${SIZE} octets)`);
   assert.equal(r.retr, `+OK ${SIZE} octets`);
   assert.ok(latin1(r.body).equals(MESSAGE), 'the message, byte for byte');
   assert.equal(r.octets, SIZE);
-  assert.equal(r.quit, '+OK Poplar signing off (1 messages left)');
+  assert.equal(r.quit, '+OK Poplar signing off (1 message left)');
 }
 
 test('poplib: POP3 + stls() with a context trusting the test CA, then user/pass_ and retr', async (t) => {
@@ -247,9 +247,9 @@ function runWithInput(
 
 /** What the server sends for USER, PASS, RETR 1 and QUIT, written out by hand. */
 const SESSION_REPLIES = Buffer.concat([
-  latin1(`+OK send PASS\r\n+OK alice has 1 messages (${SIZE} octets)\r\n+OK ${SIZE} octets\r\n`),
+  latin1(`+OK send PASS\r\n+OK alice has 1 message (${SIZE} octets)\r\n+OK ${SIZE} octets\r\n`),
   STUFFED,
-  latin1('.\r\n+OK Poplar signing off (1 messages left)\r\n'),
+  latin1('.\r\n+OK Poplar signing off (1 message left)\r\n'),
 ]);
 
 async function sClient(t: TestContext, starttls: boolean): Promise<ClientResult | undefined> {

@@ -80,8 +80,8 @@ test('after STLS the same logins work: CAPA lists USER, PLAIN and LOGIN', async 
   assert.ok(!caps.includes('STLS'));
   assert.deepEqual(cleartextSaslOf(caps), CLEARTEXT_MECHANISMS);
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (20 octets)');
-  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 messages left)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (20 octets)');
+  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 message left)');
   await client.closed();
 
   const plain2 = await LineClient.plain(port);
@@ -94,7 +94,7 @@ test('after STLS the same logins work: CAPA lists USER, PLAIN and LOGIN', async 
   });
   assert.equal(
     await sasl.command(`AUTH PLAIN ${b64('\0alice\0pw')}`),
-    '+OK alice has 1 messages (20 octets)',
+    '+OK alice has 1 message (20 octets)',
   );
 
   const plain3 = await LineClient.plain(port);
@@ -119,7 +119,7 @@ test('implicit TLS from a non-local address: USER/PASS allowed', async (t) => {
   });
   assert.ok((await client.capa()).includes('USER'));
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (20 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (20 octets)');
 });
 
 test('allowCleartextLogin: USER/PASS and AUTH PLAIN work without TLS from a non-local address', async (t) => {
@@ -138,7 +138,7 @@ test('allowCleartextLogin: USER/PASS and AUTH PLAIN work without TLS from a non-
   assert.ok(caps.includes('STLS'), 'STLS is still offered');
   assert.deepEqual(cleartextSaslOf(caps), CLEARTEXT_MECHANISMS);
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (20 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (20 octets)');
 
   const other = await LineClient.plain(port);
   t.after(() => {
@@ -159,7 +159,7 @@ test('APOP is not a cleartext login: allowed without TLS from a non-local addres
   const timestamp = /<[^>]+>/.exec(client.greeting)?.[0];
   assert.ok(timestamp !== undefined, `an APOP timestamp in ${client.greeting}`);
   const digest = createHash('md5').update(`${timestamp}pw`).digest('hex');
-  assert.equal(await client.command(`APOP alice ${digest}`), '+OK alice has 1 messages (20 octets)');
+  assert.equal(await client.command(`APOP alice ${digest}`), '+OK alice has 1 message (20 octets)');
 });
 
 test('isLocalAddress is asked about the client address; the default counts loopback as local', async (t) => {
@@ -188,7 +188,7 @@ test('isLocalAddress is asked about the client address; the default counts loopb
   });
   assert.ok((await local.capa()).includes('USER'));
   assert.equal(await local.command('USER alice'), '+OK send PASS');
-  assert.equal(await local.command('PASS pw'), '+OK alice has 1 messages (20 octets)');
+  assert.equal(await local.command('PASS pw'), '+OK alice has 1 message (20 octets)');
 });
 
 /** An IPv4 address of this machine that is not loopback, if it has one. */
@@ -221,5 +221,5 @@ test('a real non-loopback address (when the machine has one): the default policy
     secure.close();
   });
   assert.equal(await secure.command('USER alice'), '+OK send PASS');
-  assert.equal(await secure.command('PASS pw'), '+OK alice has 1 messages (20 octets)');
+  assert.equal(await secure.command('PASS pw'), '+OK alice has 1 message (20 octets)');
 });

@@ -59,7 +59,7 @@ test('STLS: +OK, a TLS handshake on the same connection, then CAPA without STLS;
 
   const login = once(server, 'login') as Promise<[LoginInfo]>;
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (28 octets)');
   const [info] = await login;
   assert.equal(info.isTls, true, 'the login is recorded as encrypted');
   assert.deepEqual(await client.multi('RETR 1'), {
@@ -75,7 +75,7 @@ test('STLS: +OK, a TLS handshake on the same connection, then CAPA without STLS;
     'PIPELINING',
     'IMPLEMENTATION Poplar',
   ]);
-  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 messages left)');
+  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 message left)');
   assert.equal(await client.closed(), '');
 });
 
@@ -91,7 +91,7 @@ test('STLS a second time, under TLS, is refused and the session goes on', async 
   });
   assert.equal(await client.command('STLS'), '-ERR command not permitted when TLS is active');
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (28 octets)');
 });
 
 test('without a certificate the server runs, CAPA has no STLS and STLS is refused', async (t) => {
@@ -108,7 +108,7 @@ test('without a certificate the server runs, CAPA has no STLS and STLS is refuse
   assert.equal(await client.command('STLS'), '-ERR TLS is not available on this server');
   // Still cleartext, still usable (from loopback).
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (28 octets)');
 });
 
 test('STLS takes no arguments, and is not valid after login', async (t) => {
@@ -119,7 +119,7 @@ test('STLS takes no arguments, and is not valid after login', async (t) => {
   });
   assert.equal(await client.command('STLS now'), '-ERR STLS takes no arguments');
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (28 octets)');
   assert.equal(await client.command('STLS'), '-ERR STLS is not valid in the TRANSACTION state');
   assert.equal(await client.command('STAT'), '+OK 1 28');
 });
@@ -145,7 +145,7 @@ test('injection: USER and PASS sent in the same write as STLS are thrown away, n
   // A fresh AUTHORIZATION state, now under TLS.
   assert.deepEqual(withoutSasl(await client.capa()), CAPA_TLS);
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (28 octets)');
   assert.equal(logins, 1);
 });
 
@@ -203,7 +203,7 @@ test('injection: plaintext that reaches the socket after STLS was read, before t
   assert.equal(reply, '+OK Begin TLS negotiation');
   assert.equal(leftover, '', 'no cleartext reply to the CAPA');
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (28 octets)');
 });
 
 test('USER, then STLS, then PASS: the name given before TLS is forgotten', async (t) => {
@@ -219,7 +219,7 @@ test('USER, then STLS, then PASS: the name given before TLS is forgotten', async
   });
   assert.equal(await client.command('PASS pw'), '-ERR send USER first');
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (28 octets)');
 });
 
 test('SNI after STLS: a.test and b.test get their certificates, other names and none get the default', async (t) => {
@@ -289,8 +289,8 @@ test('events: connect says not TLS; login and close after STLS say TLS', async (
     client.close();
   });
   assert.equal(await client.command('USER alice'), '+OK send PASS');
-  assert.equal(await client.command('PASS pw'), '+OK alice has 1 messages (28 octets)');
-  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 messages left)');
+  assert.equal(await client.command('PASS pw'), '+OK alice has 1 message (28 octets)');
+  assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 message left)');
   const [info] = await closed;
   seen.push(`close ${info.isTls}`);
   assert.deepEqual(seen, ['connect false', 'login true', 'close true']);

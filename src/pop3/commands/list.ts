@@ -1,3 +1,4 @@
+import { countOf } from '../../text.js';
 import { replyListing } from '../listing.js';
 import type { Command } from '../command.js';
 
@@ -9,6 +10,6 @@ export const list: Command = {
       session,
       args,
       (msgNo, info) => `${msgNo} ${info.size}`,
-      ({ count, bytes }) => `${count} messages (${bytes} octets)`,
+      ({ count, bytes }) => `${countOf(count, 'message')} (${bytes} octets)`,
     ),
 };

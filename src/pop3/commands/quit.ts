@@ -1,3 +1,4 @@
+import { countOf } from '../../text.js';
 import { RespCode } from '../../errors.js';
 import { expectNoArguments } from '../arguments.js';
 import type { MessageInfo } from '../../mailstore/types.js';
@@ -36,11 +37,11 @@ export const quit: Command = {
     await session.releaseMaildrop();
     if (failed.size > 0) {
       await session.reply.err(
-        `${failed.size} of ${deleted.length} messages could not be deleted`,
+        `${failed.size} of ${countOf(deleted.length, 'message')} could not be deleted`,
         RespCode.sysTemp,
       );
       return;
     }
-    await session.reply.ok(`Poplar signing off (${left} messages left)`);
+    await session.reply.ok(`Poplar signing off (${countOf(left, 'message')} left)`);
   },
 };

@@ -1,3 +1,4 @@
+import { countOf } from '../../text.js';
 import { expectNoArguments } from '../arguments.js';
 import type { Command } from '../command.js';
 
@@ -8,6 +9,6 @@ export const rset: Command = {
     expectNoArguments('RSET', args);
     session.deleted.clear();
     const { count, bytes } = session.totals();
-    await session.reply.ok(`maildrop has ${count} messages (${bytes} octets)`);
+    await session.reply.ok(`maildrop has ${countOf(count, 'message')} (${bytes} octets)`);
   },
 };
