@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { DEFAULT_SCHEME, findScheme, schemeNames } from '../auth/passwords/registry.js';
 import { ConfigError } from '../errors.js';
@@ -134,7 +135,32 @@ export async function readConfigFile(path: string): Promise<ConfigLayer> {
   } catch (error) {
     throw new ConfigError(`config file ${path}: ${(error as Error).message}`);
   }
-  return layerFromToml(doc, path);
+  return withPathsFrom(dirname(resolve(path)), layerFromToml(doc, path));
+}
+
+/**
+ * A config file's relative paths name files next to it, whatever the working directory: the
+ * mail root, the users and admins files, the TLS files and the OAuth files become absolute.
+ */
+export function withPathsFrom(dir: string, layer: ConfigLayer): ConfigLayer {
+  const at = (path: string): string => resolve(dir, path);
+  const out: ConfigLayer = { ...layer };
+  for (const key of ['maildir', 'users', 'admins', 'tlsCert', 'tlsKey'] as const) {
+    const value = layer[key];
+    if (value !== undefined) out[key] = at(value);
+  }
+  if (layer.sni !== undefined)
+    out.sni = Object.fromEntries(
+      Object.entries(layer.sni).map(([name, pair]) => [name, { cert: at(pair.cert), key: at(pair.key) }]),
+    );
+  const { oauth } = layer;
+  if (oauth !== undefined)
+    out.oauth = {
+      ...oauth,
+      clientSecretFile: oauth.clientSecretFile === undefined ? undefined : at(oauth.clientSecretFile),
+      jwksFile: oauth.jwksFile === undefined ? undefined : at(oauth.jwksFile),
+    };
+  return out;
 }
 
 export function layerFromToml(doc: Record<string, unknown>, source: string): ConfigLayer {

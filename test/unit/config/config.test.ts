@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { ConfigError } from '../../../src/errors.js';
@@ -227,6 +227,37 @@ describe('readConfigFile', () => {
     });
     // smol-toml tables have a null prototype; compare the entries.
     assert.deepEqual({ ...limits }, { maxCommandBytes: 4096, idleTimeoutMs: 900_000 });
+  });
+
+  test('relative paths name files next to the config file, not in the working directory', async (t) => {
+    const path = await configFile(
+      t,
+      [
+        'maildir = "mail"',
+        'users = "etc/users"',
+        'admins = "../admins"',
+        'tlsCert = "tls/cert.pem"',
+        'tlsKey = "/abs/key.pem"',
+        '[sni."mail.example.org"]',
+        'cert = "sni/cert.pem"',
+        'key = "sni/key.pem"',
+        '[oauth]',
+        'jwksFile = "jwks.json"',
+        'audience = "pop3"',
+      ].join('\n'),
+    );
+    const dir = dirname(path);
+    const config = resolveConfig(await readConfigFile(path));
+    assert.equal(config.maildir, join(dir, 'mail'));
+    assert.equal(config.users, join(dir, 'etc/users'));
+    assert.equal(config.admins, join(dirname(dir), 'admins'));
+    assert.equal(config.tlsCert, join(dir, 'tls/cert.pem'));
+    assert.equal(config.tlsKey, '/abs/key.pem');
+    assert.deepEqual(config.sni['mail.example.org'], {
+      cert: join(dir, 'sni/cert.pem'),
+      key: join(dir, 'sni/key.pem'),
+    });
+    assert.equal(config.oauth?.jwksFile, join(dir, 'jwks.json'));
   });
 
   test('file, then flags: the flags win and the file limits stay', async (t) => {
