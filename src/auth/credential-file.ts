@@ -20,16 +20,27 @@ export class CredentialFile {
   readonly path: string;
   readonly #label: string;
   readonly #logger: Logger;
+  /** Logs at debug level only: another process reports on the same file. */
+  readonly #isQuiet: boolean;
   #entries: ReadonlyMap<string, StoredPassword> = new Map();
+  /** The text last loaded and its problems: a reload that finds the same text logs nothing. */
+  #loaded: { readonly text: string; readonly problems: readonly PasswdFileProblem[] } | undefined;
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
-  /** `label` names the file in logs: `users`, `admins`. */
-  constructor(path: string, options: { readonly label: string; readonly logger?: Logger }) {
+  /**
+   * `label` names the file in logs: `users`, `admins`. `isQuiet`: log at debug level only (a
+   * worker's copy, which the primary reports on).
+   */
+  constructor(
+    path: string,
+    options: { readonly label: string; readonly logger?: Logger; readonly isQuiet?: boolean },
+  ) {
     this.path = path;
     this.#label = options.label;
     this.#logger = options.logger ?? silentLogger;
+    this.#isQuiet = options.isQuiet ?? false;
   }
 
   get entries(): ReadonlyMap<string, StoredPassword> {
@@ -39,27 +50,32 @@ export class CredentialFile {
   /** Reads the file; resolves to the problems found. Rejects only if the file cannot be read. */
   async reload(): Promise<readonly PasswdFileProblem[]> {
     const text = await readFile(this.path, 'utf8');
+    // The file watch and a reload request often both follow one change: the second finds nothing new.
+    if (text === this.#loaded?.text) return this.#loaded.problems;
     const { users, problems } = parsePasswdFile(text);
+    const log = this.#isQuiet ? this.#logger.debug.bind(this.#logger) : undefined;
     for (const p of problems) {
-      this.#logger.warn(
+      (log ?? this.#logger.warn.bind(this.#logger))(
         { file: this.path, line: p.line, problem: p.message },
         `${this.#label} file line skipped`,
       );
     }
     this.#entries = users;
-    this.#logger.info({ file: this.path, [this.#label]: users.size }, `${this.#label} loaded`);
+    this.#loaded = { text, problems };
+    const info = log ?? this.#logger.info.bind(this.#logger);
+    const warn = log ?? this.#logger.warn.bind(this.#logger);
+    info({ file: this.path, [this.#label]: users.size }, `${this.#label} loaded`);
     // Loaded, but no one can log in with them: an empty {PLAIN} secret is never accepted.
     let usable = 0;
     for (const [name, stored] of users) {
       if (!stored.scheme.isPlaintext || stored.data !== '') usable += 1;
       else
-        this.#logger.warn(
+        warn(
           { file: this.path, user: name },
           `${this.#label} file entry with an empty {PLAIN} password: ${name} can never log in`,
         );
     }
-    if (usable === 0)
-      this.#logger.warn({ file: this.path }, `${this.#label} file has no usable entry: no one can log in`);
+    if (usable === 0) warn({ file: this.path }, `${this.#label} file has no usable entry: no one can log in`);
     return problems;
   }
 
@@ -72,7 +88,9 @@ export class CredentialFile {
       clearTimeout(this.#debounce);
       this.#debounce = setTimeout(() => {
         this.reload().catch((error: unknown) => {
-          this.#logger.error({ file: this.path, err: asError(error) }, `${this.#label} file not reloaded`);
+          const fields = { file: this.path, err: asError(error) };
+          if (this.#isQuiet) this.#logger.debug(fields, `${this.#label} file not reloaded`);
+          else this.#logger.error(fields, `${this.#label} file not reloaded`);
         });
       }, 50);
     });

@@ -45,9 +45,19 @@ export class PasswdFileAuthenticator
    */
   constructor(
     path: string,
-    options: { readonly logger?: Logger; readonly oauth?: OAuthVerifier; readonly scheme?: string } = {},
+    options: {
+      readonly logger?: Logger;
+      readonly oauth?: OAuthVerifier;
+      readonly scheme?: string;
+      /** Log at debug level only: another process (the primary) reports on the same file. */
+      readonly isQuiet?: boolean;
+    } = {},
   ) {
-    this.#file = new CredentialFile(path, { label: 'users', logger: options.logger ?? silentLogger });
+    this.#file = new CredentialFile(path, {
+      label: 'users',
+      logger: options.logger ?? silentLogger,
+      isQuiet: options.isQuiet ?? false,
+    });
     this.#oauth = options.oauth;
     this.#scheme = options.scheme ?? DEFAULT_SCHEME;
   }

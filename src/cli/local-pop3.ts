@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { pino } from 'pino';
 import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import type { OAuthVerifier } from '../auth/oauth/verifier.js';
@@ -36,6 +37,8 @@ export async function readUsersFile(
   const users = new PasswdFileAuthenticator(plan.usersPath, {
     logger,
     scheme: config.passwordScheme,
+    // A worker's loads are the primary's to report: one line per change, not one per process.
+    isQuiet: cluster.isWorker,
     ...(oauth === undefined ? {} : { oauth }),
   });
   await users.reload().catch(asFileError('users file', plan.usersPath));

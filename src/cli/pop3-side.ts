@@ -97,6 +97,8 @@ export async function workerProcesses(
   logger: pino.Logger,
 ): Promise<Pop3Side> {
   const usersFile = await readUsersFile(config, plan, undefined, logger);
+  // The workers re-read the file too, quietly: this copy reports each change once.
+  usersFile.watch();
   const pool = new WorkerPool({
     count: config.workers,
     limits: config.limits,

@@ -1,7 +1,7 @@
 // What the daemon's log lines say: every connection's end has a reason, a failed login is a
 // warning, logins and logouts name the address, and the monitor's audit lines name its client.
 import assert from 'node:assert/strict';
-import { rename, writeFile } from 'node:fs/promises';
+import { appendFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { startDaemon, type LogEntry, type RunningDaemon } from '../helpers/daemon.js';
@@ -9,6 +9,7 @@ import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { MonitorClient } from '../../src/monitor/client.js';
 
+const INFO = 30;
 const WARN = 40;
 const DEMO_TOKEN = '123456789abcdef1';
 
@@ -97,5 +98,34 @@ test('err is always an error object (type, message, stack), here when the users 
   assert.match(String(err['message']), /ENOENT/);
   assert.equal(err['code'], 'ENOENT');
   assert.equal(typeof err['stack'], 'string');
+  assert.equal(await d.stop(), 0);
+});
+
+test('with 2 workers, one change of the users file is one users loaded line at info level', async (t) => {
+  const cwd = await tempDir(t);
+  const d = await startDaemon(t, { cwd, args: ['-p', '0', '--workers', '2'] });
+  const loadedLines = (since = 0): LogEntry[] =>
+    d.logs.slice(since).filter((e) => e.msg === 'users loaded' && e.level >= INFO);
+  assert.equal(loadedLines().length, 1, 'the start: the primary only');
+
+  const monitorPort = (d.started['monitor'] as { address: string; port: number }[]).find(
+    (a) => a.address === '127.0.0.1',
+  )?.port;
+  assert.ok(monitorPort !== undefined);
+  const since = d.logs.length;
+  const monitor = new MonitorClient({ host: '127.0.0.1', port: monitorPort, token: DEMO_TOKEN });
+  // Answered once every worker has re-read the file.
+  await monitor.config('setUser', Buffer.from('bob\0bob-password'));
+  // An edit by hand afterwards: once its line is in, every line of the monitor's change is too.
+  const usersFile = join(cwd, 'directories', '.poplar-users');
+  await appendFile(usersFile, 'carol:{PLAIN}carol-pw\n');
+  await d.waitForLog((e) => e.msg === 'users loaded' && e['users'] === 3, { since });
+  assert.deepEqual(
+    loadedLines(since).map((e) => [e['users'], e['pid']]),
+    [
+      [2, d.pid],
+      [3, d.pid],
+    ],
+  );
   assert.equal(await d.stop(), 0);
 });

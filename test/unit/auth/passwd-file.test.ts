@@ -381,6 +381,26 @@ describe('PasswdFileAuthenticator', () => {
     await waitFor('the replaced file', canLogIn(auth, 'alice', 'renamed'));
   });
 
+  test('a reload that finds the text already loaded logs nothing; a changed file logs once', async (t) => {
+    const logger = countingLogger();
+    const path = await usersFile(t, USERS_FILE);
+    const auth = new PasswdFileAuthenticator(path, { logger });
+    await auth.reload();
+    await auth.reload();
+    assert.equal(logger.loads, 1);
+    await writeFile(path, 'alice:{PLAIN}v2\n');
+    await auth.reload();
+    assert.equal(logger.loads, 2);
+    assert.equal(auth.userCount, 1);
+  });
+
+  test('isQuiet: loads are logged at debug level only', async (t) => {
+    const logger = countingLogger();
+    const path = await usersFile(t, USERS_FILE);
+    await new PasswdFileAuthenticator(path, { logger, isQuiet: true }).reload();
+    assert.equal(logger.loads, 0);
+  });
+
   test('close() stops watching', async (t) => {
     const logger = countingLogger();
     const path = await usersFile(t, USERS_FILE);
