@@ -167,7 +167,7 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
   const layer: ConfigLayer = {};
   const limitsTable = doc['limits'];
   const unknown = [
-    ...unknownKeys(Object.keys(doc), TOP_KEYS, 'setting'),
+    ...unknownKeys(Object.keys(doc), TOP_KEYS, 'setting', Object.keys(DEFAULT_LIMITS)),
     ...(typeof limitsTable === 'object' && limitsTable !== null && !Array.isArray(limitsTable)
       ? unknownKeys(Object.keys(limitsTable), Object.keys(DEFAULT_LIMITS), 'limit')
       : []),
@@ -266,13 +266,30 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
   return layer;
 }
 
-/** `unknown setting "prot" (did you mean "port"?)` for each of `keys` not among `known`. */
-function unknownKeys(keys: readonly string[], known: readonly string[], what: string): string[] {
+/**
+ * `unknown setting "prot" (did you mean "port"?)` for each of `keys` not among `known`; a key that
+ * belongs in `[limits]` (`limits`, when given) is sent there.
+ */
+function unknownKeys(
+  keys: readonly string[],
+  known: readonly string[],
+  what: string,
+  limits: readonly string[] = [],
+): string[] {
+  const nearest = (key: string, among: readonly string[]): string | undefined =>
+    among.find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2);
   return keys
     .filter((key) => !known.includes(key))
     .map((key) => {
-      const near = known.find((k) => k.toLowerCase() === key.toLowerCase() || editDistance(k, key) <= 2);
-      return `unknown ${what} "${key}"${near === undefined ? '' : ` (did you mean "${near}"?)`}`;
+      const near = nearest(key, known);
+      const limit = near === undefined ? nearest(key, limits) : undefined;
+      const hint =
+        near !== undefined
+          ? ` (did you mean "${near}"?)`
+          : limit !== undefined
+            ? ` (did you mean "${limit}" in [limits]?)`
+            : '';
+      return `unknown ${what} "${key}"${hint}`;
     });
 }
 

@@ -71,6 +71,13 @@ describe('resolveConfig', () => {
     assert.throws(() => layerFromToml({ blockingIo: 'no' }, 'f.toml'), isConfigError('blockingIo'));
   });
 
+  test('a limit set at the top of the file is sent to [limits]', () => {
+    assert.throws(
+      () => layerFromToml({ maxConectionsPerIp: 3, port: 110 }, 'f.toml'),
+      isConfigError('unknown setting "maxConectionsPerIp" (did you mean "maxConnectionsPerIp" in [limits]?)'),
+    );
+  });
+
   test('user and group: from the file, a group only with a user', () => {
     const config = resolveConfig(layerFromToml({ user: 'poplar', group: 'mail' }, 'f.toml'));
     assert.equal(config.user, 'poplar');
