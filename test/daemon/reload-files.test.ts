@@ -105,6 +105,8 @@ test(
       args: [
         ...['--workers', '2', '--config', 'poplar.toml', '--users', 'users', '--admins', 'admins'],
         ...['-m', 'mail', '--listen', '127.0.0.1', '-p', '0'],
+        // A worker logs its users loaded at debug level: the primary reports the change at info.
+        ...['--log-level', 'debug'],
       ],
     });
     const workers = [...new Set(d.logs.filter((e) => e.msg === 'listening').map((e) => e['pid'] as number))];

@@ -12,6 +12,7 @@ import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { startServer } from '../helpers/start-server.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { pop3Form } from './crash-harness.js';
+import { countOf } from '../../src/text.js';
 
 const GONE = '-ERR [SYS/TEMP] message is no longer available';
 const NAMES = ['1700000001.M1P1.host', '1700000002.M2P1.host', '1700000003.M3P1.host'];
@@ -67,7 +68,7 @@ async function assertRetr(client: Pop3TestClient, msgNo: number, message: Buffer
 }
 
 async function quit(client: Pop3TestClient, left: number): Promise<void> {
-  assert.equal(await client.command('QUIT'), `+OK Poplar signing off (${left} messages left)`);
+  assert.equal(await client.command('QUIT'), `+OK Poplar signing off (${countOf(left, 'message')} left)`);
   await client.closed();
 }
 

@@ -16,6 +16,7 @@ import {
   type MessageKind,
 } from './crash-messages.js';
 import { KillableDaemon } from './killable-daemon.js';
+import { countOf } from '../../src/text.js';
 
 export { pop3Form } from './crash-messages.js';
 
@@ -536,7 +537,7 @@ class CrashLoop {
         const octets = expected.reduce((sum, m) => sum + m.expected.length, 0);
         await client.command(`USER ${user}`);
         const pass = await client.command(`PASS ${PASSWORD}`);
-        const hello = `+OK ${user} has ${expected.length} messages (${octets} octets)`;
+        const hello = `+OK ${user} has ${countOf(expected.length, 'message')} (${octets} octets)`;
         if (pass !== hello)
           this.#fail(kill, `after restart, ${user} got ${JSON.stringify(pass)}, not ${hello}`);
         const listing = await this.#listing(client, user).catch((error: unknown) => {

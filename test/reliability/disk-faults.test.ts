@@ -21,6 +21,7 @@ import { monitorPort } from '../helpers/poplarctl.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { pop3Form } from './crash-harness.js';
 import { fillBlocks, fillInodes, mountTmpfs, remount } from './tmpfs.js';
+import { countOf } from '../../src/text.js';
 
 const TOKEN = 'Reliab1lityT0ken';
 const NEW_TOKEN = 'An0therAdminT0ke';
@@ -47,7 +48,7 @@ const BOB = ['Subject: b1\r\n\r\nfrom another disk\r\n', 'Subject: b2\r\n\r\nsec
 const octets = (messages: readonly Buffer[]): number =>
   messages.reduce((sum, m) => sum + pop3Form(m).length, 0);
 const hello = (user: string, messages: readonly Buffer[]): string =>
-  `+OK ${user} has ${messages.length} messages (${octets(messages)} octets)`;
+  `+OK ${user} has ${countOf(messages.length, 'message')} (${octets(messages)} octets)`;
 const exists = (path: string): Promise<boolean> =>
   access(path).then(
     () => true,
