@@ -205,7 +205,7 @@ test(
     let b = await connectToWorker(t, d);
     while (b.pid !== replacement) b = await connectToWorker(t, d);
     const mark = d.logs.length;
-    assert.match(await b.client.login('u1', 'pw-u1'), /^\+OK u1 has 1 messages/);
+    assert.match(await b.client.login('u1', 'pw-u1'), /^\+OK u1 has 1 message /);
     const held = await d.waitForLog((e) => e.msg === 'throttled login attempt', { since: mark });
     assert.deepEqual([held['pid'], held['failures']], [replacement, 2]);
   },

@@ -92,10 +92,7 @@ test('after STLS the same logins work: CAPA lists USER, PLAIN and LOGIN', async 
   t.after(() => {
     sasl.close();
   });
-  assert.equal(
-    await sasl.command(`AUTH PLAIN ${b64('\0alice\0pw')}`),
-    '+OK alice has 1 message (20 octets)',
-  );
+  assert.equal(await sasl.command(`AUTH PLAIN ${b64('\0alice\0pw')}`), '+OK alice has 1 message (20 octets)');
 
   const plain3 = await LineClient.plain(port);
   t.after(() => {
