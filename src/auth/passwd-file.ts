@@ -4,7 +4,8 @@ import type { PasswdFileProblem } from './passwd-file-format.js';
 import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js';
 import type { ScramCredentials, StoredPassword } from './passwords/types.js';
 import { DEFAULT_SCHEME, hashPassword, parseStoredPassword } from './passwords/registry.js';
-import { scramCredentials } from './passwords/scram.js';
+import { SCRAM_DEFAULT_ITERATIONS, scramCredentials } from './passwords/scram.js';
+import { checkedDecoySecret, DecoyRing, randomDecoySecret } from './decoy.js';
 import { apopDigest, checkDigest, cramMd5Digest } from './digests.js';
 import type {
   ApopAuthRequest,
@@ -22,6 +23,26 @@ import type {
 export { parsePasswdFile } from './passwd-file-format.js';
 export type { ParsedPasswdFile, PasswdFileProblem } from './passwd-file-format.js';
 
+export interface PasswdFileAuthenticatorOptions {
+  readonly logger?: Logger;
+  /** Checks bearer tokens, so that OAUTHBEARER and XOAUTH2 are offered (for users in the file). */
+  readonly oauth?: OAuthVerifier;
+  /**
+   * How new passwords (setPassword, the monitor's user changes) are hashed; PBKDF2 by default.
+   * Choose SCRAM-SHA-256 to let every user log in with SCRAM.
+   */
+  readonly scheme?: string;
+  /**
+   * Chooses which user's hash an unknown name is checked against (16 bytes or more). Give the same
+   * secret to every process that serves the file and keep it across restarts (the server's
+   * `decoySecret`): an unknown name then costs, every time, what one real user costs. Default:
+   * random for this authenticator.
+   */
+  readonly decoySecret?: Uint8Array;
+  /** Log at debug level only: another process (the primary) reports on the same file. */
+  readonly isQuiet?: boolean;
+}
+
 /**
  * Users from a passwd-file, re-read when the file changes and on {@link reload}. A file that
  * cannot be read leaves the previous users in force. Users can be added, changed and removed at
@@ -32,27 +53,16 @@ export class PasswdFileAuthenticator
 {
   readonly #file: CredentialFile;
   readonly #scheme: string;
-  /** Verified for unknown users, so that a failure costs the same time whether or not the name exists. */
-  #decoy: { entries: ReadonlyMap<string, StoredPassword>; stored: Promise<StoredPassword> } | undefined;
+  /** Picks what an unknown name is checked against (see {@link #decoyFor}). */
+  #decoys: { entries: ReadonlyMap<string, StoredPassword>; ring: DecoyRing<StoredPassword> } | undefined;
+  /** Checked for unknown names while the file has no users: a default-scheme hash. */
+  #emptyDecoy: Promise<StoredPassword> | undefined;
+  readonly #decoySecret: Buffer;
   /** Which schemes every user has, for the entries last seen (asked at every connection and CAPA). */
   #offers: { entries: ReadonlyMap<string, StoredPassword>; allPlain: boolean; allScram: boolean } | undefined;
   readonly #oauth: OAuthVerifier | undefined;
 
-  /** `oauth`: checks bearer tokens, so that OAUTHBEARER and XOAUTH2 are offered (for users in the file). */
-  /**
-   * `scheme`: how new passwords (setPassword, the monitor's user changes) are hashed; PBKDF2 by
-   * default. Choose SCRAM-SHA-256 to let every user log in with SCRAM.
-   */
-  constructor(
-    path: string,
-    options: {
-      readonly logger?: Logger;
-      readonly oauth?: OAuthVerifier;
-      readonly scheme?: string;
-      /** Log at debug level only: another process (the primary) reports on the same file. */
-      readonly isQuiet?: boolean;
-    } = {},
-  ) {
+  constructor(path: string, options: PasswdFileAuthenticatorOptions = {}) {
     this.#file = new CredentialFile(path, {
       label: 'users',
       logger: options.logger ?? silentLogger,
@@ -60,6 +70,8 @@ export class PasswdFileAuthenticator
     });
     this.#oauth = options.oauth;
     this.#scheme = options.scheme ?? DEFAULT_SCHEME;
+    this.#decoySecret =
+      options.decoySecret === undefined ? randomDecoySecret() : checkedDecoySecret(options.decoySecret);
   }
 
   get path(): string {
@@ -111,7 +123,7 @@ export class PasswdFileAuthenticator
   async authenticate(request: PasswordAuthRequest): Promise<AuthResult> {
     const stored = this.#file.entries.get(request.username);
     if (stored === undefined) {
-      const decoy = await this.#decoyPassword();
+      const decoy = await this.#decoyFor(request.username);
       await decoy.scheme.verify(request.password, decoy.data);
       return { ok: false, reason: 'invalid' };
     }
@@ -169,6 +181,14 @@ export class PasswdFileAuthenticator
     return Promise.resolve(stored === undefined ? undefined : scramCredentials(stored));
   }
 
+  /** An unknown name's SCRAM iteration count: that of the user whose hash it is checked against. */
+  scramDecoyIterations(username: string): number {
+    const decoy = this.#decoyRing().pick(username);
+    return (
+      (decoy === undefined ? undefined : scramCredentials(decoy)?.iterations) ?? SCRAM_DEFAULT_ITERATIONS
+    );
+  }
+
   isBearerOffered(): boolean {
     return this.#oauth !== undefined;
   }
@@ -195,26 +215,25 @@ export class PasswdFileAuthenticator
   }
 
   /**
-   * What an unknown user's password is checked against: a real entry of the scheme most users
-   * have (the result is thrown away), so that the failure costs what a known user's does, whatever
-   * schemes and costs the file holds. With no users, a freshly made default hash.
+   * What an unknown name's password is checked against (the result is thrown away): one real
+   * user's entry, picked for that name with the decoy secret. The same name always costs what the
+   * same user costs, and over many names the schemes and costs come in the file's proportions, so
+   * timing cannot tell an unknown name from a user of any scheme. With no users, a default hash.
    */
-  #decoyPassword(): Promise<StoredPassword> {
+  #decoyFor(username: string): Promise<StoredPassword> {
+    const picked = this.#decoyRing().pick(username);
+    if (picked !== undefined) return Promise.resolve(picked);
+    this.#emptyDecoy ??= hashPassword('decoy password').then(
+      (field) => parseStoredPassword(field) as StoredPassword,
+    );
+    return this.#emptyDecoy;
+  }
+
+  #decoyRing(): DecoyRing<StoredPassword> {
     const entries = this.#file.entries;
-    if (this.#decoy?.entries !== entries) {
-      const counts = new Map<string, number>();
-      for (const stored of entries.values())
-        counts.set(stored.scheme.name, (counts.get(stored.scheme.name) ?? 0) + 1);
-      const common = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
-      const sample = [...entries.values()].find((stored) => stored.scheme.name === common);
-      this.#decoy = {
-        entries,
-        stored:
-          sample === undefined
-            ? hashPassword('decoy password').then((field) => parseStoredPassword(field) as StoredPassword)
-            : Promise.resolve(sample),
-      };
+    if (this.#decoys?.entries !== entries) {
+      this.#decoys = { entries, ring: new DecoyRing(this.#decoySecret, entries) };
     }
-    return this.#decoy.stored;
+    return this.#decoys.ring;
   }
 }

@@ -1,9 +1,9 @@
 import { safeEqual } from './compare.js';
 import { apopDigest, checkDigest, cramMd5Digest } from './digests.js';
 import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js';
+import { checkedDecoySecret, randomDecoySecret, scramSaltFor } from './decoy.js';
 import type { ScramCredentials } from './passwords/types.js';
-import { hashPassword, parseStoredPassword } from './passwords/registry.js';
-import { scramCredentials } from './passwords/scram.js';
+import { scramCredentialsOf } from './passwords/scram.js';
 import { isValidUserName } from '../user.js';
 import type {
   ApopAuthRequest,
@@ -21,12 +21,19 @@ import type {
 export interface StaticAuthenticatorOptions {
   /** Checks bearer tokens: OAUTHBEARER and XOAUTH2 are offered, for the users in the list. */
   readonly oauth?: OAuthVerifier;
+  /**
+   * Makes the users' SCRAM-SHA-256 salts (16 bytes or more). Give the server's `decoySecret`, kept
+   * across restarts: a user's salt is then as stable as an unknown name's made-up one, and the two
+   * cannot be told apart. Default: random for this authenticator.
+   */
+  readonly decoySecret?: Uint8Array;
 }
 
 /**
  * Users and plain passwords given in code: for tests, demos and programs that keep their own
  * user list. Offers APOP and CRAM-MD5, since it holds the secrets, and SCRAM-SHA-256, with keys
- * worked out from each password the first time they are needed (a random salt per user). A name
+ * worked out from each password the first time they are needed (the salt derived from the name
+ * with `decoySecret`, as the server makes an unknown name's). A name
  * that is not valid under `isValidUserName` never logs in, as a users file skips its line.
  */
 export class StaticAuthenticator
@@ -35,10 +42,13 @@ export class StaticAuthenticator
   readonly #users: ReadonlyMap<string, string>;
   readonly #oauth: OAuthVerifier | undefined;
   readonly #scram = new Map<string, Promise<ScramCredentials | undefined>>();
+  readonly #decoySecret: Buffer;
 
   constructor(users: Readonly<Record<string, string>>, options: StaticAuthenticatorOptions = {}) {
     this.#users = new Map(Object.entries(users).filter(([name]) => isValidUserName(name)));
     this.#oauth = options.oauth;
+    this.#decoySecret =
+      options.decoySecret === undefined ? randomDecoySecret() : checkedDecoySecret(options.decoySecret);
   }
 
   authenticate(request: PasswordAuthRequest): Promise<AuthResult> {
@@ -68,11 +78,7 @@ export class StaticAuthenticator
     if (secret === undefined) return Promise.resolve(undefined);
     let keys = this.#scram.get(request.username);
     if (keys === undefined) {
-      // Hashed as a {SCRAM-SHA-256} users file entry would be: the same keys, the same checks.
-      keys = hashPassword(secret, 'SCRAM-SHA-256').then((field) => {
-        const stored = parseStoredPassword(field);
-        return typeof stored === 'string' ? undefined : scramCredentials(stored);
-      });
+      keys = scramCredentialsOf(secret, scramSaltFor(this.#decoySecret, request.username));
       this.#scram.set(request.username, keys);
     }
     return keys;

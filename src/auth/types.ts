@@ -98,6 +98,12 @@ export interface AuthenticatorWithScram extends Authenticator {
    * wrong password.
    */
   scramCredentials(request: ScramCredentialsRequest): Promise<ScramCredentials | undefined>;
+  /**
+   * The iteration count of the made-up keys for a name with none, so that it matches what real
+   * users have (PasswdFileAuthenticator: the user an unknown name is checked against); absent: 4096.
+   * The made-up salt comes from the server's `decoySecret`.
+   */
+  scramDecoyIterations?(username: string): number;
   /** Whether SCRAM-SHA-256 is offered now; absent: always. */
   isScramOffered?(): boolean;
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { checkedDecoySecret, randomDecoySecret } from '../auth/decoy.js';
 import type { Authenticator } from '../auth/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { MailStore } from '../mailstore/types.js';
@@ -55,6 +56,14 @@ export interface Pop3ServerOptions {
    * types are not exported and may change.
    */
   readonly counters?: { readonly connections: ConnectionSlots; readonly loginThrottle: Throttle };
+  /**
+   * The secret (16 bytes or more) that SCRAM-SHA-256's made-up salt for an unknown name is derived
+   * from. Give every server that serves the same users the same one, kept across restarts (the
+   * daemon keeps it in `<maildir>/.poplar-secret`), and give it to the authenticator too
+   * (`StaticAuthenticator`, `PasswdFileAuthenticator`); otherwise an unknown name's salt changes
+   * between servers and restarts while a real user's does not. Default: random for this server.
+   */
+  readonly decoySecret?: Uint8Array;
 }
 
 /** One address for {@link Pop3Server.listen}; call it once per address. */
@@ -122,6 +131,8 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       stats: this.stats,
       implementation: options.implementation ?? 'Poplar',
       hostname: this.#hostname,
+      decoySecret:
+        options.decoySecret === undefined ? randomDecoySecret() : checkedDecoySecret(options.decoySecret),
       tls: options.tls === undefined ? undefined : new TlsContexts(options.tls),
       allowCleartextLogin: options.allowCleartextLogin ?? false,
       isLocalAddress: options.isLocalAddress ?? isLoopbackAddress,

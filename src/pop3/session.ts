@@ -64,6 +64,8 @@ export interface EngineContext {
   readonly implementation: string;
   /** The server's name, for challenges (APOP timestamps, CRAM-MD5). */
   readonly hostname: string;
+  /** Derives made-up credentials for names that do not exist (SCRAM's salt). */
+  readonly decoySecret: Uint8Array;
   /** TLS contexts when certificates are configured (STLS offered, implicit TLS possible). */
   readonly tls: TlsContexts | undefined;
   /** Whether cleartext logins (USER/PASS, SASL PLAIN/LOGIN, bearer tokens) are allowed without TLS. */

@@ -1,6 +1,9 @@
 import type { Authenticator } from '../../src/auth/types.js';
 import type { SaslContext, SaslExchange, SaslMechanism, SaslStep } from '../../src/pop3/sasl/types.js';
 
+/** The decoy secret of every test SaslContext. */
+export const TEST_DECOY_SECRET = Buffer.alloc(32, 7);
+
 /** A SaslContext as the AUTH command builds it, for a loopback connection without TLS. */
 export function saslContext(authenticator: Authenticator, hostname = 'poplar.test'): SaslContext {
   return {
@@ -9,6 +12,7 @@ export function saslContext(authenticator: Authenticator, hostname = 'poplar.tes
     isTls: false,
     signal: new AbortController().signal,
     hostname,
+    decoySecret: TEST_DECOY_SECRET,
   };
 }
 

@@ -82,6 +82,15 @@ export const scramSha256: PasswordScheme = {
   },
 };
 
+/** SCRAM-SHA-256 credentials for `password` with a given salt (StaticAuthenticator's derived salts). */
+export async function scramCredentialsOf(
+  password: string,
+  salt: Buffer,
+  iterations = SCRAM_DEFAULT_ITERATIONS,
+): Promise<ScramCredentials> {
+  return { iterations, salt, ...(await deriveKeys(password, salt, iterations)) };
+}
+
 /**
  * The SCRAM-SHA-256 credentials in a stored password, for the SASL mechanism; undefined for any
  * other scheme (a `{PLAIN}` user cannot use SCRAM until the password is rehashed).

@@ -39,6 +39,7 @@ export const auth: Command = {
         isTls: session.isTls,
         signal: session.signal,
         hostname: engine.hostname,
+        decoySecret: engine.decoySecret,
       });
       const initial =
         initialArg === undefined ? undefined : initialArg === '=' ? Buffer.alloc(0) : parseBase64(initialArg);

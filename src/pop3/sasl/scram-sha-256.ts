@@ -1,4 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { scramDecoy } from '../../auth/decoy.js';
 import { SCRAM_DEFAULT_ITERATIONS } from '../../auth/passwords/scram.js';
 import { canScram, hasScram, type ScramCredentials } from '../../auth/types.js';
 import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
@@ -9,24 +10,6 @@ const NONCE = /^[\x21-\x2b\x2d-\x7e]+$/;
 
 const hmac = (key: Buffer, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest();
 const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).digest();
-
-/** Keys for made-up credentials; new at every start, so they say nothing across restarts. */
-const FAKE_KEY = randomBytes(32);
-
-/**
- * Credentials for a user who has none: unknown, or not stored SCRAM-ready. Derived from the name,
- * so that asking twice gives the same salt, like a real user; no proof can match them.
- */
-function fakeCredentials(username: string): ScramCredentials {
-  const derive = (label: string): Buffer =>
-    createHmac('sha256', FAKE_KEY).update(`${label}\0${username}`, 'utf8').digest();
-  return {
-    iterations: SCRAM_DEFAULT_ITERATIONS,
-    salt: derive('salt').subarray(0, 16),
-    storedKey: derive('stored key'),
-    serverKey: derive('server key'),
-  };
-}
 
 /** RFC 5802 saslname: `=2C` is a comma and `=3D` an equals sign; any other `=` is an error. */
 function decodeSaslName(value: string): string {
@@ -86,7 +69,10 @@ export interface ScramSha256Options {
  * every printable ASCII one.
  *
  * An unknown user, or one stored another way, gets made-up credentials and the exchange goes on:
- * the failure comes at the same step, in the same form, as a wrong password's. The server's
+ * the failure comes at the same step, in the same form, as a wrong password's. Their salt is an
+ * HMAC of the name under the server's `decoySecret`, so it is the same at every try, from every
+ * worker and after a restart, as a real user's is; and they are made for every exchange, real
+ * user or not, so that both cost the same work. The server's
  * signature travels as a last `+` challenge (RFC 5034 section 4); a failed proof ends the exchange
  * with `-ERR` (no `e=` message, as Dovecot does).
  */
@@ -112,7 +98,12 @@ export function createScramSha256(options: ScramSha256Options = {}): SaslMechani
       const first = async (response: Buffer): Promise<SaslStep> => {
         const client = parseClientFirst(decodeUtf8(response));
         const real = await lookUp(context, client.username);
-        const credentials = real ?? fakeCredentials(client.username);
+        const decoy = scramDecoy(
+          context.decoySecret,
+          client.username,
+          decoyIterations(context, client.username),
+        );
+        const credentials = real ?? decoy;
         const nonce = client.nonce + makeServerNonce();
         const serverFirst = `r=${nonce},s=${credentials.salt.toString('base64')},i=${credentials.iterations}`;
         state = { stage: 'final', client, serverFirst, nonce, credentials, isReal: real !== undefined };
@@ -165,6 +156,12 @@ export function createScramSha256(options: ScramSha256Options = {}): SaslMechani
       };
     },
   };
+}
+
+function decoyIterations(context: SaslContext, username: string): number {
+  const { authenticator } = context;
+  const iterations = hasScram(authenticator) ? authenticator.scramDecoyIterations?.(username) : undefined;
+  return iterations ?? SCRAM_DEFAULT_ITERATIONS;
 }
 
 async function lookUp(context: SaslContext, username: string): Promise<ScramCredentials | undefined> {

@@ -8,6 +8,8 @@ export interface SaslContext {
   readonly signal: AbortSignal;
   /** For challenges that name the server (CRAM-MD5). */
   readonly hostname: string;
+  /** Derives SCRAM's made-up salt for a name that has none (the server's `decoySecret`). */
+  readonly decoySecret: Uint8Array;
 }
 
 /** One step of an exchange: send a challenge and wait, or finish. */
