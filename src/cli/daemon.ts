@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import type { pino } from 'pino';
 import type { DaemonConfig } from '../config/config.js';
+import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
+import { loadDecoySecret } from './decoy-secret.js';
 import { createDemoFiles } from './demo.js';
 import { startMetrics, startMonitor } from './monitor.js';
 import { singleProcess, workerProcesses } from './pop3-side.js';
@@ -29,6 +31,10 @@ export async function serve(
       createDemoFiles(plan.usersPath, config.maildir, config.passwordScheme, logger),
     ).catch(asFileError('users file', plan.usersPath));
 
+  // The users file is read first, so that a start that fails on it creates nothing; then the decoy
+  // secret is read, or made as the account, for this process and its workers (decoy-secret.ts).
+  await new PasswdFileAuthenticator(plan.usersPath).reload();
+  await asUser(runAs, () => loadDecoySecret(config.maildir, logger));
   const live = new LiveConfig(config, tls);
   const side =
     config.workers > 1

@@ -12,6 +12,7 @@ import { decodeTls, type TlsData, type WorkerState } from '../workers/state.js';
 import { WorkerCounters } from '../workers/shared-limits.js';
 import type { WorkerServer } from '../workers/worker.js';
 import { listenPop3 } from './listen.js';
+import { loadDecoySecret, sharedDecoySecret } from './decoy-secret.js';
 import { createOAuthVerifier } from './oauth.js';
 import { planOf, type Plan } from './plan.js';
 import { dropPrivileges, resolveRunAs } from './privileges.js';
@@ -33,12 +34,14 @@ export async function readUsersFile(
   plan: Plan,
   oauth: OAuthVerifier | undefined,
   logger: pino.Logger,
+  decoySecret?: Uint8Array,
 ): Promise<PasswdFileAuthenticator> {
   const users = new PasswdFileAuthenticator(plan.usersPath, {
     logger,
     scheme: config.passwordScheme,
     // A worker's loads are the primary's to report: one line per change, not one per process.
     isQuiet: cluster.isWorker,
+    ...(decoySecret === undefined ? {} : { decoySecret }),
     ...(oauth === undefined ? {} : { oauth }),
   });
   await users.reload().catch(asFileError('users file', plan.usersPath));
@@ -57,7 +60,9 @@ export async function createLocalPop3(
   logger: pino.Logger,
   counters?: Pop3ServerOptions['counters'],
 ): Promise<LocalPop3> {
-  const users = await readUsersFile(config, plan, oauth, logger);
+  // serve() has read it (and handed it to the workers); the fallback is for a caller that has not.
+  const decoySecret = sharedDecoySecret() ?? (await loadDecoySecret(config.maildir, logger));
+  const users = await readUsersFile(config, plan, oauth, logger, decoySecret);
   users.watch();
   const store = new MaildirStore({ root: config.maildir, logger, blockingIo: config.blockingIo });
   const pop3 = createServer({
@@ -67,6 +72,7 @@ export async function createLocalPop3(
     logger,
     ...(tls === undefined ? {} : { tls }),
     allowCleartextLogin: config.allowCleartextLogin,
+    decoySecret,
     ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
     ...(counters === undefined ? {} : { counters }),
   });

@@ -59,10 +59,11 @@ test('demo mode in an empty directory: creates directories/foo with a welcome me
   // Without --users and --admins, the users and the admins are kept next to the mailboxes.
   assert.deepEqual((await readdir(join(cwd, 'directories'))).sort(), [
     '.poplar-admins',
+    '.poplar-secret',
     '.poplar-users',
     'foo',
   ]);
-  for (const file of ['.poplar-admins', '.poplar-users']) {
+  for (const file of ['.poplar-admins', '.poplar-secret', '.poplar-users']) {
     const info = await stat(join(cwd, 'directories', file));
     assert.equal(info.mode & 0o777, 0o600, `${file} is private`);
   }
