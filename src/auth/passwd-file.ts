@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { silentLogger, type Logger } from '../log.js';
 import { CredentialFile } from './credential-file.js';
 import type { PasswdFileProblem } from './passwd-file-format.js';
@@ -13,6 +14,7 @@ import type {
   AuthenticatorWithBearer,
   AuthenticatorWithCramMd5,
   AuthenticatorWithScram,
+  AuthenticatorWithUserCheck,
   AuthResult,
   BearerAuthRequest,
   CramMd5AuthRequest,
@@ -49,7 +51,12 @@ export interface PasswdFileAuthenticatorOptions {
  * run time ({@link setPassword}, {@link deleteUser}); each change is on disk before it applies.
  */
 export class PasswdFileAuthenticator
-  implements AuthenticatorWithApop, AuthenticatorWithCramMd5, AuthenticatorWithScram, AuthenticatorWithBearer
+  implements
+    AuthenticatorWithApop,
+    AuthenticatorWithCramMd5,
+    AuthenticatorWithScram,
+    AuthenticatorWithBearer,
+    AuthenticatorWithUserCheck
 {
   readonly #file: CredentialFile;
   readonly #scheme: string;
@@ -128,7 +135,17 @@ export class PasswdFileAuthenticator
       return { ok: false, reason: 'invalid' };
     }
     const isMatch = await stored.scheme.verify(request.password, stored.data);
-    return isMatch ? { ok: true, user: { name: request.username } } : { ok: false, reason: 'invalid' };
+    // The file may have changed during the hash: a password that no longer holds logs nobody in.
+    const isCurrent = this.credentialVersion(request.username) === versionOf(stored);
+    return isMatch && isCurrent
+      ? { ok: true, user: { name: request.username } }
+      : { ok: false, reason: 'invalid' };
+  }
+
+  /** A digest of the user's stored password: it changes with the password, and is undefined once the user is gone. */
+  credentialVersion(username: string): string | undefined {
+    const stored = this.#file.entries.get(username);
+    return stored === undefined ? undefined : versionOf(stored);
   }
 
   /**
@@ -237,3 +254,6 @@ export class PasswdFileAuthenticator
     return this.#decoys.ring;
   }
 }
+
+const versionOf = (stored: StoredPassword): string =>
+  createHash('sha256').update(`{${stored.scheme.name}}${stored.data}`, 'utf8').digest('base64');

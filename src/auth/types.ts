@@ -115,6 +115,19 @@ export interface AuthenticatorWithBearer extends Authenticator {
   isBearerOffered?(): boolean;
 }
 
+/**
+ * Lets the engine confirm, when a login that passed its check has waited (a throttle penalty), that
+ * the user still exists with the same credentials: a user deleted or changed meanwhile (the
+ * monitor's deleteUser, a new password) does not get a session from an older check.
+ */
+export interface AuthenticatorWithUserCheck extends Authenticator {
+  /** A value that changes whenever the user's credentials change; undefined when there is no such user. */
+  credentialVersion(username: string): string | undefined;
+}
+
+export const hasUserCheck = (a: Authenticator): a is AuthenticatorWithUserCheck =>
+  typeof (a as Partial<AuthenticatorWithUserCheck>).credentialVersion === 'function';
+
 // Two questions, one way each. `canX`: is the mechanism offered now (the greeting, CAPA, AUTH,
 // APOP ask this)? `hasX`: does the backend implement it at all (asked inside an exchange already
 // begun, where the offer may have changed since, e.g. after a users file reload)?

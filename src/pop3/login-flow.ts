@@ -1,6 +1,6 @@
 import { countOf } from '../text.js';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { AuthResult } from '../auth/types.js';
+import { hasUserCheck, type AuthResult, type Authenticator } from '../auth/types.js';
 import { Pop3Error, RespCode } from '../errors.js';
 import type { Session } from './session.js';
 
@@ -20,6 +20,7 @@ export async function finishLogin(
   if (!result.ok && result.reason !== 'temporary') {
     return failLogin(session, method, username, 'invalid user name or password');
   }
+  const version = result.ok ? credentialVersion(engine.authenticator, result.user.name) : undefined;
   await servePenalty(session, method, username);
   if (!result.ok) {
     engine.stats.recordLogin(method, false);
@@ -28,6 +29,11 @@ export async function finishLogin(
       'login failed',
     );
     throw new Pop3Error('authentication is temporarily unavailable, try again later', RespCode.sysTemp);
+  }
+  // The penalty can last many seconds: a user deleted or given a new password meanwhile (the
+  // monitor finds no session to end yet) must not get one from the check made before it.
+  if (credentialVersion(engine.authenticator, result.user.name) !== version) {
+    return failLogin(session, method, username, 'invalid user name or password');
   }
   engine.loginThrottle.succeed(username);
   const maildrop = await engine.store.open(result.user, session.signal);
@@ -73,6 +79,9 @@ export async function failLogin(
   const isLast = session.authFailures >= engine.limits.maxAuthFailures;
   throw new Pop3Error(isLast ? `${message}, too many failures` : message, RespCode.auth, { close: isLast });
 }
+
+const credentialVersion = (authenticator: Authenticator, name: string): string | undefined =>
+  hasUserCheck(authenticator) ? authenticator.credentialVersion(name) : undefined;
 
 /** Holds back the answer to an attempt from an address, or for a user name, with recent failures. */
 async function servePenalty(session: Session, method: string, username: string): Promise<void> {
