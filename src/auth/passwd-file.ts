@@ -4,6 +4,7 @@ import { CredentialFile } from './credential-file.js';
 import type { PasswdFileProblem } from './passwd-file-format.js';
 import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js';
 import type { ScramCredentials, StoredPassword } from './passwords/types.js';
+import { HashPoolError, HashPoolErrorCode } from './passwords/hash-pool.js';
 import { DEFAULT_SCHEME, hashPassword, parseStoredPassword } from './passwords/registry.js';
 import { SCRAM_DEFAULT_ITERATIONS, scramCredentials } from './passwords/scram.js';
 import { checkedDecoySecret, DecoyRing, randomDecoySecret } from './decoy.js';
@@ -129,12 +130,16 @@ export class PasswdFileAuthenticator
 
   async authenticate(request: PasswordAuthRequest): Promise<AuthResult> {
     const stored = this.#file.entries.get(request.username);
-    if (stored === undefined) {
-      const decoy = await this.#decoyFor(request.username);
-      await decoy.scheme.verify(request.password, decoy.data);
-      return { ok: false, reason: 'invalid' };
+    const checked = stored ?? (await this.#decoyFor(request.username));
+    let isMatch: boolean;
+    try {
+      isMatch = await checked.scheme.verify(request.password, checked.data, request.signal);
+    } catch (error) {
+      // The hash pool is full (a flood of expensive guesses), or the client has gone: no answer now.
+      if (isPoolRefusal(error)) return { ok: false, reason: 'temporary' };
+      throw error;
     }
-    const isMatch = await stored.scheme.verify(request.password, stored.data);
+    if (stored === undefined) return { ok: false, reason: 'invalid' };
     // The file may have changed during the hash: a password that no longer holds logs nobody in.
     const isCurrent = this.credentialVersion(request.username) === versionOf(stored);
     return isMatch && isCurrent
@@ -257,3 +262,7 @@ export class PasswdFileAuthenticator
 
 const versionOf = (stored: StoredPassword): string =>
   createHash('sha256').update(`{${stored.scheme.name}}${stored.data}`, 'utf8').digest('base64');
+
+const isPoolRefusal = (error: unknown): boolean =>
+  error instanceof HashPoolError &&
+  (error.code === HashPoolErrorCode.QUEUE_FULL || error.code === HashPoolErrorCode.CANCELLED);

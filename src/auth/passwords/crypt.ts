@@ -86,10 +86,10 @@ function parseCrypt(scheme: string, data: string, families: readonly Family[]): 
   return malformed(scheme);
 }
 
-/** crypt(password, setting) on a hash pool worker. */
-async function cryptOffThread(password: string, setting: string): Promise<string> {
+/** crypt(password, setting) on a hash pool worker; not run at all if `signal` aborts while it waits. */
+async function cryptOffThread(password: string, setting: string, signal?: AbortSignal): Promise<string> {
   const job: CryptJob = { op: 'crypt', password, setting };
-  const result = await defaultHashPool().run(job);
+  const result = await defaultHashPool().run(job, signal === undefined ? {} : { signal });
   if (typeof result !== 'string') throw new TypeError('the hash worker answered with no string');
   return result;
 }
@@ -120,10 +120,10 @@ function cryptScheme(
       const parsed = parseCrypt(name, data, families);
       return typeof parsed === 'string' ? parsed : undefined;
     },
-    async verify(password, data) {
+    async verify(password, data, signal) {
       const parsed = parseCrypt(name, data, families);
       if (typeof parsed === 'string') return false;
-      return safeEqual(await cryptOffThread(password, parsed.setting), data);
+      return safeEqual(await cryptOffThread(password, parsed.setting, signal), data);
     },
     hash,
   };

@@ -8,10 +8,12 @@ import { Worker } from 'node:worker_threads';
  * come here.
  *
  * Workers start on first use, up to `size`; each runs one job at a time and the rest wait in a
- * FIFO queue. An idle worker is `unref()`ed, so the pool never keeps the process alive; a busy one
- * is ref'd so that whoever awaits its result gets it. A job that runs past `jobTimeoutMs` fails and
- * its worker is terminated (a synchronous hash cannot be interrupted); a worker that dies fails its
- * job. Either way the next job starts a new worker.
+ * FIFO queue of at most `maxQueuedJobs` (a job beyond that fails at once with QUEUE_FULL, which a
+ * login reports as `-ERR [SYS/TEMP]`); a waiting job whose signal aborts (its client went away)
+ * leaves the queue and is never hashed. An idle worker is `unref()`ed, so the pool never keeps the
+ * process alive; a busy one is ref'd so that whoever awaits its result gets it. A job that runs
+ * past `jobTimeoutMs` fails and its worker is terminated (a synchronous hash cannot be
+ * interrupted); a worker that dies fails its job. Either way the next job starts a new worker.
  */
 
 /** What the pool posts to a worker. */
@@ -34,6 +36,10 @@ export const HashPoolErrorCode = {
   CLOSED: 'HASH_POOL_CLOSED',
   /** The worker ran the job and reported an error. */
   JOB_FAILED: 'HASH_POOL_JOB_FAILED',
+  /** `maxQueuedJobs` jobs were already waiting: this one was refused at once. */
+  QUEUE_FULL: 'HASH_POOL_QUEUE_FULL',
+  /** The job's signal aborted before a worker took it; it was not run. */
+  CANCELLED: 'HASH_POOL_CANCELLED',
 } as const;
 export type HashPoolErrorCode = (typeof HashPoolErrorCode)[keyof typeof HashPoolErrorCode];
 
@@ -56,6 +62,12 @@ export interface HashPoolOptions {
    * and its worker is replaced. Time spent waiting in the queue does not count. Default: 30 s.
    */
   readonly jobTimeoutMs?: number;
+  /**
+   * Jobs that may wait for a worker; more are refused with QUEUE_FULL. Default: 64, about a
+   * second of SHA-crypt on two workers, so that a flood of expensive guesses makes logins fail
+   * fast and temporarily instead of waiting past their login timeout.
+   */
+  readonly maxQueuedJobs?: number;
   /** The worker module. Default: hash-worker next to this module (`.ts` under tsx, `.js` compiled). */
   readonly workerUrl?: URL;
 }
@@ -73,12 +85,15 @@ export interface HashPoolStats {
 
 export const DEFAULT_HASH_POOL_SIZE = Math.min(2, availableParallelism());
 export const DEFAULT_HASH_JOB_TIMEOUT_MS = 30_000;
+export const DEFAULT_HASH_QUEUE_JOBS = 64;
 
 interface Job {
   readonly id: number;
   readonly job: unknown;
   resolve(value: unknown): void;
   reject(error: Error): void;
+  /** Removes the abort listener, once the job leaves the queue. */
+  settle(): void;
 }
 
 interface Slot {
@@ -92,6 +107,7 @@ interface Slot {
 export class HashPool {
   readonly size: number;
   readonly jobTimeoutMs: number;
+  readonly maxQueuedJobs: number;
   readonly #workerUrl: URL;
   readonly #slots = new Set<Slot>();
   readonly #queue: Job[] = [];
@@ -99,14 +115,47 @@ export class HashPool {
   #started = 0;
 
   constructor(options: HashPoolOptions = {}) {
-    ({ size: this.size, jobTimeoutMs: this.jobTimeoutMs } = checkedOptions(options));
+    ({
+      size: this.size,
+      jobTimeoutMs: this.jobTimeoutMs,
+      maxQueuedJobs: this.maxQueuedJobs,
+    } = checkedOptions(options));
     this.#workerUrl = options.workerUrl ?? siblingModule('./hash-worker.js');
   }
 
-  /** Runs `job` on a worker; resolves to the worker's answer. Rejects with a {@link HashPoolError}. */
-  run(job: unknown): Promise<unknown> {
+  /**
+   * Runs `job` on a worker; resolves to the worker's answer. Rejects with a {@link HashPoolError}:
+   * QUEUE_FULL at once when `maxQueuedJobs` wait already, CANCELLED when `signal` aborts first.
+   */
+  run(job: unknown, options: { readonly signal?: AbortSignal } = {}): Promise<unknown> {
+    const { signal } = options;
     return new Promise((resolve, reject) => {
-      this.#queue.push({ id: this.#nextId++, job, resolve, reject });
+      if (signal?.aborted === true) {
+        reject(new HashPoolError('hash job cancelled', HashPoolErrorCode.CANCELLED));
+        return;
+      }
+      const hasIdleRoom = this.#slots.size < this.size || [...this.#slots].some((s) => s.job === undefined);
+      if (!hasIdleRoom && this.#queue.length >= this.maxQueuedJobs) {
+        reject(
+          new HashPoolError(`${this.maxQueuedJobs} hash jobs waiting already`, HashPoolErrorCode.QUEUE_FULL),
+        );
+        return;
+      }
+      const onAbort = (): void => {
+        const index = this.#queue.indexOf(entry);
+        if (index === -1) return;
+        this.#queue.splice(index, 1);
+        reject(new HashPoolError('hash job cancelled', HashPoolErrorCode.CANCELLED));
+      };
+      const entry: Job = {
+        id: this.#nextId++,
+        job,
+        resolve,
+        reject,
+        settle: () => signal?.removeEventListener('abort', onAbort),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(entry);
       this.#dispatch();
     });
   }
@@ -123,7 +172,10 @@ export class HashPool {
    */
   async close(): Promise<void> {
     const closed = () => new HashPoolError('hash pool closed', HashPoolErrorCode.CLOSED);
-    for (const job of this.#queue.splice(0)) job.reject(closed());
+    for (const job of this.#queue.splice(0)) {
+      job.settle();
+      job.reject(closed());
+    }
     const slots = [...this.#slots];
     this.#slots.clear();
     for (const slot of slots) this.#finish(slot)?.reject(closed());
@@ -142,6 +194,7 @@ export class HashPool {
         } catch (error) {
           // A worker that cannot even be made (say, tsx missing under a .ts module): fail what waits.
           for (const job of this.#queue.splice(0)) {
+            job.settle();
             job.reject(
               new HashPoolError('cannot start a hash worker', HashPoolErrorCode.WORKER_EXITED, {
                 cause: error,
@@ -153,6 +206,7 @@ export class HashPool {
       }
       const job = this.#queue.shift();
       if (job === undefined) return;
+      job.settle();
       slot.job = job;
       slot.worker.ref();
       slot.timer = setTimeout(() => {
@@ -225,12 +279,19 @@ export class HashPool {
   }
 }
 
-function checkedOptions(options: HashPoolOptions): { size: number; jobTimeoutMs: number } {
+function checkedOptions(options: HashPoolOptions): {
+  size: number;
+  jobTimeoutMs: number;
+  maxQueuedJobs: number;
+} {
   const size = options.size ?? DEFAULT_HASH_POOL_SIZE;
   const jobTimeoutMs = options.jobTimeoutMs ?? DEFAULT_HASH_JOB_TIMEOUT_MS;
+  const maxQueuedJobs = options.maxQueuedJobs ?? DEFAULT_HASH_QUEUE_JOBS;
   if (!Number.isInteger(size) || size < 1) throw new RangeError(`hash pool size must be 1 or more: ${size}`);
   if (!(jobTimeoutMs > 0)) throw new RangeError(`hash job timeout must be positive: ${jobTimeoutMs}`);
-  return { size, jobTimeoutMs };
+  if (!Number.isInteger(maxQueuedJobs) || maxQueuedJobs < 0)
+    throw new RangeError(`hash queue length must be 0 or more: ${maxQueuedJobs}`);
+  return { size, jobTimeoutMs, maxQueuedJobs };
 }
 
 /** `relative` next to this module, with this module's extension: `.ts` from source under tsx, else `.js`. */
@@ -264,7 +325,7 @@ export function defaultHashPool(): HashPool {
 }
 
 /**
- * Sets the options of the process-wide pool (size, job timeout). A pool already made is closed
+ * Sets the options of the process-wide pool (size, job timeout, queue length). A pool already made is closed
  * first (its waiting and running jobs fail); the next job starts one with the new options.
  */
 export async function configureHashPool(options: HashPoolOptions): Promise<void> {

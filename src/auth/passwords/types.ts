@@ -8,8 +8,12 @@ export interface PasswordScheme {
   readonly name: string;
   /** Why `data` cannot be used with this scheme, or undefined when it can. */
   problem(data: string): string | undefined;
-  /** Whether `password` matches; false (never a throw) for data that problem() refuses. */
-  verify(password: string, data: string): Promise<boolean>;
+  /**
+   * Whether `password` matches; false (never a throw) for data that problem() refuses. Schemes
+   * hashed on the hash pool reject with a `HashPoolError` when its queue is full, or when `signal`
+   * aborts before the job started (the client went away): no hash is computed for nobody.
+   */
+  verify(password: string, data: string, signal?: AbortSignal): Promise<boolean>;
   /** `data` for a new password, with this scheme's default cost. */
   hash(password: string): Promise<string>;
   /** Schemes that keep the secret recoverable (needed by APOP). */

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import {
   closeDefaultHashPool,
   configureHashPool,
+  DEFAULT_HASH_QUEUE_JOBS,
   defaultHashPool,
   HashPool,
   HashPoolError,
@@ -19,13 +20,21 @@ import { parseStoredPassword } from '../../../../src/auth/passwords/registry.js'
 /**
  * A worker for testing the pool itself, as a data: URL (it needs nothing but node:worker_threads):
  * `echo` answers, `spin` computes for `ms` (forever without), `fail` reports an error, `crash`
- * throws outside the handler (the worker dies), `exit` ends the thread with code 3.
+ * throws outside the handler (the worker dies), `exit` ends the thread with code 3, `hold` never
+ * answers (without using the CPU), `handled` answers how many jobs this worker was given.
  */
 const FIXTURE_WORKER = new URL(
   `data:text/javascript,${encodeURIComponent(`
     import { parentPort } from 'node:worker_threads';
+    let handled = 0;
     parentPort.on('message', ({ id, job }) => {
+      handled += 1;
       switch (job.op) {
+        case 'hold':
+          break;
+        case 'handled':
+          parentPort.postMessage({ id, isOk: true, value: handled });
+          break;
         case 'echo':
           parentPort.postMessage({ id, isOk: true, value: job.value });
           break;
@@ -56,6 +65,7 @@ function fixturePool(t: TestContext, options: HashPoolOptions = {}): HashPool {
 
 const echo = (value: unknown) => ({ op: 'echo', value });
 const spin = (ms?: number, value?: unknown) => ({ op: 'spin', ms, value });
+const hold = { op: 'hold' };
 
 function isPoolError(code: HashPoolErrorCode) {
   return (error: unknown) => error instanceof HashPoolError && error.code === code;
@@ -174,11 +184,49 @@ describe('HashPool', () => {
     assert.deepEqual(pool.stats(), { workers: 0, busy: 0, queued: 0, started: 0 });
   });
 
+  test('at most `maxQueuedJobs` wait: one more is refused at once with QUEUE_FULL', async (t) => {
+    const pool = fixturePool(t, { size: 1, maxQueuedJobs: 2 });
+    const settled = [pool.run(hold), pool.run(echo(1)), pool.run(echo(2))].map((job) =>
+      assert.rejects(job, isPoolError(HashPoolErrorCode.CLOSED)),
+    );
+    await assert.rejects(pool.run(echo(3)), isPoolError(HashPoolErrorCode.QUEUE_FULL));
+    assert.deepEqual(pool.stats(), { workers: 1, busy: 1, queued: 2, started: 1 });
+    await pool.close();
+    await Promise.all(settled);
+    assert.equal(new HashPool().maxQueuedJobs, DEFAULT_HASH_QUEUE_JOBS);
+  });
+
+  test('a free worker takes a job even when maxQueuedJobs is 0', async (t) => {
+    const pool = fixturePool(t, { size: 1, maxQueuedJobs: 0 });
+    assert.equal(await pool.run(echo('now')), 'now');
+  });
+
+  test('a waiting job whose signal aborts leaves the queue and never reaches a worker', async (t) => {
+    const pool = fixturePool(t, { size: 1 });
+    const busy = pool.run(spin(100, 'first'));
+    const gone = new AbortController();
+    const cancelled = pool.run(echo('never'), { signal: gone.signal });
+    const after = pool.run(echo('after'));
+    assert.equal(pool.stats().queued, 2);
+    gone.abort();
+    await assert.rejects(cancelled, isPoolError(HashPoolErrorCode.CANCELLED));
+    assert.equal(pool.stats().queued, 1);
+    assert.equal(await busy, 'first');
+    assert.equal(await after, 'after');
+    // spin, echo('after') and this one: the cancelled job was never posted.
+    assert.equal(await pool.run({ op: 'handled' }), 3);
+    await assert.rejects(
+      pool.run(echo('late'), { signal: gone.signal }),
+      isPoolError(HashPoolErrorCode.CANCELLED),
+    );
+  });
+
   test('options are checked', () => {
     assert.throws(() => new HashPool({ size: 0 }), RangeError);
     assert.throws(() => new HashPool({ size: 1.5 }), RangeError);
     assert.throws(() => new HashPool({ jobTimeoutMs: 0 }), RangeError);
     assert.throws(() => new HashPool({ jobTimeoutMs: Number.NaN }), RangeError);
+    assert.throws(() => new HashPool({ maxQueuedJobs: -1 }), RangeError);
   });
 });
 
