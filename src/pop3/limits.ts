@@ -9,6 +9,11 @@ export interface Pop3Limits {
   readonly maxCommandBytes: number;
   /** Longest SASL continuation line (AUTH exchanges carry base64 data, longer than commands). */
   readonly maxSaslLineBytes: number;
+  /**
+   * Longest password accepted by USER/PASS and SASL PLAIN and LOGIN, in UTF-8 bytes. A longer one
+   * fails as a wrong password would, unhashed: SHA-crypt's cost grows with the password's length.
+   */
+  readonly maxPasswordBytes: number;
   /** Bad commands (unknown, wrong state, bad arguments, overlong) allowed per connection; the next one closes it. */
   readonly maxProtocolErrors: number;
   /** Pause before answering a failed login, slowing password guessing. */
@@ -52,6 +57,7 @@ export const MIN_COMMAND_BYTES = 255;
 export const DEFAULT_LIMITS: Pop3Limits = {
   maxCommandBytes: 1024,
   maxSaslLineBytes: 8192,
+  maxPasswordBytes: 1024,
   maxProtocolErrors: 10,
   authFailureDelayMs: 1000,
   maxAuthFailures: 3,
@@ -70,6 +76,8 @@ export const DEFAULT_LIMITS: Pop3Limits = {
 const MINIMUMS: { readonly [K in keyof Pop3Limits]: number } = {
   maxCommandBytes: MIN_COMMAND_BYTES,
   maxSaslLineBytes: 512,
+  // NIST SP 800-63B section 5.1.1.2: verifiers should permit at least 64 characters.
+  maxPasswordBytes: 64,
   maxProtocolErrors: 1,
   authFailureDelayMs: 0,
   maxAuthFailures: 1,
@@ -88,6 +96,7 @@ const MINIMUMS: { readonly [K in keyof Pop3Limits]: number } = {
 const MAXIMUMS: Partial<{ readonly [K in keyof Pop3Limits]: number }> = {
   maxCommandBytes: 65_536,
   maxSaslLineBytes: 65_536,
+  maxPasswordBytes: 65_536,
   transferChunkBytes: 1_048_576,
   // Each entry is a short key and two numbers: a million of each kind stays within a few hundred MB.
   authThrottleMaxEntries: 1_000_000,

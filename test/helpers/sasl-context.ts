@@ -13,6 +13,7 @@ export function saslContext(authenticator: Authenticator, hostname = 'poplar.tes
     signal: new AbortController().signal,
     hostname,
     decoySecret: TEST_DECOY_SECRET,
+    maxPasswordBytes: 1024,
   };
 }
 

@@ -40,6 +40,7 @@ export const auth: Command = {
         signal: session.signal,
         hostname: engine.hostname,
         decoySecret: engine.decoySecret,
+        maxPasswordBytes: engine.limits.maxPasswordBytes,
       });
       const initial =
         initialArg === undefined ? undefined : initialArg === '=' ? Buffer.alloc(0) : parseBase64(initialArg);

@@ -1,5 +1,6 @@
 import { Pop3Error, ProtocolError } from '../../errors.js';
-import { finishLogin } from '../login-flow.js';
+import { failLogin, finishLogin } from '../login-flow.js';
+import { passwordTooLong } from '../sasl/plain.js';
 import { requireSafeChannel } from '../login-policy.js';
 import type { Command } from '../command.js';
 
@@ -13,6 +14,9 @@ export const pass: Command = {
     if (username === undefined) throw new Pop3Error('send USER first');
     session.pendingUser = undefined;
     if (args === '') throw new ProtocolError('PASS needs a password');
+    // Refused unhashed, for every name alike: SHA-crypt's cost grows with the password's length.
+    const tooLong = passwordTooLong(args, session.engine.limits.maxPasswordBytes);
+    if (tooLong !== undefined) return failLogin(session, 'USER', username, tooLong);
     const result = await session.engine.authenticator.authenticate({
       mechanism: 'USER',
       username,

@@ -7,12 +7,24 @@ import {
   type SaslStep,
 } from './types.js';
 
-/** Checks a user name and password through the authenticator, as USER/PASS does. */
+/** The answer to a password over `maxBytes` UTF-8 bytes, or undefined when it is short enough. */
+export function passwordTooLong(password: string, maxBytes: number): string | undefined {
+  return Buffer.byteLength(password, 'utf8') > maxBytes
+    ? `password too long: at most ${maxBytes} octets`
+    : undefined;
+}
+
+/**
+ * Checks a user name and password through the authenticator, as USER/PASS does. A password over
+ * `maxPasswordBytes` fails before any lookup or hash, for every name alike.
+ */
 export async function verifyPassword(
   context: SaslContext,
   username: string,
   password: string,
 ): Promise<SaslStep> {
+  const tooLong = passwordTooLong(password, context.maxPasswordBytes);
+  if (tooLong !== undefined) throw new SaslError(tooLong);
   const result = await context.authenticator.authenticate({
     mechanism: 'USER',
     username,

@@ -8,6 +8,8 @@ export interface SaslContext {
   readonly signal: AbortSignal;
   /** For challenges that name the server (CRAM-MD5). */
   readonly hostname: string;
+  /** Longest password PLAIN and LOGIN accept (the `maxPasswordBytes` limit). */
+  readonly maxPasswordBytes: number;
   /** Derives SCRAM's made-up salt for a name that has none (the server's `decoySecret`). */
   readonly decoySecret: Uint8Array;
 }

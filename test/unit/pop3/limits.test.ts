@@ -19,6 +19,7 @@ const resolveUntyped = (given: Record<string, unknown>): Pop3Limits => resolveLi
 const DEFAULTS: Pop3Limits = {
   maxCommandBytes: 1024,
   maxSaslLineBytes: 8192,
+  maxPasswordBytes: 1024,
   maxProtocolErrors: 10,
   authFailureDelayMs: 1000,
   maxAuthFailures: 3,
@@ -38,6 +39,7 @@ const DEFAULTS: Pop3Limits = {
 const RANGES: readonly [keyof Pop3Limits, number, number | undefined][] = [
   ['maxCommandBytes', 255, 65_536], // RFC 2449 section 4: at least 255 octets
   ['maxSaslLineBytes', 512, 65_536],
+  ['maxPasswordBytes', 64, 65_536], // NIST SP 800-63B: at least 64 characters
   ['maxProtocolErrors', 1, undefined],
   ['authFailureDelayMs', 0, undefined],
   ['maxAuthFailures', 1, undefined],
