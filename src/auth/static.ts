@@ -32,16 +32,17 @@ export interface StaticAuthenticatorOptions {
 /**
  * Users and plain passwords given in code: for tests, demos and programs that keep their own
  * user list. Offers APOP and CRAM-MD5, since it holds the secrets, and SCRAM-SHA-256, with keys
- * worked out from each password the first time they are needed (the salt derived from the name
- * with `decoySecret`, as the server makes an unknown name's). A name
- * that is not valid under `isValidUserName` never logs in, as a users file skips its line.
+ * worked out from every password at the first SCRAM exchange (the salt derived from the name with
+ * `decoySecret`, as the server makes an unknown name's). A name that is not valid under
+ * `isValidUserName` never logs in, as a users file skips its line.
  */
 export class StaticAuthenticator
   implements AuthenticatorWithApop, AuthenticatorWithCramMd5, AuthenticatorWithScram, AuthenticatorWithBearer
 {
   readonly #users: ReadonlyMap<string, string>;
   readonly #oauth: OAuthVerifier | undefined;
-  readonly #scram = new Map<string, Promise<ScramCredentials | undefined>>();
+  /** Every user's SCRAM keys, made at the first exchange (see {@link scramCredentials}). */
+  #scram: Promise<ReadonlyMap<string, ScramCredentials>> | undefined;
   readonly #decoySecret: Buffer;
 
   constructor(users: Readonly<Record<string, string>>, options: StaticAuthenticatorOptions = {}) {
@@ -73,15 +74,25 @@ export class StaticAuthenticator
     );
   }
 
-  scramCredentials(request: ScramCredentialsRequest): Promise<ScramCredentials | undefined> {
-    const secret = this.#users.get(request.username) || undefined;
-    if (secret === undefined) return Promise.resolve(undefined);
-    let keys = this.#scram.get(request.username);
-    if (keys === undefined) {
-      keys = scramCredentialsOf(secret, scramSaltFor(this.#decoySecret, request.username));
-      this.#scram.set(request.username, keys);
-    }
-    return keys;
+  /**
+   * The keys are made for every user at the first exchange, whoever it is for: made one user at a
+   * time, a real user's first exchange would cost a PBKDF2 that an unknown name's never does.
+   */
+  async scramCredentials(request: ScramCredentialsRequest): Promise<ScramCredentials | undefined> {
+    this.#scram ??= this.#allScramKeys();
+    return (await this.#scram).get(request.username);
+  }
+
+  async #allScramKeys(): Promise<ReadonlyMap<string, ScramCredentials>> {
+    // An empty password never logs in (it would make the keys computable from the salt alone).
+    const users = [...this.#users].filter(([, secret]) => secret !== '');
+    const keys = await Promise.all(
+      users.map(
+        async ([name, secret]) =>
+          [name, await scramCredentialsOf(secret, scramSaltFor(this.#decoySecret, name))] as const,
+      ),
+    );
+    return new Map(keys);
   }
 
   isBearerOffered(): boolean {

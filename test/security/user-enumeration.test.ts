@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { apopDigest } from '../../src/auth/digests.js';
 import { PasswdFileAuthenticator } from '../../src/auth/passwd-file.js';
+import { staticAuth } from '../../src/auth/static.js';
 import { findScheme, hashPassword } from '../../src/auth/passwords/registry.js';
 import type { PasswordScheme } from '../../src/auth/passwords/types.js';
 import { countCrypto } from '../helpers/crypto-counter.js';
@@ -263,4 +264,51 @@ describe('SCRAM-SHA-256', () => {
     const client = await connect(t, port);
     assert.equal((await first(client, 'nobody')).iterations, '8192');
   });
+});
+
+describe('StaticAuthenticator: an unknown name costs the same hashing as a wrong password, for every method', () => {
+  const USERS = { alice: 'pw-alice', bob: 'pw-bob' };
+
+  /** A fresh server (nothing cached yet) on a StaticAuthenticator, and a client on it. */
+  async function fresh(t: TestContext): Promise<Pop3TestClient> {
+    const { port } = await startServer(t, {
+      authenticator: staticAuth(USERS, { decoySecret: SECRET }),
+      decoySecret: SECRET,
+      mailboxes: {},
+      limits: { maxAuthFailures: 100 },
+    });
+    return connect(t, port);
+  }
+
+  const METHODS: Record<string, (client: Pop3TestClient, user: string) => Promise<string>> = {
+    'USER/PASS': async (client, user) => {
+      assert.equal(await client.command(`USER ${user}`), '+OK send PASS');
+      return client.command('PASS wrong');
+    },
+    APOP: (client, user) => {
+      const stamp = /<[^>]+>/.exec(client.greeting)?.[0] ?? assert.fail(client.greeting);
+      return client.command(`APOP ${user} ${apopDigest(stamp, 'wrong')}`);
+    },
+    'CRAM-MD5': async (client, user) => {
+      const challenge = unb64((await client.command('AUTH CRAM-MD5')).slice(2));
+      return client.command(b64(`${user} ${createHmac('md5', 'wrong').update(challenge).digest('hex')}`));
+    },
+    // The first exchange of a server: SCRAM keys are made from the passwords when first needed.
+    'SCRAM-SHA-256 (server-first)': async (client, user) => {
+      const line = await client.command(`AUTH SCRAM-SHA-256 ${b64(`n,,n=${user},r=abcdefghijklmnop`)}`);
+      return line.slice(0, 2);
+    },
+  };
+
+  for (const [method, attempt] of Object.entries(METHODS)) {
+    test(method, async (t) => {
+      const counter = countCrypto(t);
+      const [one, other] = [await fresh(t), await fresh(t)];
+      const known = await counter.during(() => attempt(one, 'alice'));
+      const unknown = await counter.during(() => attempt(other, 'nobody'));
+      assert.equal(unknown.result, known.result);
+      assert.ok(known.calls.length > 0, 'some hashing was counted');
+      assert.deepEqual(unknown.calls, known.calls);
+    });
+  }
 });
