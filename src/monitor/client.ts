@@ -16,6 +16,8 @@ export interface MonitorAddress {
   readonly port: number;
   /** Gives up after this long (default 10 s). */
   readonly timeoutMs?: number;
+  /** The local address to connect from (default: the system's choice). */
+  readonly localAddress?: string;
 }
 
 /** Where the monitor listens, and whose token to send. */
@@ -94,7 +96,11 @@ export function sendMonitorRequest(
   request: MonitorRequest,
 ): Promise<MonitorResponse> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: options.host, port: options.port });
+    const socket = connect({
+      host: options.host,
+      port: options.port,
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+    });
     const decoder = new ResponseDecoder();
     let isSettled = false;
     const settle = (error: Error | undefined, response?: MonitorResponse): void => {

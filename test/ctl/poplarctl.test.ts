@@ -4,7 +4,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { hasIpv6Loopback, startDaemon, type LogEntry, type RunningDaemon } from '../helpers/daemon.js';
+import { hasIpv6Loopback, startDaemon, type RunningDaemon } from '../helpers/daemon.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { monitorPort, runCtl, type CtlOptions, type CtlResult } from '../helpers/poplarctl.js';
@@ -181,19 +181,6 @@ async function mailOnDisk(dir: string): Promise<string[]> {
     for (const name of await readdir(join(dir, sub))) out.push(await readFile(join(dir, sub, name), 'utf8'));
   }
   return out.sort();
-}
-
-/**
- * The entries with message `msg` logged at index `since` or later, once there are at least `count`
- * of them: a log line may reach the test after poplarctl's answer does.
- */
-async function logged(d: RunningDaemon, msg: string, count: number, since: number): Promise<LogEntry[]> {
-  let from = since;
-  for (let i = 0; i < count; i += 1) {
-    await d.waitForLog((e) => e.msg === msg, { since: from });
-    from = d.logs.findIndex((e, j) => j >= from && e.msg === msg) + 1;
-  }
-  return d.logs.slice(since).filter((e) => e.msg === msg);
 }
 
 /** A port on 127.0.0.1 that nothing listens on (it was free a moment ago). */
@@ -628,8 +615,9 @@ test('tokens, exit statuses and messages', LIMIT, async (t) => {
     assert.deepEqual(await readFile(adminsFile), admins, 'the admins file is byte-identical');
     assert.equal(await tryLogin(d.port, 'mallory', 'mallory-pw'), BAD_LOGIN);
     assert.equal(await tryLogin(d.port, 'foo', 'bar'), '+OK foo has 1 message (72 octets)', 'same root');
-    const warnings = await logged(d, 'monitor request with a wrong token', runs.length, since);
-    assert.equal(warnings.length, runs.length, 'each refusal is logged, once');
+    // Wrong tokens are logged once per address per minute (earlier subtests already had one).
+    const warnings = d.logs.slice(since).filter((e) => e.msg === 'monitor request with a wrong token');
+    assert.ok(warnings.length <= 1, 'not one line per refusal');
     assert.deepEqual(
       d.logs.slice(since).filter((e) => e['admin'] !== undefined),
       [],
@@ -649,7 +637,6 @@ test('tokens, exit statuses and messages', LIMIT, async (t) => {
   });
 
   await t.test('the server refuses: exit 1 with the reason (-U of an existing admin)', async () => {
-    const since = d.logs.length;
     assertOk(await ctl(['-U', 'second:secondToken-0001', TOKEN]), 'admin second added\n');
     assertFails(
       await ctl(['-U', 'second:secondToken-0002', TOKEN]),
@@ -657,8 +644,6 @@ test('tokens, exit statuses and messages', LIMIT, async (t) => {
       'poplarctl: the admin exists, or the name or the token is invalid (a token is 16 printable ASCII characters) (status 0x04)\n',
     );
     assertFails(await ctl(['-C', 'secondToken-0002']), 1, refused);
-    // The refusal's log line may come after the reply: wait for it, so the next test does not see it.
-    await logged(d, 'monitor request with a wrong token', 1, since);
   });
 
   await t.test('bad usage: exit 2 and a message, before anything is sent', async () => {

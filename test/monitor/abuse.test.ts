@@ -6,21 +6,61 @@ import { connect, type Socket } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { hex, PASSWORDS, rawExchange, startMonitorFixture, type MonitorFixture } from './setup.js';
+import type { AdminStore } from '../../src/monitor/admins.js';
+import type { MonitoredPop3 } from '../../src/monitor/handlers.js';
+import { MonitorServer } from '../../src/monitor/server.js';
+import {
+  CapturingLogger,
+  hex,
+  PASSWORDS,
+  rawExchange,
+  startMonitorFixture,
+  type MonitorFixture,
+} from './setup.js';
 
 const ROOT_HEX = '31323334353637383961626364656631';
 /** A whole valid request: GET 0x01 (concurrent connections) as the original client sends it. */
 const GET_CONCURRENT = hex(`01 ${ROOT_HEX} 00 01 0001 00`);
 const BAD_DATA = hex('04 0001 00');
+/** The same GET with a wrong token. */
+const WRONG_GET = hex(`01 ${'41'.repeat(16)} 00 01 0001 00`);
+const AUTH_FAILED = hex('05 0001 00');
+/** For a monitor whose requests never get past the token check. */
+const NO_POP3 = { stats: { connectionsOpen: 0 } } as unknown as MonitoredPop3;
+
+/** Admins whose token checks end when the test says: `pending[i](admin)` answers the i-th check. */
+function manualChecks(): {
+  admins: AdminStore;
+  pending: ((admin: string | undefined) => void)[];
+  called: (n: number) => Promise<void>;
+} {
+  const pending: ((admin: string | undefined) => void)[] = [];
+  let wake = (): void => {};
+  const admins = {
+    verify: (): Promise<string | undefined> =>
+      new Promise((resolve) => {
+        pending.push(resolve);
+        wake();
+      }),
+  } as unknown as AdminStore;
+  const called = async (n: number): Promise<void> => {
+    while (pending.length < n) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+  };
+  return { admins, pending, called };
+}
 /**
  * For the "at once" cases: a deadline far longer than the test's own timeout, so that an answer
  * that only came at the deadline fails the test instead of passing slowly.
  */
-const LONG_DEADLINE = { requestDeadlineMs: 600_000 };
+const LONG_DEADLINE = { requestDeadlineMs: 600_000, headerDeadlineMs: 600_000 };
 const AT_ONCE = { timeout: 30_000 };
 
-async function raw(t: TestContext, port: number): Promise<RawClient> {
-  const client = await RawClient.connect(port);
+async function raw(t: TestContext, port: number, localAddress?: string): Promise<RawClient> {
+  const client = await RawClient.connect(port, localAddress === undefined ? {} : { localAddress });
   t.after(() => {
     client.close();
   });
@@ -118,36 +158,80 @@ test('framing errors are answered at once: version 0x01, type 0x02, target 0x03'
   assert.equal(f.log.find('monitor request too slow').length, 0);
 });
 
-test('connections beyond maxConcurrentRequests are closed at once', AT_ONCE, async (t) => {
+test('idle connections holding every place make room for a request sent in one write', AT_ONCE, async (t) => {
   const f = await startMonitorFixture(t, { monitorLimits: { ...LONG_DEADLINE, maxConcurrentRequests: 3 } });
-  const idle = [await raw(t, f.monitorPort), await raw(t, f.monitorPort), await raw(t, f.monitorPort)];
-  // The listener handles connections in the order it accepts them: these come after the three.
-  const extra = await rawExchange(f.monitorPort, GET_CONCURRENT);
-  assert.deepEqual(extra.received, Buffer.alloc(0), 'closed without a response');
-  const another = await rawExchange(f.monitorPort, GET_CONCURRENT);
-  assert.deepEqual(another.received, Buffer.alloc(0));
-  assert.equal(f.monitor.counts.get('none:closed'), 2);
-  assert.ok(
-    idle.every((c) => !c.isClosed),
-    'the idle ones are still waiting for their deadline',
-  );
-
-  // Once they leave, their places are free again (the server may see them go a moment later).
-  for (const c of idle) c.close();
-  let response;
-  for (let attempt = 1; response === undefined; attempt++) {
-    try {
-      response = await f.request('get', 'concurrentConnections');
-    } catch (error) {
-      if (attempt >= 200) throw error;
-    }
-  }
-  assert.deepEqual(response, { status: 'ok', data: hex('00000000') });
+  // From three other addresses, so that only the limit in all applies.
+  const idle = [
+    await raw(t, f.monitorPort, '127.0.0.2'),
+    await raw(t, f.monitorPort, '127.0.0.3'),
+    await raw(t, f.monitorPort, '127.0.0.4'),
+  ];
+  // The listener handles connections in the order it accepts them: this one comes after the three.
+  assert.deepEqual(await f.request('get', 'concurrentConnections'), { status: 'ok', data: hex('00000000') });
+  assert.equal(await idle[0]?.closed(), '', 'the oldest idle one made room');
+  assert.ok(!(idle[1]?.isClosed ?? true) && !(idle[2]?.isClosed ?? true), 'the others are still waiting');
+  assert.equal(f.monitor.counts.get('none:closed'), 1);
 });
+
+test(
+  'the address holding the most places loses its oldest idle one, not an older one of another',
+  AT_ONCE,
+  async (t) => {
+    const f = await startMonitorFixture(t, { monitorLimits: { ...LONG_DEADLINE, maxConcurrentRequests: 3 } });
+    const other = await raw(t, f.monitorPort, '127.0.0.3'); // the oldest of all
+    const first = await raw(t, f.monitorPort, '127.0.0.2');
+    const second = await raw(t, f.monitorPort, '127.0.0.2');
+    const third = await raw(t, f.monitorPort, '127.0.0.2');
+    third.write(GET_CONCURRENT);
+    assert.deepEqual(Buffer.from(await third.closed(), 'latin1'), hex('00 0004 00000000'));
+    assert.equal(await first.closed(), '', 'the oldest of 127.0.0.2 made room');
+    assert.equal(second.isClosed, false);
+    assert.equal(other.isClosed, false, 'another address keeps its place');
+  },
+);
+
+test(
+  'a connection that sends no header within headerDeadlineMs is closed; a started request is not',
+  AT_ONCE,
+  async (t) => {
+    const f = await startMonitorFixture(t, {
+      monitorLimits: { requestDeadlineMs: 600_000, headerDeadlineMs: 100 },
+    });
+    const started = await raw(t, f.monitorPort);
+    started.write(hex(`01 ${ROOT_HEX} 01 04 000a 626f62`)); // a whole header, 3 of 10 DATA bytes
+    const idle = await raw(t, f.monitorPort);
+    idle.write(hex('01 3132')); // 3 bytes of the header
+    assert.equal(await idle.closed(), '');
+    assert.equal((await f.log.waitFor('monitor request too slow')).fields['received'], 3);
+    assert.equal(started.isClosed, false, 'its header came in time; DATA has the request deadline');
+  },
+);
+
+test(
+  'when every place is taken by a request being answered, a new connection is closed at once',
+  AT_ONCE,
+  async (t) => {
+    // Admins whose token check never ends: each request holds its place, being answered.
+    const checks = manualChecks();
+    const monitor = new MonitorServer(
+      { pop3: NO_POP3, admins: checks.admins, logger: new CapturingLogger(), refusesDefaultToken: false },
+      { ...LONG_DEADLINE, maxConcurrentRequests: 2 },
+    );
+    const { port } = await monitor.listen({ host: '127.0.0.1', port: 0 });
+    t.after(() => monitor.close());
+    const held = [await raw(t, port, '127.0.0.2'), await raw(t, port, '127.0.0.3')];
+    for (const c of held) c.write(GET_CONCURRENT);
+    await checks.called(2);
+    const refused = await rawExchange(port, GET_CONCURRENT);
+    assert.deepEqual(refused.received, Buffer.alloc(0));
+    assert.equal(monitor.counts.get('none:closed'), 1);
+    assert.ok(held.every((c) => !c.isClosed));
+  },
+);
 
 test('POP3 is served while the monitor is under abuse', AT_ONCE, async (t) => {
   const f = await startMonitorFixture(t, { monitorLimits: { ...LONG_DEADLINE, maxConcurrentRequests: 4 } });
-  const silent = await raw(t, f.monitorPort);
+  await raw(t, f.monitorPort); // silent
   const partial = await raw(t, f.monitorPort);
   partial.write(hex(`01 ${ROOT_HEX}`));
   const slow = await raw(t, f.monitorPort);
@@ -158,7 +242,7 @@ test('POP3 is served while the monitor is under abuse', AT_ONCE, async (t) => {
     Array.from({ length: 10 }, () => rawExchange(f.monitorPort, GET_CONCURRENT)),
   );
   for (const { received } of flood) {
-    // One free place: each is answered, or turned away without a response while it is taken.
+    // Each is answered, or closed without a response to make room for a newer one.
     assert.ok(received.length === 0 || received.equals(hex('00 0004 00000000')), received.toString('hex'));
   }
 
@@ -166,7 +250,6 @@ test('POP3 is served while the monitor is under abuse', AT_ONCE, async (t) => {
   await fullPop3Session(f);
   assert.equal(await f.get('historicConnections'), 2n, 'monitor connections are not POP3 connections');
   assert.equal(await f.get('messagesRetrieved'), 2n);
-  assert.ok(!silent.isClosed && !partial.isClosed && !slow.isClosed);
 });
 
 test(
@@ -207,3 +290,94 @@ test(
     await fullPop3Session(f);
   },
 );
+
+test(
+  'past its free wrong tokens an address is held back: its requests wait, unchecked; others do not',
+  AT_ONCE,
+  async (t) => {
+    const f = await startMonitorFixture(t, {
+      monitorLimits: {
+        ...LONG_DEADLINE,
+        freeTokenFailures: 2,
+        tokenLockoutMs: 600_000,
+        tokenFailureLogIntervalMs: 0, // a line for every request, to see each one
+      },
+    });
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual((await rawExchange(f.monitorPort, WRONG_GET)).received, AUTH_FAILED);
+    }
+    const lines = (): unknown[] =>
+      f.log.find('monitor request with a wrong token').map(({ fields: { failures, held, lockoutMs } }) => ({
+        failures,
+        held,
+        isLockedOut: typeof lockoutMs === 'number' && lockoutMs > 0,
+      }));
+    const failed = { failures: 1, held: 0 };
+    await f.log.waitFor('monitor request with a wrong token', 3);
+    assert.deepEqual(lines(), [
+      { ...failed, isLockedOut: false },
+      { ...failed, isLockedOut: false },
+      { ...failed, isLockedOut: true },
+    ]);
+    // A request from the locked-out address, even with the right token, waits unchecked.
+    const waiting = await raw(t, f.monitorPort);
+    waiting.write(GET_CONCURRENT);
+    await f.log.waitFor('monitor request held');
+    assert.deepEqual(lines()[3], { failures: 0, held: 1, isLockedOut: true });
+    // From another address, the right token is answered at once.
+    const elsewhere = await raw(t, f.monitorPort, '127.0.0.5');
+    elsewhere.write(GET_CONCURRENT);
+    assert.deepEqual(Buffer.from(await elsewhere.closed(), 'latin1'), hex('00 0004 00000000'));
+    assert.equal(waiting.isClosed, false);
+    assert.equal(f.monitor.counts.get('get:authFailed'), 3);
+  },
+);
+
+test(
+  'guesses sent side by side are checked one at a time; a closed one never; a right one gets its turn',
+  AT_ONCE,
+  async (t) => {
+    const checks = manualChecks();
+    const log = new CapturingLogger();
+    const monitor = new MonitorServer(
+      { pop3: NO_POP3, admins: checks.admins, logger: log, refusesDefaultToken: false },
+      { ...LONG_DEADLINE, freeTokenFailures: 0, tokenLockoutMs: 1 },
+    );
+    const { port } = await monitor.listen({ host: '127.0.0.1', port: 0 });
+    t.after(() => monitor.close());
+    const guesses = await Promise.all([raw(t, port), raw(t, port), raw(t, port), raw(t, port)]);
+    for (const c of guesses) c.write(WRONG_GET);
+    await checks.called(1);
+    await log.waitFor('monitor request held', 3);
+    assert.equal(checks.pending.length, 1, 'one token checked, three wait');
+    assert.ok(guesses.every((c) => !c.isClosed));
+    // The guesses give up; the one being checked fails.
+    for (const c of guesses) c.close();
+    checks.pending[0]?.(undefined);
+    // The operator's request from the same address: the next token checked is its own.
+    const operator = await raw(t, port);
+    operator.write(GET_CONCURRENT);
+    await checks.called(2);
+    checks.pending[1]?.('root');
+    assert.deepEqual(Buffer.from(await operator.closed(), 'latin1'), hex('00 0004 00000000'));
+    assert.equal(checks.pending.length, 2);
+  },
+);
+
+test('wrong tokens are logged once per address per interval, not once per guess', AT_ONCE, async (t) => {
+  const f = await startMonitorFixture(t, { monitorLimits: { ...LONG_DEADLINE, freeTokenFailures: 1000 } });
+  for (let i = 0; i < 20; i++) {
+    assert.deepEqual((await rawExchange(f.monitorPort, WRONG_GET)).received, AUTH_FAILED);
+  }
+  assert.equal(f.monitor.counts.get('get:authFailed'), 20);
+  const [line, ...more] = f.log.find('monitor request with a wrong token');
+  assert.deepEqual(more, []);
+  assert.equal(line?.level, 'warn');
+  assert.deepEqual(line.fields, {
+    component: 'monitor',
+    remote: '127.0.0.1',
+    failures: 1,
+    held: 0,
+    lockoutMs: 0,
+  });
+});

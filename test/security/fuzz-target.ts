@@ -291,10 +291,13 @@ export async function assertFullSession(port: number): Promise<string> {
   }
 }
 
-/** GET 0x00 (historic connections) with the admin token: status ok, 4 bytes, at least 1. */
+/**
+ * GET 0x00 (historic connections) with the admin token: status ok, 4 bytes, at least 1. Sent from
+ * 127.0.0.2: the fuzzer's wrong tokens lock its own address (127.0.0.1) out for a while.
+ */
 export async function assertMonitorAnswers(port: number): Promise<number> {
   const response = await sendMonitorRequest(
-    { host: '127.0.0.1', port, timeoutMs: 15_000 },
+    { host: '127.0.0.1', port, timeoutMs: 15_000, localAddress: '127.0.0.2' },
     {
       type: 'get',
       target: 'historicConnections',

@@ -229,9 +229,11 @@ describe('handleRequest: the token comes first', () => {
     assert.equal(await readFile(h.adminsPath, 'utf8'), adminsBefore);
     assert.equal(h.admins.count, 1);
     assert.equal(await h.admins.verify(OPS_TOKEN), undefined);
-    assert.ok(
-      h.logs.some((call) => call.level === 'warn'),
-      'the refusal is logged',
+    // The server logs wrong tokens, a line per address now and then (test/monitor/abuse.test.ts).
+    assert.deepEqual(
+      h.logs.filter((call) => call.level === 'warn'),
+      [],
+      'not logged here',
     );
   });
 
