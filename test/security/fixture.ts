@@ -99,6 +99,7 @@ export function monitorRequest(
   target: number,
   data: Buffer | string = Buffer.alloc(0),
   token: string | Buffer = ADMIN_TOKEN,
+  localAddress?: string,
 ): Promise<MonitorResponse> {
   const tokenBytes = typeof token === 'string' ? Buffer.from(token, 'latin1') : token;
   const bytes = Buffer.from(data);
@@ -107,7 +108,7 @@ export function monitorRequest(
   const name = Object.keys(names).find((k) => names[k as keyof typeof names] === target);
   if (name === undefined) throw new RangeError(`no ${type} target ${target}`);
   return sendMonitorRequest(
-    { host: '127.0.0.1', port, timeoutMs: 30_000 },
+    { host: '127.0.0.1', port, timeoutMs: 30_000, ...(localAddress === undefined ? {} : { localAddress }) },
     type === 'get'
       ? { type, target: name as GetTarget, token: tokenBytes, data: bytes }
       : { type, target: name as keyof typeof ConfigTarget, token: tokenBytes, data: bytes },
