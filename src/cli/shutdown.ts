@@ -14,6 +14,9 @@ export async function closeAll(opened: readonly Closable[]): Promise<void> {
   for (const c of [...opened].reverse()) await c.close();
 }
 
+/** How often a daemon started by npx (npm exec) checks that npx is still its parent. */
+const PARENT_CHECK_MS = 500;
+
 /** What a started daemon runs. */
 export interface Running {
   readonly side: Pop3Side;
@@ -48,6 +51,7 @@ export function untilStopped(
       isStopping = true;
       void shutdown(running, signal, live.config.shutdownGraceMs, logger).then(() => {
         clearInterval(keepAlive);
+        clearInterval(parentWatch);
         resolve(0);
       });
     };
@@ -57,6 +61,16 @@ export function untilStopped(
     process.on('SIGINT', () => {
       stop('SIGINT');
     });
+    // npx (npm exec) runs poplar under `sh -c`: a SIGTERM to npx's PID ends npm and the shell but
+    // never reaches this process, which would serve on as an orphan. Started that way, the loss of
+    // the parent is a stop.
+    const parent = process.ppid;
+    const parentWatch =
+      process.env['npm_command'] === 'exec'
+        ? setInterval(() => {
+            if (process.ppid !== parent) stop('parent exited');
+          }, PARENT_CHECK_MS)
+        : undefined;
     process.on('SIGHUP', () => {
       if (isStopping) return;
       reload().catch((error: unknown) => {

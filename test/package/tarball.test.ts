@@ -183,8 +183,15 @@ test(
       { cwd: app, env },
     );
     assert.equal(ctl, 'historic connections: 1\n');
-    // npx runs the bin under `sh -c`, which does not pass SIGTERM on: stop the server itself.
-    process.kill(serverPid, 'SIGTERM');
-    assert.deepEqual(await serverExit, { code: 0, signal: null }, logs.output());
+    // SIGTERM to npx's PID, as an operator sends it: npx and its `sh -c` end without passing it on,
+    // and the server, having lost its parent, stops cleanly rather than serving on as an orphan.
+    const outputClosed = new Promise((resolve) => server.stdout.once('close', resolve));
+    process.kill(server.pid ?? 0, 'SIGTERM');
+    await serverExit;
+    const stopping = await logs.waitFor((e) => e['msg'] === 'shutting down');
+    assert.equal(stopping['pid'], serverPid, logs.output());
+    assert.equal(stopping['signal'], 'parent exited');
+    await logs.waitFor((e) => e['msg'] === 'stopped' && e['pid'] === serverPid);
+    await outputClosed; // the server, the last process writing to the pipe, has exited
   },
 );
