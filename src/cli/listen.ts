@@ -27,27 +27,30 @@ export async function listenPop3(
 
 /**
  * Listens on every address. When the addresses are the defaults, one that this machine cannot
- * use (no IPv6, say) is skipped with a warning; an address the operator named must work.
+ * use (no IPv6, say) is skipped with a warning; an address the operator named must work. Port 0
+ * picks one free port at the first address and uses it for the others, so a client finds the
+ * server on the same port over IPv4 and IPv6.
  * `role` names the listener in the error: `cannot listen for POP3 on ...`.
  */
 export async function listenAll(
-  server: { listen(options: { host: string; port: number }): Promise<unknown> },
+  server: { listen(options: { host: string; port: number }): Promise<{ port: number }> },
   addresses: readonly string[],
   port: number,
   areDefaults: boolean,
   logger: pino.Logger,
   role: string,
 ): Promise<void> {
+  let chosen = port;
   for (const host of addresses) {
     try {
-      await server.listen({ host, port });
+      chosen = (await server.listen({ host, port: chosen })).port;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (areDefaults && host.includes(':') && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
         logger.warn({ address: host, err: error }, 'IPv6 not available, skipped');
         continue;
       }
-      throw new Error(`cannot listen for ${role} on ${host} port ${port}: ${(error as Error).message}`, {
+      throw new Error(`cannot listen for ${role} on ${host} port ${chosen}: ${(error as Error).message}`, {
         cause: error,
       });
     }

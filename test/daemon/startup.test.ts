@@ -232,6 +232,26 @@ test('--listen ::1 alone listens on the IPv6 loopback only', async (t) => {
   assert.equal(await d.stop(), 0);
 });
 
+test('-p 0 and --monitor-port 0 pick one port for every address, with one worker or two', async (t) => {
+  for (const workers of ['1', '2']) {
+    const cwd = await tempDir(t);
+    const d = await startDaemon(t, {
+      args: [
+        ...['-p', '0', '--workers', workers, '--listen', '127.0.0.1', '--listen', '127.0.0.2'],
+        ...['--monitor-port', '0', '--monitor-listen', '127.0.0.1', '--monitor-listen', '127.0.0.2'],
+      ],
+      cwd,
+    });
+    assert.equal(d.addresses.length, 2);
+    assert.equal(new Set(d.addresses.map((a) => a.port)).size, 1, JSON.stringify(d.addresses));
+    const monitor = d.started['monitor'] as { port: number }[];
+    assert.equal(monitor.length, 2);
+    assert.equal(new Set(monitor.map((m) => m.port)).size, 1, JSON.stringify(monitor));
+    assert.match(await demoStat(d.port, '127.0.0.2'), /^\+OK 1 \d+$/);
+    assert.equal(await d.stop(), 0);
+  }
+});
+
 for (const flag of ['-h', '--help']) {
   test(`${flag} prints the usage and exits 0`, async (t) => {
     const cwd = await tempDir(t);
@@ -398,7 +418,7 @@ test('an address that cannot be bound stops the daemon with exit 1, also after a
   );
   assert.equal(run.signal, null, 'exits by itself instead of hanging with the other listener open');
   assert.equal(run.code, 1);
-  assert.match(run.stderr, /^poplar: cannot listen for POP3 on 192\.0\.2\.1 port 0: .*EADDRNOTAVAIL/);
+  assert.match(run.stderr, /^poplar: cannot listen for POP3 on 192\.0\.2\.1 port \d+: .*EADDRNOTAVAIL/);
   assert.ok(!run.stdout.includes('poplar started'));
 });
 
