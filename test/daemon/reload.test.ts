@@ -24,6 +24,12 @@ async function setUp(t: TestContext, toml: string): Promise<{ cwd: string; toml:
   return { cwd, toml: join(cwd, 'poplar.toml') };
 }
 
+/** The daemon with 2 workers, on the set-up's poplar.toml, users and mail. */
+function startTwoWorkers(t: TestContext, cwd: string): Promise<RunningDaemon> {
+  const files = ['--config', 'poplar.toml', '--users', 'users', '-m', 'mail'];
+  return startDaemon(t, { cwd, args: ['--workers', '2', ...files, '--listen', '127.0.0.1', '-p', '0'] });
+}
+
 async function reload(d: RunningDaemon, predicate: (e: LogEntry) => boolean): Promise<LogEntry> {
   const since = d.logs.length;
   d.child.kill('SIGHUP');
@@ -55,23 +61,7 @@ test(
   LIMIT,
   async (t) => {
     const { cwd, toml } = await setUp(t, 'logLevel = "info"\n[limits]\nauthFailureDelayMs = 0\n');
-    const d = await startDaemon(t, {
-      cwd,
-      args: [
-        '--workers',
-        '2',
-        '--config',
-        'poplar.toml',
-        '--users',
-        'users',
-        '-m',
-        'mail',
-        '--listen',
-        '127.0.0.1',
-        '-p',
-        '0',
-      ],
-    });
+    const d = await startTwoWorkers(t, cwd);
     const workers = [...new Set(d.logs.filter((e) => e.msg === 'listening').map((e) => e['pid'] as number))];
     assert.equal(workers.length, 2);
     const open = await Pop3TestClient.connect(d.port);
@@ -148,23 +138,7 @@ test(
   LIMIT,
   async (t) => {
     const { cwd, toml } = await setUp(t, '[limits]\nmaxCommandBytes = 300\n');
-    const d = await startDaemon(t, {
-      cwd,
-      args: [
-        '--workers',
-        '2',
-        '--config',
-        'poplar.toml',
-        '--users',
-        'users',
-        '-m',
-        'mail',
-        '--listen',
-        '127.0.0.1',
-        '-p',
-        '0',
-      ],
-    });
+    const d = await startTwoWorkers(t, cwd);
     const open = await Pop3TestClient.connect(d.port);
     t.after(() => {
       open.close();
