@@ -9,6 +9,7 @@ import { after, describe, test, type TestContext } from 'node:test';
 import { PasswdFileAuthenticator } from '../../src/auth/passwd-file.js';
 import { configureHashPool, defaultHashPool } from '../../src/auth/passwords/hash-pool.js';
 import { findScheme, hashPassword } from '../../src/auth/passwords/registry.js';
+import { PASSWORD_LOGINS } from '../helpers/password-logins.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { startServer } from '../helpers/start-server.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -43,25 +44,13 @@ async function connect(t: TestContext, port: number): Promise<Pop3TestClient> {
 describe('maxPasswordBytes', () => {
   const LIMIT = 64;
   const exact = 'p'.repeat(LIMIT);
-  const LOGINS: Record<string, (client: Pop3TestClient, user: string, password: string) => Promise<string>> =
-    {
-      'USER/PASS': async (client, user, password) => {
-        assert.equal(await client.command(`USER ${user}`), '+OK send PASS');
-        return client.command(`PASS ${password}`);
-      },
-      'AUTH PLAIN': (client, user, password) => client.command(`AUTH PLAIN ${b64(`\0${user}\0${password}`)}`),
-      'AUTH LOGIN': async (client, user, password) => {
-        assert.equal(await client.command(`AUTH LOGIN ${b64(user)}`), `+ ${b64('Password:')}`);
-        return client.command(b64(password));
-      },
-    };
   const REFUSED: Record<string, string> = {
     'USER/PASS': `-ERR [AUTH] password too long: at most ${LIMIT} octets`,
     'AUTH PLAIN': `-ERR [AUTH] authentication failed: password too long: at most ${LIMIT} octets`,
     'AUTH LOGIN': `-ERR [AUTH] authentication failed: password too long: at most ${LIMIT} octets`,
   };
 
-  for (const [method, login] of Object.entries(LOGINS)) {
+  for (const [method, login] of Object.entries(PASSWORD_LOGINS)) {
     test(`${method}: one byte over the limit is refused unhashed, for a user and an unknown name alike; the limit itself logs in`, async (t) => {
       const port = await serveFile(t, [`alice:{PLAIN}${exact}`], { maxPasswordBytes: LIMIT });
       const plain = findScheme('PLAIN');

@@ -14,6 +14,7 @@ import { staticAuth } from '../../src/auth/static.js';
 import { findScheme, hashPassword } from '../../src/auth/passwords/registry.js';
 import type { PasswordScheme } from '../../src/auth/passwords/types.js';
 import { countCrypto } from '../helpers/crypto-counter.js';
+import { PASSWORD_LOGINS } from '../helpers/password-logins.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { scramClientFinal } from '../helpers/scram-client.js';
 import { startServer } from '../helpers/start-server.js';
@@ -74,20 +75,7 @@ const scheme = (name: string): PasswordScheme => {
 };
 
 describe('password logins (USER/PASS, AUTH PLAIN, AUTH LOGIN): an unknown name costs one real verify', () => {
-  const LOGINS: Record<string, (client: Pop3TestClient, user: string, password: string) => Promise<string>> =
-    {
-      'USER/PASS': async (client, user, password) => {
-        assert.equal(await client.command(`USER ${user}`), '+OK send PASS');
-        return client.command(`PASS ${password}`);
-      },
-      'AUTH PLAIN': (client, user, password) => client.command(`AUTH PLAIN ${b64(`\0${user}\0${password}`)}`),
-      'AUTH LOGIN': async (client, user, password) => {
-        assert.equal(await client.command(`AUTH LOGIN ${b64(user)}`), `+ ${b64('Password:')}`);
-        return client.command(b64(password));
-      },
-    };
-
-  for (const [method, login] of Object.entries(LOGINS)) {
+  for (const [method, login] of Object.entries(PASSWORD_LOGINS)) {
     test(method, async (t) => {
       // Two schemes of different cost: alice {SSHA256}, bob {SSHA512}, carol {PLAIN}.
       const fields = {
