@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { pino } from 'pino';
 import { DECOY_SECRET_BYTES } from '../auth/decoy.js';
 import { isErrno } from '../errors.js';
+import { fileError } from './start-errors.js';
 
 /** In the mail root: the secret that decoys for unknown names are derived from (see `auth/decoy.ts`). */
 export const DECOY_SECRET_FILE = '.poplar-secret';
@@ -51,8 +52,7 @@ async function readSecretFile(path: string): Promise<string | undefined> {
     return await readFile(path, 'utf8');
   } catch (error) {
     if (isErrno(error, 'ENOENT')) return undefined;
-    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new Error(`decoy secret file ${path} cannot be read (${code})`, { cause: error });
+    throw fileError('decoy secret file', path, error);
   }
 }
 
@@ -69,8 +69,7 @@ async function createSecretFile(path: string): Promise<void> {
       if (!isErrno(error, 'EEXIST')) throw error;
     });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-    throw new Error(`decoy secret file ${path} cannot be created (${code})`, { cause: error });
+    throw fileError('decoy secret file', path, error);
   } finally {
     await unlink(temporary).catch(() => undefined);
   }
