@@ -3,7 +3,7 @@ import { isValidUserName } from '../user.js';
 import { commandLogger, type ConfigReader } from './check-config.js';
 import { readUsersFile } from './local-pop3.js';
 import { planOf } from './plan.js';
-import { readSecret, SecretInputError } from './prompt.js';
+import { exitForSecretError, readSecret } from './prompt.js';
 
 /** Exit statuses, as `doveadm auth test` (sysexits.h). */
 export const AuthTestExit = { succeeded: 0, failed: 77, temporary: 75 } as const;
@@ -56,10 +56,7 @@ export async function authTestCommand(argv: string[], readConfig: ConfigReader):
       try {
         password = await readSecret({ what: 'Password', isConfirmed: false });
       } catch (error) {
-        if (!(error instanceof SecretInputError)) throw error;
-        if (error.isCancelled) return 130;
-        process.stderr.write(`poplar auth-test: ${error.message}\n`);
-        return 2;
+        return exitForSecretError(error, 'poplar auth-test');
       }
     }
     const scheme = users.schemeOf(user);

@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_SCHEME, findScheme, hashPassword, schemeNames } from '../auth/passwords/registry.js';
 import { hasControlCharacter } from '../text.js';
 import { isValidUserName } from '../user.js';
-import { readSecret, SecretInputError } from './prompt.js';
+import { exitForSecretError, readSecret } from './prompt.js';
 
 const USAGE = `Usage: poplar hash-password [--scheme SCHEME] [--user NAME]
 
@@ -61,10 +61,7 @@ export async function hashPasswordCommand(argv: string[]): Promise<number> {
   try {
     password = await readSecret({ what: 'Password', isConfirmed: true });
   } catch (error) {
-    if (!(error instanceof SecretInputError)) throw error;
-    if (error.isCancelled) return 130;
-    process.stderr.write(`poplar hash-password: ${error.message}\n`);
-    return 2;
+    return exitForSecretError(error, 'poplar hash-password');
   }
   // A {PLAIN} field is the password itself: the users file ends it at the first ':' (Dovecot's field
   // separator) and refuses a line with control characters, so such a password would not round-trip.

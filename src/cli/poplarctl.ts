@@ -12,7 +12,7 @@ import {
   type OriginalOption,
   type Outcome,
 } from './poplarctl-actions.js';
-import { SecretInputError } from './prompt.js';
+import { exitForSecretError, SecretInputError } from './prompt.js';
 import { version } from './version.js';
 
 const USAGE = `Usage: poplarctl OPTION TOKEN [HOST [PORT]]   (the original monitoring client's form)
@@ -177,11 +177,7 @@ export async function poplarctl(argv: string[]): Promise<number> {
       sendMonitorRequest({ host, port }, { ...request, token: tokenBytes(token) } as MonitorRequest),
     );
   } catch (error) {
-    if (error instanceof SecretInputError) {
-      if (error.isCancelled) return 130;
-      process.stderr.write(`poplarctl: ${error.message}\n${HINT}`);
-      return 2;
-    }
+    if (error instanceof SecretInputError) return exitForSecretError(error, 'poplarctl', HINT);
     const code = (error as NodeJS.ErrnoException).code;
     const hint =
       code === 'ECONNREFUSED' ? ': is poplar running, with its monitor on this address and port?' : '';

@@ -12,6 +12,18 @@ export class SecretInputError extends Error {
   }
 }
 
+/**
+ * What a command does when reading a secret failed: a {@link SecretInputError} gives exit status
+ * 130 when cancelled (no message) or 2 after `<program>: <message>` (and `hint`) on stderr; any
+ * other error is thrown again.
+ */
+export function exitForSecretError(error: unknown, program: string, hint = ''): number {
+  if (!(error instanceof SecretInputError)) throw error;
+  if (error.isCancelled) return 130;
+  process.stderr.write(`${program}: ${error.message}\n${hint}`);
+  return 2;
+}
+
 export interface SecretOptions {
   /** What is asked for, as the prompt says it: `Password`, `Token`. */
   readonly what: string;
