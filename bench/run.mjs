@@ -53,14 +53,26 @@ const scenarios = [
   {
     warm: sessionUsers,
     id: 'sessions-10',
-    title: 'sessions, 10 clients',
+    title: 'sessions pipelined, 10 clients',
     run: (s) => sessions(s, { clients: 10, durationMs: quick ? 4000 : 10_000 }),
   },
   {
     warm: sessionUsers,
     id: 'sessions-50',
-    title: 'sessions, 50 clients',
+    title: 'sessions pipelined, 50 clients',
     run: (s) => sessions(s, { clients: 50, durationMs: quick ? 4000 : 10_000 }),
+  },
+  {
+    warm: sessionUsers,
+    id: 'sessions-10-serial',
+    title: 'sessions one command at a time, 10 clients',
+    run: (s) => sessions(s, { clients: 10, durationMs: quick ? 4000 : 10_000, serial: true }),
+  },
+  {
+    warm: sessionUsers,
+    id: 'sessions-50-serial',
+    title: 'sessions one command at a time, 50 clients',
+    run: (s) => sessions(s, { clients: 50, durationMs: quick ? 4000 : 10_000, serial: true }),
   },
   {
     warm: bigUsers,

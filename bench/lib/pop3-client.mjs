@@ -1,5 +1,6 @@
 // A small POP3 client for load generation: Buffer parsing only, replies matched to commands in
-// order (so pipelined commands work), message bodies counted, never turned into strings.
+// order (so pipelined commands work, and one-at-a-time ones too), message bodies counted, never
+// turned into strings.
 import { performance } from 'node:perf_hooks';
 import { connect } from 'node:net';
 
@@ -145,43 +146,81 @@ export function parseList(body) {
 }
 
 /**
- * One full session: login, STAT, LIST, UIDL (pipelined), then RETR of every message and QUIT
- * (pipelined). Resolves to { ms, bytes, messages }; throws on any -ERR or I/O error.
+ * One full session: login, STAT, LIST, UIDL, then RETR of every message and QUIT. Pipelined
+ * (default): the first five commands in one write, the RETRs and QUIT in a second. `serial`: one
+ * command at a time, each sent once the previous reply is whole, as Thunderbird and Outlook do.
+ * Resolves to { ms, bytes, messages }; throws on any -ERR or I/O error.
  */
-export async function fullSession(port, user, password, { timeoutMs = 30_000, retr = true } = {}) {
+export async function fullSession(
+  port,
+  user,
+  password,
+  { timeoutMs = 30_000, retr = true, serial = false } = {},
+) {
   const started = performance.now();
   const conn = await Pop3Conn.open(port, timeoutMs);
   try {
-    conn.send(`USER ${user}\r\nPASS ${password}\r\nSTAT\r\nLIST\r\nUIDL\r\n`);
-    const replies = await Promise.all([
-      conn.expect(false),
-      conn.expect(false),
-      conn.expect(false),
-      conn.expect(true, true),
-      conn.expect(true),
-    ]);
-    const bad = replies.find((r) => !r.ok);
-    if (bad !== undefined) throw new Error(`${user}: ${bad.status}`);
-    const count = Number(/^\+OK (\d+)/.exec(replies[2].status)?.[1] ?? NaN);
-    if (!Number.isInteger(count)) throw new Error(`${user}: bad STAT ${replies[2].status}`);
-    let bytes = 0;
-    const pending = [];
-    let cmds = '';
-    if (retr) {
-      for (let n = 1; n <= count; n++) {
-        cmds += `RETR ${n}\r\n`;
-        pending.push(conn.expect(true));
-      }
-    }
-    cmds += 'QUIT\r\n';
-    pending.push(conn.expect(false));
-    conn.send(cmds);
-    for (const r of await Promise.all(pending)) {
-      if (!r.ok) throw new Error(`${user}: ${r.status}`);
-      bytes += r.bytes;
-    }
-    return { ms: performance.now() - started, bytes, messages: count };
+    const r = serial
+      ? await serialSession(conn, user, password, retr)
+      : await pipelinedSession(conn, user, password, retr);
+    return { ms: performance.now() - started, ...r };
   } finally {
     conn.close();
   }
+}
+
+const statCount = (user, reply) => {
+  const count = Number(/^\+OK (\d+)/.exec(reply.status)?.[1] ?? NaN);
+  if (!Number.isInteger(count)) throw new Error(`${user}: bad STAT ${reply.status}`);
+  return count;
+};
+
+async function pipelinedSession(conn, user, password, retr) {
+  conn.send(`USER ${user}\r\nPASS ${password}\r\nSTAT\r\nLIST\r\nUIDL\r\n`);
+  const replies = await Promise.all([
+    conn.expect(false),
+    conn.expect(false),
+    conn.expect(false),
+    conn.expect(true, true),
+    conn.expect(true),
+  ]);
+  const bad = replies.find((r) => !r.ok);
+  if (bad !== undefined) throw new Error(`${user}: ${bad.status}`);
+  const count = statCount(user, replies[2]);
+  let bytes = 0;
+  const pending = [];
+  let cmds = '';
+  if (retr) {
+    for (let n = 1; n <= count; n++) {
+      cmds += `RETR ${n}\r\n`;
+      pending.push(conn.expect(true));
+    }
+  }
+  cmds += 'QUIT\r\n';
+  pending.push(conn.expect(false));
+  conn.send(cmds);
+  for (const r of await Promise.all(pending)) {
+    if (!r.ok) throw new Error(`${user}: ${r.status}`);
+    bytes += r.bytes;
+  }
+  return { bytes, messages: count };
+}
+
+async function serialSession(conn, user, password, retr) {
+  const command = async (line, multi, collect = false) => {
+    const reply = conn.expect(multi, collect);
+    conn.send(`${line}\r\n`);
+    const r = await reply;
+    if (!r.ok) throw new Error(`${user}: ${line.split(' ')[0]}: ${r.status}`);
+    return r;
+  };
+  await command(`USER ${user}`, false);
+  await command(`PASS ${password}`, false);
+  const count = statCount(user, await command('STAT', false));
+  await command('LIST', true, true);
+  await command('UIDL', true);
+  let bytes = 0;
+  if (retr) for (let n = 1; n <= count; n++) bytes += (await command(`RETR ${n}`, true)).bytes;
+  await command('QUIT', false);
+  return { bytes, messages: count };
 }

@@ -21,14 +21,20 @@ export function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-/** Generator CPU over a span, as a percentage of one core. */
+/**
+ * Generator CPU over a span: `()` gives it as a percentage of one core, `.ms()` in milliseconds.
+ * The generator shares the machine's cores with the server, so its CPU per session counts too.
+ */
 function generatorMeter() {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  return () => {
+  const ms = () => {
     const d = process.cpuUsage(cpu0);
-    return ((d.user + d.system) / 1000 / (performance.now() - t0)) * 100;
+    return (d.user + d.system) / 1000;
   };
+  const percent = () => (ms() / (performance.now() - t0)) * 100;
+  percent.ms = ms;
+  return percent;
 }
 
 /**
@@ -41,8 +47,11 @@ export async function warmUp(server, users) {
   }
 }
 
-/** `clients` loops of full sessions for `durationMs`; each client owns its users (the POP3 lock). */
-export async function sessions(server, { clients, durationMs }) {
+/**
+ * `clients` loops of full sessions for `durationMs`; each client owns its users (the POP3 lock).
+ * `serial`: each client sends one command at a time (see fullSession), else pipelined.
+ */
+export async function sessions(server, { clients, durationMs, serial = false }) {
   const times = [];
   let bytes = 0;
   let errors = 0;
@@ -56,7 +65,7 @@ export async function sessions(server, { clients, durationMs }) {
       for (let k = 0; performance.now() < end; k++) {
         const user = sessionUser((c + k * clients) % SESSION_USERS);
         try {
-          const r = await fullSession(server.port, user, PASSWORD);
+          const r = await fullSession(server.port, user, PASSWORD, { serial });
           times.push(r.ms);
           bytes += r.bytes;
         } catch (err) {
@@ -69,6 +78,8 @@ export async function sessions(server, { clients, durationMs }) {
   );
   const wallS = (performance.now() - t0) / 1000;
   const cpuS = treeCpuSeconds(server.pid) - cpu0;
+  const genMs = gen.ms();
+  const genPercent = gen();
   if (firstError !== undefined) console.error(`  ${server.name}: first error: ${firstError}`);
   return {
     'sessions/s': times.length / wallS,
@@ -78,7 +89,8 @@ export async function sessions(server, { clients, durationMs }) {
     'p50 ms': percentile(times, 50),
     'p99 ms': percentile(times, 99),
     errors,
-    'generator CPU %': gen(),
+    'generator CPU %': genPercent,
+    'generator CPU ms/session': genMs / times.length,
   };
 }
 
