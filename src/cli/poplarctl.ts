@@ -48,6 +48,7 @@ Commands:
 Options:
   --host HOST            server address (default 127.0.0.1)
   --port PORT            monitor port (default 1081)
+  --source ADDRESS       connect from this local address (a host with several)
   --token-file FILE      read the admin token from FILE (keeps it out of ps)
   --json                 print results as JSON
   --version              the version
@@ -128,6 +129,7 @@ export async function poplarctl(argv: string[]): Promise<number> {
         version: { type: 'boolean' },
         host: { type: 'string' },
         port: { type: 'string' },
+        source: { type: 'string' },
         'token-file': { type: 'string' },
         json: { type: 'boolean' },
       },
@@ -171,10 +173,14 @@ export async function poplarctl(argv: string[]): Promise<number> {
     return 2;
   }
   const { action, host, port } = invocation;
+  const localAddress = values.source;
   let outcome: Outcome;
   try {
     outcome = await action.run((request) =>
-      sendMonitorRequest({ host, port }, { ...request, token: tokenBytes(token) } as MonitorRequest),
+      sendMonitorRequest({ host, port, ...(localAddress === undefined ? {} : { localAddress }) }, {
+        ...request,
+        token: tokenBytes(token),
+      } as MonitorRequest),
     );
   } catch (error) {
     if (error instanceof SecretInputError) return exitForSecretError(error, 'poplarctl', HINT);

@@ -598,6 +598,9 @@ test('tokens, exit statuses and messages', LIMIT, async (t) => {
     const admins = await readFile(adminsFile);
     const wrong = 'wrongToken-00006';
     const since = d.logs.length;
+    // Each from a source address of its own (--source): past 3 wrong tokens, an address's requests
+    // wait longer and longer, and eight at once from one address could outwait poplarctl.
+    const from = (k: number): string[] => ['--source', `127.0.9.${String(k + 1)}`];
     const runs = await Promise.all([
       ...[
         ['-u', 'mallory:mallory-pw', wrong],
@@ -605,10 +608,13 @@ test('tokens, exit statuses and messages', LIMIT, async (t) => {
         ['-U', 'mallory:malloryToken0001', wrong],
         ['-D', 'root', wrong],
         ['-m', cwd, wrong],
-      ].map((args) => ctl(args)),
-      ctl(['users', 'add', 'mallory'], { env: { POPLAR_TOKEN: wrong }, input: 'mallory-pw\n' }),
-      ctl(['chunk-size', '600'], { env: { POPLAR_TOKEN: wrong } }),
-      ctl(['-C', TOKEN.toUpperCase()]),
+      ].map((args, k) => ctl([...from(k), ...args])),
+      ctl([...from(5), 'users', 'add', 'mallory'], {
+        env: { POPLAR_TOKEN: wrong },
+        input: 'mallory-pw\n',
+      }),
+      ctl([...from(6), 'chunk-size', '600'], { env: { POPLAR_TOKEN: wrong } }),
+      ctl([...from(7), '-C', TOKEN.toUpperCase()]),
     ]);
     for (const run of runs) assertFails(run, 1, refused);
     assert.deepEqual(await readFile(usersFile), users, 'the users file is byte-identical');
@@ -617,7 +623,14 @@ test('tokens, exit statuses and messages', LIMIT, async (t) => {
     assert.equal(await tryLogin(d.port, 'foo', 'bar'), '+OK foo has 1 message (72 octets)', 'same root');
     // Wrong tokens are logged once per address per minute (earlier subtests already had one).
     const warnings = d.logs.slice(since).filter((e) => e.msg === 'monitor request with a wrong token');
-    assert.ok(warnings.length <= 1, 'not one line per refusal');
+    const remotes = warnings.map((e) => e['remote']);
+    const sources = Array.from({ length: 8 }, (_, k) => from(k)[1]);
+    assert.ok(warnings.length >= 1, 'wrong tokens are logged');
+    assert.ok(
+      remotes.every((r) => sources.includes(r as string)),
+      `each line names a --source address: ${JSON.stringify(remotes)}`,
+    );
+    assert.equal(new Set(remotes).size, remotes.length, 'at most one line per address');
     assert.deepEqual(
       d.logs.slice(since).filter((e) => e['admin'] !== undefined),
       [],
