@@ -21,6 +21,7 @@ import {
 } from './lib/fixtures.mjs';
 import { summariseProfiles } from './lib/profile.mjs';
 import { loopbackMBps, pageCache } from './lib/raw.mjs';
+import { idealRows, startIdealSender } from './lib/ideal.mjs';
 import { bigMaildrop, idle, largeRetr, pipelining, sessions, warmUp } from './lib/scenarios.mjs';
 import { NOFILE_LIMIT, dovecotVersion, ensureDovecot, startDovecot, startPoplar } from './lib/servers.mjs';
 
@@ -79,6 +80,8 @@ const scenarios = [
     id: 'retr-1',
     title: 'large RETR 100 MB, 1 client',
     run: (s) => largeRetr(s, { clients: 1 }),
+    // Also run, alternately, against an ideal sendfile sender (lib/ideal.mjs).
+    withIdealSender: true,
   },
   {
     warm: bigUsers,
@@ -166,6 +169,8 @@ try {
 
   for (const sc of scenarios) {
     const results = servers.map(() => []);
+    const ideal = sc.withIdealSender ? await startIdealSender({ fixtures }) : undefined;
+    const idealResults = [];
     for (const server of servers) {
       await warmUp(server, sc.warm ?? []);
       for (let w = 0; w < (sc.warmRuns ?? 0); w++) await sc.run(server);
@@ -178,12 +183,26 @@ try {
         log(`${sc.title}: ${servers[i].name} run ${r + 1}/${runs}`);
         results[i].push(await sc.run(servers[i]));
       }
+      if (ideal !== undefined) idealResults.push(await sc.run(ideal));
     }
+    await ideal?.stop();
     const keys = Object.keys(results[0][0]);
     for (const k of keys) {
       const meds = results.map((rs) => median(rs.map((x) => x[k])));
       const ratio = meds.length > 1 ? [fmt(meds[0] / meds[1])] : [];
       print([sc.title, k, ...meds.map(fmt), ...ratio]);
+    }
+    if (ideal !== undefined) {
+      const blank = [...servers.slice(1).map(() => ''), ...(servers.length > 1 ? [''] : [])];
+      for (const [k, v] of idealRows({
+        servers,
+        results,
+        ideal: idealResults,
+        loopbackMBps: loop,
+        median,
+        fmt,
+      }))
+        print([sc.title, k, v, ...blank]);
     }
   }
   if (!opts['no-results']) {
