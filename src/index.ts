@@ -48,6 +48,7 @@ export type {
   AuthenticatorWithBearer,
   AuthenticatorWithCramMd5,
   AuthenticatorWithScram,
+  AuthenticatorWithUserCheck,
   AuthResult,
   BearerAuthRequest,
   CramMd5AuthRequest,

@@ -119,6 +119,11 @@ export interface AuthenticatorWithBearer extends Authenticator {
  * Lets the engine confirm, when a login that passed its check has waited (a throttle penalty), that
  * the user still exists with the same credentials: a user deleted or changed meanwhile (the
  * monitor's deleteUser, a new password) does not get a session from an older check.
+ *
+ * It also turns on the authentication cache (the `authCacheTtlMs` and `authCacheMaxEntries`
+ * limits): a password that logged a name in is accepted again, without calling `authenticate`,
+ * while the name's version stays the same. Implement it only if the answer for a name and password
+ * depends on nothing else (not the address, not TLS), or set `authCacheMaxEntries` to 0.
  */
 export interface AuthenticatorWithUserCheck extends Authenticator {
   /** A value that changes whenever the user's credentials change; undefined when there is no such user. */

@@ -45,7 +45,8 @@ export interface Pop3Side {
   registry(monitor: MonitorServer | undefined): Pick<Registry, 'metrics' | 'contentType'>;
   /**
    * SIGHUP: the changed limits and log level, the certificates just read (and, with workers, their
-   * users files). This process's own logger level is the caller's.
+   * users files); every process's authentication cache is emptied. This process's own logger level
+   * is the caller's.
    */
   reload(changes: SideChanges): Promise<void>;
   /** Tells the open sessions to end, drops what is left after `graceMs`, and stops serving. */
@@ -80,6 +81,7 @@ export async function singleProcess(
         logger.info({ limits: changes.limits }, 'limits applied');
       }
       if (changes.tls !== undefined) pop3.setTls(changes.tls);
+      pop3.flushAuthCache();
       return Promise.resolve();
     },
     stop: (graceMs) => pop3.close({ graceMs }),

@@ -75,6 +75,24 @@ export function createMetricsRegistry(pop3: Pop3Server, monitor?: MonitorServer)
     'Login attempts answered late by the login throttle (recent failures of the address or user name)',
     () => stats.loginsThrottled,
   );
+  fromStats(
+    'pop3_auth_cache_hits_total',
+    'Password logins answered by the authentication cache, without the slow hash',
+    () => stats.authCacheHits,
+  );
+  fromStats(
+    'pop3_auth_cache_misses_total',
+    'Password logins the authentication cache sent to the authenticator',
+    () => stats.authCacheMisses,
+  );
+  new Gauge({
+    name: 'pop3_auth_cache_entries',
+    help: 'User names in the authentication cache now',
+    registers,
+    collect() {
+      this.set(stats.authCacheEntries);
+    },
+  });
   fromStats('pop3_messages_deleted_total', 'Messages deleted at QUIT (UPDATE)', () => stats.messagesDeleted);
   new Counter({
     name: 'pop3_logins_total',

@@ -46,6 +46,13 @@ export interface Pop3Limits {
   readonly authThrottleWindowMs: number;
   /** Login throttle: addresses, and separately user names, remembered at most; the stalest go first. */
   readonly authThrottleMaxEntries: number;
+  /**
+   * Authentication cache: how long a password that logged a user in is accepted again without its
+   * slow hash (as Dovecot's `auth_cache_ttl`). A new password or a removed user counts at once.
+   */
+  readonly authCacheTtlMs: number;
+  /** Authentication cache: user names remembered at most, the least recently used going first; 0: no cache. */
+  readonly authCacheMaxEntries: number;
 }
 
 /** RFC 1939 section 3: "an autologout timer ... of at least 10 minutes". */
@@ -71,6 +78,8 @@ export const DEFAULT_LIMITS: Pop3Limits = {
   authThrottleMaxUserDelayMs: 4000,
   authThrottleWindowMs: 900_000,
   authThrottleMaxEntries: 10_000,
+  authCacheTtlMs: 3_600_000,
+  authCacheMaxEntries: 10_000,
 };
 
 const MINIMUMS: { readonly [K in keyof Pop3Limits]: number } = {
@@ -91,6 +100,8 @@ const MINIMUMS: { readonly [K in keyof Pop3Limits]: number } = {
   authThrottleMaxUserDelayMs: 0,
   authThrottleWindowMs: 1,
   authThrottleMaxEntries: 1,
+  authCacheTtlMs: 1,
+  authCacheMaxEntries: 0,
 };
 
 const MAXIMUMS: Partial<{ readonly [K in keyof Pop3Limits]: number }> = {
@@ -100,6 +111,10 @@ const MAXIMUMS: Partial<{ readonly [K in keyof Pop3Limits]: number }> = {
   transferChunkBytes: 1_048_576,
   // Each entry is a short key and two numbers: a million of each kind stays within a few hundred MB.
   authThrottleMaxEntries: 1_000_000,
+  // A day: a digest that outlives that is memory held for nothing, and longer than an operator expects.
+  authCacheTtlMs: 86_400_000,
+  // Each entry is a name, a 32-byte digest and a user: a million stays within a few hundred MB.
+  authCacheMaxEntries: 1_000_000,
 };
 
 /** Fills in defaults and rejects values out of range with a {@link ConfigError} naming the option. */

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { checkedDecoySecret, randomDecoySecret } from '../auth/decoy.js';
+import { AuthCache } from './auth-cache.js';
 import type { Authenticator } from '../auth/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { MailStore } from '../mailstore/types.js';
@@ -144,6 +145,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
         this.emit('login', info);
       },
       loginThrottle: options.counters?.loginThrottle ?? new LoginThrottle(),
+      authCache: new AuthCache(this.stats),
     };
   }
 
@@ -305,6 +307,11 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     const limits = resolveLimits({ ...this.#engine.limits, ...changes });
     this.#engine.limits = limits;
     return limits;
+  }
+
+  /** Forgets every password the authentication cache holds (SIGHUP), or `username`'s only. */
+  flushAuthCache(username?: string): void {
+    this.#engine.authCache.flush(username);
   }
 
   /** A snapshot of every open session, for monitoring. */

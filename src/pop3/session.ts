@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { Maildrop, MailStore, MessageContent, MessageInfo } from '../mailstore/types.js';
 import type { MailUser } from '../user.js';
 import type { Pop3Limits } from './limits.js';
+import type { AuthCache } from './auth-cache.js';
 import type { ReplyWriter } from './reply.js';
 import type { SaslMechanism } from './sasl/types.js';
 import type { ServerStats } from './stats.js';
@@ -80,6 +81,8 @@ export interface EngineContext {
   readonly onLogin: (info: LoginInfo) => void;
   /** Failed logins by address and user name, across connections: the delays before answering. */
   readonly loginThrottle: Throttle;
+  /** Passwords that logged users in lately, as keyed digests: repeat logins skip the slow hash. */
+  readonly authCache: AuthCache;
 }
 
 /** What one session did, for the logout log line and the `close` event. */

@@ -22,6 +22,12 @@ export class ServerStats {
    * address or user name (beyond the plain `authFailureDelayMs` of a failure).
    */
   loginsThrottled = 0;
+  /** Password logins answered by the authentication cache, without the slow hash. */
+  authCacheHits = 0;
+  /** Password logins the cache sent to the authenticator (no entry, stale, or another password). */
+  authCacheMisses = 0;
+  /** Names in the authentication cache now. */
+  authCacheEntries = 0;
   /** The same logins, by method. */
   readonly logins = new Map<string, LoginCounts>();
   bytesIn = 0;

@@ -172,6 +172,7 @@ async function run(
       return undefined;
     case 'reload-all':
       applyChanges(server, request.changes);
+      server.pop3.flushAuthCache();
       await server.users.reload();
       return undefined;
     case 'shutdown':

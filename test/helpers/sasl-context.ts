@@ -8,6 +8,7 @@ export const TEST_DECOY_SECRET = Buffer.alloc(32, 7);
 export function saslContext(authenticator: Authenticator, hostname = 'poplar.test'): SaslContext {
   return {
     authenticator,
+    checkPassword: (request) => authenticator.authenticate(request),
     remoteAddress: '127.0.0.1',
     isTls: false,
     signal: new AbortController().signal,

@@ -35,6 +35,8 @@ export const auth: Command = {
     try {
       const exchange = mechanism.begin({
         authenticator: engine.authenticator,
+        checkPassword: (request) =>
+          engine.authCache.authenticate(engine.authenticator, request, engine.limits),
         remoteAddress: session.remoteAddress,
         isTls: session.isTls,
         signal: session.signal,

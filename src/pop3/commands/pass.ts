@@ -17,14 +17,16 @@ export const pass: Command = {
     // Refused unhashed, for every name alike: SHA-crypt's cost grows with the password's length.
     const tooLong = passwordTooLong(args, session.engine.limits.maxPasswordBytes);
     if (tooLong !== undefined) return failLogin(session, 'USER', username, tooLong);
-    const result = await session.engine.authenticator.authenticate({
+    const { engine } = session;
+    const request = {
       mechanism: 'USER',
       username,
       password: args,
       remoteAddress: session.remoteAddress,
       isTls: session.isTls,
       signal: session.signal,
-    });
+    } as const;
+    const result = await engine.authCache.authenticate(engine.authenticator, request, engine.limits);
     await finishLogin(session, 'USER', username, result);
   },
 };

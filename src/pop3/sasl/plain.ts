@@ -25,7 +25,7 @@ export async function verifyPassword(
 ): Promise<SaslStep> {
   const tooLong = passwordTooLong(password, context.maxPasswordBytes);
   if (tooLong !== undefined) throw new SaslError(tooLong);
-  const result = await context.authenticator.authenticate({
+  const result = await context.checkPassword({
     mechanism: 'USER',
     username,
     password,

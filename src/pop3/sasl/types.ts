@@ -1,8 +1,10 @@
-import type { AuthResult, Authenticator } from '../../auth/types.js';
+import type { AuthResult, Authenticator, PasswordAuthRequest } from '../../auth/types.js';
 
 /** What a mechanism may use: the backend and facts about the connection. */
 export interface SaslContext {
   readonly authenticator: Authenticator;
+  /** Checks a name and password (PLAIN, LOGIN): the authenticator, through the authentication cache. */
+  readonly checkPassword: (request: PasswordAuthRequest) => Promise<AuthResult>;
   readonly remoteAddress: string;
   readonly isTls: boolean;
   readonly signal: AbortSignal;

@@ -33,6 +33,8 @@ const DEFAULTS: Pop3Limits = {
   authThrottleMaxUserDelayMs: 4000,
   authThrottleWindowMs: 900_000,
   authThrottleMaxEntries: 10_000,
+  authCacheTtlMs: 3_600_000,
+  authCacheMaxEntries: 10_000,
 };
 
 // [option, smallest accepted, largest accepted (undefined: no maximum)]
@@ -53,6 +55,8 @@ const RANGES: readonly [keyof Pop3Limits, number, number | undefined][] = [
   ['authThrottleMaxUserDelayMs', 0, undefined],
   ['authThrottleWindowMs', 1, undefined],
   ['authThrottleMaxEntries', 1, 1_000_000],
+  ['authCacheTtlMs', 1, 86_400_000],
+  ['authCacheMaxEntries', 0, 1_000_000], // 0: no cache
 ];
 
 describe('resolveLimits', () => {
