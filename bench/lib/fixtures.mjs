@@ -3,10 +3,11 @@
 // the very same files (and page cache) while each keeps its own indexes and renames.
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
-import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const PASSWORD = 'benchpw';
 export const SESSION_USERS = 100;
@@ -23,6 +24,14 @@ export const LARGE_CLIENTS_MAX = 8;
 /** One maildrop per parallel client (the POP3 lock), all holding hard links to one 100 MB file. */
 export const bigUser = (i) => `big${i}`;
 export const HUGE_USER = 'huge';
+/**
+ * Users whose password is stored hashed (Poplar's default scheme, which Dovecot reads too), each
+ * with a copy (hard links) of session user i's maildrop: made in each server's tree, not cached.
+ */
+export const hashedUser = (i) => `h${String(i).padStart(3, '0')}`;
+/** Hashed users with empty maildrops, each logged in once: a login no cache has seen. */
+export const COLD_USERS = 1000;
+export const coldUser = (i) => `c${String(i).padStart(4, '0')}`;
 export const PIPE_USER = 'pipe';
 
 // Deterministic pseudo-random numbers, so every machine gets the same fixtures.
@@ -158,7 +167,48 @@ export function linkTree(root, target) {
   if (r.status !== 0) throw new Error(`cp -al ${root} ${target} failed`);
 }
 
-/** A passwd-file both servers read: `user:{PLAIN}password`. */
-export async function writeUsersFile(path, users) {
-  await writeFile(path, users.map((u) => `${u}:{PLAIN}${PASSWORD}\n`).join(''), { mode: 0o644 });
+/**
+ * Adds the hashed users' maildrops to a server's mail tree: hashedUser(i) gets hard links to
+ * sessionUser(i)'s messages, coldUser(i) an empty maildrop.
+ */
+export async function addHashedUsers(mailRoot) {
+  for (let i = 0; i < SESSION_USERS; i++) {
+    const from = join(mailRoot, sessionUser(i));
+    const to = await maildir(mailRoot, hashedUser(i));
+    for (const sub of ['cur', 'new']) {
+      for (const name of await readdir(join(from, sub)))
+        await link(join(from, sub, name), join(to, sub, name));
+    }
+  }
+  for (let i = 0; i < COLD_USERS; i += 200) {
+    const batch = [];
+    for (let k = i; k < i + 200; k++) batch.push(maildir(mailRoot, coldUser(k)));
+    await Promise.all(batch);
+  }
+}
+
+/**
+ * A passwd-file both servers read: `user:{PLAIN}password`, then `user:{SCHEME}hash` for the
+ * hashed users (`hashes`: one stored password per hashed user, and `cold` for the cold users).
+ */
+export async function writeUsersFile(path, users, hashes) {
+  const lines = users.map((u) => `${u}:{PLAIN}${PASSWORD}\n`);
+  if (hashes !== undefined) {
+    hashes.users.forEach((h, i) => lines.push(`${hashedUser(i)}:${h}\n`));
+    for (let i = 0; i < COLD_USERS; i++) lines.push(`${coldUser(i)}:${hashes.cold}\n`);
+  }
+  await writeFile(path, lines.join(''), { mode: 0o644 });
+}
+
+/**
+ * Stored passwords for the hashed users, in Poplar's default scheme (from the compiled build's
+ * hashPassword, as `poplar hash-password` makes them): one per hashed user, one shared by the cold
+ * users. Each server reads the same strings.
+ */
+export async function makeHashes(repo) {
+  const { hashPassword } = await import(
+    pathToFileURL(join(repo, 'build', 'src', 'auth', 'passwords', 'registry.js')).href
+  );
+  const users = await Promise.all(Array.from({ length: SESSION_USERS }, () => hashPassword(PASSWORD)));
+  return { users, cold: await hashPassword(PASSWORD) };
 }

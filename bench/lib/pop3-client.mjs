@@ -206,21 +206,40 @@ async function pipelinedSession(conn, user, password, retr) {
   return { bytes, messages: count };
 }
 
+/** Sends one command, waits for its whole reply, throws on -ERR (the message names `user`). */
+export async function command(conn, user, line, multi, collect = false) {
+  const reply = conn.expect(multi, collect);
+  conn.send(`${line}\r\n`);
+  const r = await reply;
+  if (!r.ok) throw new Error(`${user}: ${line.split(' ')[0]}: ${r.status}`);
+  return r;
+}
+
 async function serialSession(conn, user, password, retr) {
-  const command = async (line, multi, collect = false) => {
-    const reply = conn.expect(multi, collect);
-    conn.send(`${line}\r\n`);
-    const r = await reply;
-    if (!r.ok) throw new Error(`${user}: ${line.split(' ')[0]}: ${r.status}`);
-    return r;
-  };
-  await command(`USER ${user}`, false);
-  await command(`PASS ${password}`, false);
-  const count = statCount(user, await command('STAT', false));
-  await command('LIST', true, true);
-  await command('UIDL', true);
+  await command(conn, user, `USER ${user}`, false);
+  await command(conn, user, `PASS ${password}`, false);
+  const count = statCount(user, await command(conn, user, 'STAT', false));
+  await command(conn, user, 'LIST', true, true);
+  await command(conn, user, 'UIDL', true);
   let bytes = 0;
-  if (retr) for (let n = 1; n <= count; n++) bytes += (await command(`RETR ${n}`, true)).bytes;
-  await command('QUIT', false);
+  if (retr) {
+    for (let n = 1; n <= count; n++) bytes += (await command(conn, user, `RETR ${n}`, true)).bytes;
+  }
+  await command(conn, user, 'QUIT', false);
   return { bytes, messages: count };
+}
+
+/** A poll as a mail client makes it every few minutes: USER, PASS, STAT, QUIT, one at a time. */
+export async function poll(port, user, password, timeoutMs = 30_000) {
+  const started = performance.now();
+  const conn = await Pop3Conn.open(port, timeoutMs);
+  try {
+    await command(conn, user, `USER ${user}`, false);
+    await command(conn, user, `PASS ${password}`, false);
+    const messages = statCount(user, await command(conn, user, 'STAT', false));
+    await command(conn, user, 'QUIT', false);
+    return { ms: performance.now() - started, messages };
+  } finally {
+    conn.close();
+  }
 }

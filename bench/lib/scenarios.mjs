@@ -1,14 +1,17 @@
 // The scenarios of issue 5. Each takes a started server ({ name, port, pid, dropIndex }) and
 // resolves to a flat object of figures. All are bounded in time and count.
 import { performance } from 'node:perf_hooks';
-import { Pop3Conn, fullSession, parseList } from './pop3-client.mjs';
+import { Pop3Conn, command, fullSession, parseList, poll } from './pop3-client.mjs';
 import {
+  COLD_USERS,
   HUGE_USER,
   PASSWORD,
   PIPE_USER,
   PIPELINE_MESSAGES,
   SESSION_USERS,
   bigUser,
+  coldUser,
+  hashedUser,
   idleUser,
   sessionUser,
 } from './fixtures.mjs';
@@ -49,9 +52,13 @@ export async function warmUp(server, users) {
 
 /**
  * `clients` loops of full sessions for `durationMs`; each client owns its users (the POP3 lock).
- * `serial`: each client sends one command at a time (see fullSession), else pipelined.
+ * `serial`: each client sends one command at a time (see fullSession), else pipelined. `user`:
+ * the i-th user's name (sessionUser: `{PLAIN}` passwords, hashedUser: hashed).
  */
-export async function sessions(server, { clients, durationMs, serial = false }) {
+export async function sessions(
+  server,
+  { clients, durationMs, serial = false, user: userName = sessionUser },
+) {
   const times = [];
   let bytes = 0;
   let errors = 0;
@@ -63,7 +70,7 @@ export async function sessions(server, { clients, durationMs, serial = false }) 
   await Promise.all(
     Array.from({ length: clients }, async (_, c) => {
       for (let k = 0; performance.now() < end; k++) {
-        const user = sessionUser((c + k * clients) % SESSION_USERS);
+        const user = userName((c + k * clients) % SESSION_USERS);
         try {
           const r = await fullSession(server.port, user, PASSWORD, { serial });
           times.push(r.ms);
@@ -129,20 +136,141 @@ export async function largeRetr(server, { clients }) {
   };
 }
 
-/** Login+STAT+LIST of the 50,000-message maildrop: first with no index, then again. */
-export async function bigMaildrop(server) {
-  await server.dropIndex(HUGE_USER);
+/** Times `fn` and the server's CPU over it: { ms, cpuMs, value }. */
+async function measured(server, fn) {
   const cpu0 = treeCpuSeconds(server.pid);
-  const first = await fullSession(server.port, HUGE_USER, PASSWORD, { retr: false, timeoutMs: 120_000 });
-  const cpu1 = treeCpuSeconds(server.pid);
-  const warm = await fullSession(server.port, HUGE_USER, PASSWORD, { retr: false, timeoutMs: 120_000 });
-  const cpu2 = treeCpuSeconds(server.pid);
-  if (first.messages !== 50_000) console.error(`  ${server.name}: STAT said ${first.messages}`);
+  const t0 = performance.now();
+  const value = await fn();
+  const ms = performance.now() - t0;
+  return { ms, cpuMs: (treeCpuSeconds(server.pid) - cpu0) * 1000, value };
+}
+
+/**
+ * One session on the 50,000-message maildrop, one command at a time: login+STAT+LIST timed from
+ * the connection to the end of LIST, then UIDL timed on its own in the same session, then QUIT.
+ */
+async function hugeSession(server) {
+  let conn;
+  const list = await measured(server, async () => {
+    conn = await Pop3Conn.open(server.port, 120_000);
+    await command(conn, HUGE_USER, `USER ${HUGE_USER}`, false);
+    await command(conn, HUGE_USER, `PASS ${PASSWORD}`, false);
+    const stat = await command(conn, HUGE_USER, 'STAT', false);
+    await command(conn, HUGE_USER, 'LIST', true);
+    return Number(/^\+OK (\d+)/.exec(stat.status)?.[1]);
+  });
+  try {
+    const uidl = await measured(server, () => command(conn, HUGE_USER, 'UIDL', true));
+    await command(conn, HUGE_USER, 'QUIT', false);
+    if (list.value !== 50_000) console.error(`  ${server.name}: STAT said ${list.value}`);
+    return { list, uidl };
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * The 50,000-message maildrop, `reps` times: a first login (index deleted before) and a warm one,
+ * each timing login+STAT+LIST and UIDL apart; the figures are the medians over `reps`.
+ */
+export async function bigMaildrop(server, { reps = 3 } = {}) {
+  const samples = [];
+  for (let i = 0; i < reps; i++) {
+    await server.dropIndex(HUGE_USER);
+    const first = await hugeSession(server);
+    const warm = await hugeSession(server);
+    samples.push({
+      'first login+STAT+LIST ms': first.list.ms,
+      'first login+STAT+LIST server CPU ms': first.list.cpuMs,
+      'first UIDL ms': first.uidl.ms,
+      'first UIDL server CPU ms': first.uidl.cpuMs,
+      'warm login+STAT+LIST ms': warm.list.ms,
+      'warm login+STAT+LIST server CPU ms': warm.list.cpuMs,
+      'warm UIDL ms': warm.uidl.ms,
+      'warm UIDL server CPU ms': warm.uidl.cpuMs,
+    });
+  }
+  return Object.fromEntries(
+    Object.keys(samples[0]).map((k) => [
+      k,
+      percentile(
+        samples.map((x) => x[k]),
+        50,
+      ),
+    ]),
+  );
+}
+
+/** `clients` loops of polls (see poll) of the i-th user for `durationMs`. */
+async function pollLoop(server, { clients, durationMs, user, count = Infinity }) {
+  const times = [];
+  let errors = 0;
+  let firstError;
+  const cpu0 = treeCpuSeconds(server.pid);
+  const gen = generatorMeter();
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() - t0 < durationMs && next < count) {
+        const name = user(next++);
+        try {
+          times.push((await poll(server.port, name, PASSWORD)).ms);
+        } catch (err) {
+          errors++;
+          firstError ??= err.message;
+          await delay(10);
+        }
+      }
+    }),
+  );
+  const wallS = (performance.now() - t0) / 1000;
+  const cpuMs = (treeCpuSeconds(server.pid) - cpu0) * 1000;
+  if (firstError !== undefined) console.error(`  ${server.name}: poll: first error: ${firstError}`);
   return {
-    'first ms': first.ms,
-    'warm ms': warm.ms,
-    'first server CPU ms': (cpu1 - cpu0) * 1000,
-    'warm server CPU ms': (cpu2 - cpu1) * 1000,
+    logins: times.length,
+    perS: times.length / wallS,
+    cpuMs: cpuMs / times.length,
+    p50: percentile(times, 50),
+    errors,
+    genMs: gen.ms() / times.length,
+  };
+}
+
+/** Cold users not yet used, per server: each is logged in once, so no cache has seen it. */
+const coldNext = new Map();
+
+/**
+ * Clients polling every minute: repeat polls (USER, PASS, STAT, QUIT) of the same users, with
+ * `{PLAIN}` passwords and with hashed ones (whose first login, in warmUp, is behind them), then
+ * first logins of `cold` hashed users never seen before. Server CPU per login decides.
+ */
+export async function polling(server, { clients, durationMs, cold }) {
+  const plain = await pollLoop(server, { clients, durationMs, user: (i) => sessionUser(i % SESSION_USERS) });
+  const hashed = await pollLoop(server, { clients, durationMs, user: (i) => hashedUser(i % SESSION_USERS) });
+  const start = coldNext.get(server.name) ?? 0;
+  if (start + cold > COLD_USERS) {
+    console.error(`  ${server.name}: out of cold users: first logins reuse users already seen`);
+  }
+  coldNext.set(server.name, start + cold);
+  const first = await pollLoop(server, {
+    clients,
+    durationMs: Infinity,
+    count: cold,
+    user: (i) => coldUser((start + i) % COLD_USERS),
+  });
+  return {
+    'plain logins/s': plain.perS,
+    'plain server CPU ms/login': plain.cpuMs,
+    'hashed repeat logins/s': hashed.perS,
+    'hashed repeat server CPU ms/login': hashed.cpuMs,
+    'repeat login hashed/plain (CPU)': hashed.cpuMs / plain.cpuMs,
+    'hashed first login server CPU ms': first.cpuMs,
+    'plain p50 ms': plain.p50,
+    'hashed repeat p50 ms': hashed.p50,
+    errors: plain.errors + hashed.errors + first.errors,
+    'generator CPU ms/login':
+      (plain.genMs * plain.logins + hashed.genMs * hashed.logins) / (plain.logins + hashed.logins),
   };
 }
 

@@ -5,11 +5,11 @@ import { once } from 'node:events';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Pop3Conn } from './pop3-client.mjs';
-import { linkTree, writeUsersFile } from './fixtures.mjs';
+import { addHashedUsers, linkTree, writeUsersFile } from './fixtures.mjs';
 
 export const MAIL_USER = 'popbench';
 /** Open files for the servers: 65536, or the hard limit when that is lower (containers). */
@@ -54,14 +54,18 @@ async function stopChild(child, ms = 10_000) {
   clearTimeout(timer);
 }
 
-/** Poplar from the compiled build, one process, limits raised. */
-export async function startPoplar({ repo, fixtures, cpuProfDir, workers }) {
+/**
+ * Poplar from the compiled build, limits raised. `toml`: more lines for its config file (e.g. to
+ * turn a feature off for an A/B run).
+ */
+export async function startPoplar({ repo, fixtures, hashes, cpuProfDir, workers, toml = '' }) {
   const dir = await mkdtemp(join(tmpdir(), 'poplar-bench-poplar-'));
   linkTree(fixtures.root, join(dir, 'mail'));
-  await writeUsersFile(join(dir, 'users'), fixtures.users);
+  await addHashedUsers(join(dir, 'mail'));
+  await writeUsersFile(join(dir, 'users'), fixtures.users, hashes);
   await writeFile(
     join(dir, 'poplar.toml'),
-    '[limits]\nmaxConnectionsPerIp = 20000\nmaxConnections = 20000\nauthFailureDelayMs = 0\n',
+    `[limits]\nmaxConnectionsPerIp = 20000\nmaxConnections = 20000\nauthFailureDelayMs = 0\n${toml}\n`,
   );
   const port = await freePort();
   const args = [
@@ -148,7 +152,20 @@ export function ensureDovecot(log = console.error) {
   }
 }
 
-function dovecotConf(dir, port) {
+/**
+ * Dovecot's high-performance login mode (doc.dovecot.org/2.3/admin_manual/login_processes): login
+ * processes are kept and each serves many connections, one per CPU waiting. The default (high-
+ * security) mode starts a pop3-login process per connection.
+ */
+function loginService(mode, nproc) {
+  if (mode !== 'hp') return '';
+  return `  service_count = 0
+  process_min_avail = ${nproc}
+  vsz_limit = 2G
+`;
+}
+
+function dovecotConf(dir, port, mode, nproc) {
   return `protocols = pop3
 listen = 127.0.0.1
 base_dir = ${dir}/run
@@ -170,6 +187,10 @@ default_process_limit = 15000
 default_client_limit = 18000
 default_vsz_limit = 0
 mail_max_userip_connections = 1000
+# Passdb lookups cached (an hour, the default TTL). A cached hashed password is still verified at
+# each login, in the auth process: auth_cache_verify_password_with_worker = yes (verifying in
+# auth-worker processes) measured no better here, so it stays off (see bench/README.md).
+auth_cache_size = 16M
 service anvil {
   chroot =
   client_limit = 18000
@@ -183,7 +204,7 @@ service pop3 {
 }
 service pop3-login {
   chroot =
-  inet_listener pop3 {
+${loginService(mode, nproc)}  inet_listener pop3 {
     address = 127.0.0.1
     port = ${port}
   }
@@ -199,17 +220,21 @@ userdb {
 `;
 }
 
-/** Dovecot in the foreground (so its master is our child), on the same files as Poplar. */
-export async function startDovecot({ fixtures }) {
+/**
+ * Dovecot in the foreground (so its master is our child), on the same files as Poplar. `mode`:
+ * 'hp' for the high-performance login mode, else Dovecot's default.
+ */
+export async function startDovecot({ fixtures, hashes, mode = 'default' }) {
   const dir = resolve(await mkdtemp(join(tmpdir(), 'poplar-bench-dovecot-')));
   await chmod(dir, 0o755);
   linkTree(fixtures.root, join(dir, 'mail'));
+  await addHashedUsers(join(dir, 'mail'));
   const chown = spawnSync('chown', ['-R', `${MAIL_USER}:${MAIL_USER}`, join(dir, 'mail')]);
   if (chown.status !== 0) throw new Error('chown of the Dovecot mail tree failed');
-  await writeUsersFile(join(dir, 'users'), fixtures.users);
+  await writeUsersFile(join(dir, 'users'), fixtures.users, hashes);
   await mkdir(join(dir, 'state'));
   const port = await freePort();
-  await writeFile(join(dir, 'dovecot.conf'), dovecotConf(dir, port));
+  await writeFile(join(dir, 'dovecot.conf'), dovecotConf(dir, port, mode, availableParallelism()));
   const child = spawn('prlimit', [NOFILE, 'dovecot', '-F', '-c', join(dir, 'dovecot.conf')], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -222,7 +247,7 @@ export async function startDovecot({ fixtures }) {
     throw new Error(`${err.message}: ${logText}`, { cause: err });
   }
   return {
-    name: 'dovecot',
+    name: mode === 'hp' ? 'dovecot-hp' : 'dovecot',
     port,
     pid: child.pid,
     mailDir: (user) => join(dir, 'mail', user),
