@@ -151,21 +151,21 @@ async function measured(server, fn) {
  */
 async function hugeSession(server) {
   let conn;
-  const list = await measured(server, async () => {
-    conn = await Pop3Conn.open(server.port, 120_000);
-    await command(conn, HUGE_USER, `USER ${HUGE_USER}`, false);
-    await command(conn, HUGE_USER, `PASS ${PASSWORD}`, false);
-    const stat = await command(conn, HUGE_USER, 'STAT', false);
-    await command(conn, HUGE_USER, 'LIST', true);
-    return Number(/^\+OK (\d+)/.exec(stat.status)?.[1]);
-  });
   try {
+    const list = await measured(server, async () => {
+      conn = await Pop3Conn.open(server.port, 120_000);
+      await command(conn, HUGE_USER, `USER ${HUGE_USER}`, false);
+      await command(conn, HUGE_USER, `PASS ${PASSWORD}`, false);
+      const stat = await command(conn, HUGE_USER, 'STAT', false);
+      await command(conn, HUGE_USER, 'LIST', true);
+      return Number(/^\+OK (\d+)/.exec(stat.status)?.[1]);
+    });
     const uidl = await measured(server, () => command(conn, HUGE_USER, 'UIDL', true));
     await command(conn, HUGE_USER, 'QUIT', false);
     if (list.value !== 50_000) console.error(`  ${server.name}: STAT said ${list.value}`);
     return { list, uidl };
   } finally {
-    conn.close();
+    conn?.close();
   }
 }
 
