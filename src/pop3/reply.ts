@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { RespCode } from '../errors.js';
+import { canReadInto } from '../mailstore/types.js';
 import { DotStuffing } from './dot-stuffer.js';
 
 /** The socket closed, or stopped reading for longer than the write-stall limit. Nothing more can be sent. */
@@ -148,8 +149,9 @@ export class ReplyWriter {
    * as one buffer, leaves in one write. A stream is read one chunk at a time, the next only once
    * the previous one is handed to the socket, so memory stays bounded by one chunk plus the
    * socket's buffer; if it fails after the first line went out, the error propagates and the
-   * connection must be closed, because the reply cannot be finished. `isVerbatim`: the store says
-   * the bytes need no rewriting (see `MessageInfo.isVerbatim`).
+   * connection must be closed, because the reply cannot be finished. A stream that is also a
+   * `ChunkReader` is read into one reused buffer. `isVerbatim`: the store says the bytes need no
+   * rewriting (see `MessageInfo.isVerbatim`).
    */
   async body(first: string, content: Buffer | AsyncIterable<Buffer>, isVerbatim = false): Promise<void> {
     const stuffing = new DotStuffing();
@@ -164,16 +166,29 @@ export class ReplyWriter {
     }
     await this.write(head);
     this.#inMultiline = true;
-    // One output buffer for the whole stream, reused while the socket has sent all it was given:
-    // a long message then leaves no garbage per chunk for the GC to catch up with.
+    // One input and one output buffer for the whole stream, reused while the socket has sent all
+    // it was given: a long message then leaves no garbage per chunk for the GC to catch up with.
     let spare: Buffer | undefined;
-    for await (const chunk of content) {
+    const send = async (chunk: Buffer): Promise<Buffer> => {
       const room = 2 * chunk.length + 1;
       if (spare === undefined || spare.length < room) spare = Buffer.allocUnsafe(room);
       const out = stuff(chunk, spare);
       await this.write(out);
       // Still queued in the socket: the next chunk needs a buffer of its own.
       if (out.buffer === spare.buffer && this.#socket.writableLength > 0) spare = undefined;
+      return out;
+    };
+    if (canReadInto(content)) {
+      let input: Buffer | undefined;
+      for (;;) {
+        input ??= Buffer.allocUnsafe(content.chunkBytes);
+        const bytesRead = await content.readInto(input);
+        if (bytesRead === 0) break;
+        const out = await send(input.subarray(0, bytesRead));
+        if (out.buffer === input.buffer && this.#socket.writableLength > 0) input = undefined;
+      }
+    } else {
+      for await (const chunk of content) await send(chunk);
     }
     const tail = stuffing.end();
     await this.write(tail.length === 0 ? TERMINATOR : Buffer.concat([tail, TERMINATOR]));

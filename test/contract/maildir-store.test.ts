@@ -3,6 +3,7 @@ import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { MaildirStore } from '../../src/mailstore/maildir/store.js';
+import { canReadInto } from '../../src/mailstore/types.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { readContent } from '../helpers/content.js';
@@ -98,6 +99,62 @@ describe('MaildirStore: message files are closed', () => {
       // and may have come already while the descriptors were being counted.
       if (!content.closed) await new Promise((resolve) => content.once('close', resolve));
       assert.equal(await openFds(), before, 'an abandoned read closes the file');
+    });
+  }
+});
+
+describe('MaildirStore: a message read into the caller’s buffer (ChunkReader)', () => {
+  for (const blockingIo of [true, false]) {
+    test(`reads the whole file into one buffer, 0 at the end, the file closed (blockingIo ${String(blockingIo)})`, async (t) => {
+      const root = await tempDir(t);
+      const big = Buffer.alloc(200_000, 'abcdefghij\n');
+      await buildMaildir(root, 'alice', [{ content: big, folder: 'cur' }]);
+      const drop = await new MaildirStore({ root, blockingIo }).open({ name: 'alice' });
+      t.after(() => drop.close());
+      const before = await openFds();
+      const content = await drop.read(drop.messages[0]?.uid ?? '', {
+        signal: new AbortController().signal,
+        chunkBytes: 65_536,
+      });
+      assert.ok(!Buffer.isBuffer(content) && canReadInto(content));
+      assert.equal(content.chunkBytes, 65_536);
+      const buffer = Buffer.alloc(content.chunkBytes);
+      const parts: Buffer[] = [];
+      for (let n = await content.readInto(buffer); n > 0; n = await content.readInto(buffer)) {
+        parts.push(Buffer.from(buffer.subarray(0, n)));
+      }
+      assert.deepEqual(Buffer.concat(parts), big);
+      assert.deepEqual(
+        parts.map((p) => p.length),
+        [65_536, 65_536, 65_536, 3392],
+      );
+      assert.equal(await openFds(), before, 'the file is closed at the end');
+      assert.equal(await content.readInto(buffer), 0, 'and stays at its end');
+      content.destroy();
+    });
+
+    test(`a read after the session's abort rejects with the abort, and the file is closed (blockingIo ${String(blockingIo)})`, async (t) => {
+      const root = await tempDir(t);
+      await buildMaildir(root, 'alice', [{ content: Buffer.alloc(200_000, 'x\n'), folder: 'cur' }]);
+      const drop = await new MaildirStore({ root, blockingIo }).open({ name: 'alice' });
+      t.after(() => drop.close());
+      const before = await openFds();
+      const aborter = new AbortController();
+      const content = await drop.read(drop.messages[0]?.uid ?? '', {
+        signal: aborter.signal,
+        chunkBytes: 4096,
+      });
+      assert.ok(!Buffer.isBuffer(content) && canReadInto(content));
+      const buffer = Buffer.alloc(4096);
+      assert.equal(await content.readInto(buffer), 4096);
+      // Aborted while a read is under way: that read rejects, and so does any later one.
+      const reading = content.readInto(buffer);
+      aborter.abort();
+      await assert.rejects(reading, { name: 'AbortError' });
+      await assert.rejects(content.readInto(buffer), { name: 'AbortError' });
+      // Not events.once: it would reject on the 'error' event that comes with the abort.
+      if (!content.closed) await new Promise((resolve) => content.once('close', resolve));
+      assert.equal(await openFds(), before, 'the file is closed');
     });
   }
 });

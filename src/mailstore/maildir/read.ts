@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { asError, isErrno, MessageGoneError } from '../../errors.js';
 import { MessageMeter, type MessageMeasure } from '../../message/octets.js';
-import type { MessageContent } from '../types.js';
+import type { ChunkReader, MessageContent } from '../types.js';
 import type { MaildirFs } from './fs.js';
 
 /** Size of the buffer a scan measures files with. */
@@ -72,12 +72,13 @@ export async function readMessageFile(
 /**
  * A message file as a stream of pread(2) calls through {@link MaildirFs}, one chunk each time the
  * consumer asks for more: never more than one chunk read ahead of the socket, and with blocking
- * calls no thread-pool trip per chunk. The descriptor is closed at the end, on error and on
- * destroy (after a read under way has finished, so that it is never closed under that read).
+ * calls no thread-pool trip per chunk. Also a {@link ChunkReader}: the same reads into the
+ * consumer's buffer. The descriptor is closed at the end, on error and on destroy (after a read
+ * under way has finished, so that it is never closed under that read).
  */
-export class MessageFileStream extends Readable {
+export class MessageFileStream extends Readable implements ChunkReader {
   readonly #fs: MaildirFs;
-  readonly #chunkBytes: number;
+  readonly chunkBytes: number;
   #fd: number | undefined;
   #position = 0;
   #reading: Promise<void> | undefined;
@@ -86,13 +87,13 @@ export class MessageFileStream extends Readable {
     super({ highWaterMark: chunkBytes, ...(signal === undefined ? {} : { signal }) });
     this.#fs = fs;
     this.#fd = fd;
-    this.#chunkBytes = chunkBytes;
+    this.chunkBytes = chunkBytes;
   }
 
   override _read(): void {
     const fd = this.#fd;
     if (fd === undefined || this.#reading !== undefined) return;
-    const buffer = Buffer.allocUnsafe(this.#chunkBytes);
+    const buffer = Buffer.allocUnsafe(this.chunkBytes);
     this.#reading = this.#fs.readAt(fd, buffer, this.#position).then(
       async (bytesRead) => {
         this.#reading = undefined;
@@ -115,6 +116,33 @@ export class MessageFileStream extends Readable {
         this.destroy(asError(error));
       },
     );
+  }
+
+  async readInto(buffer: Buffer): Promise<number> {
+    this.#throwIfDestroyed();
+    if (this.#reading !== undefined) throw new Error('message stream read twice at once');
+    const fd = this.#fd;
+    if (fd === undefined) return 0; // the end, already reached
+    const reading = this.#fs.readAt(fd, buffer, this.#position);
+    this.#reading = reading.then(
+      () => undefined,
+      () => undefined,
+    );
+    let bytesRead: number;
+    try {
+      bytesRead = await reading;
+    } finally {
+      this.#reading = undefined;
+    }
+    // Destroyed meanwhile (the session aborted): the bytes read are not wanted.
+    this.#throwIfDestroyed();
+    this.#position += bytesRead;
+    if (bytesRead === 0) await this.#closeFile();
+    return bytesRead;
+  }
+
+  #throwIfDestroyed(): void {
+    if (this.destroyed) throw this.errored ?? new Error('message stream destroyed');
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
