@@ -154,6 +154,8 @@ function snapshot(backends: MonitorBackends, uptimeSeconds: number): Buffer {
     loginsSucceeded: s.loginsSucceeded,
     loginsFailed: s.loginsFailed,
     loginsThrottled: s.loginsThrottled,
+    authCacheHits: s.authCacheHits,
+    authCacheMisses: s.authCacheMisses,
     messagesRetrieved: s.messagesRetrieved,
     messagesDeleted: s.messagesDeleted,
     uptimeSeconds,

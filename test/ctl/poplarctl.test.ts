@@ -377,8 +377,8 @@ test('the commands against a running daemon (token from POPLAR_TOKEN)', LIMIT, a
     assert.equal(run.stderr, '');
     assert.equal(run.code, 0);
     const lines = run.stdout.split('\n');
-    assert.match(lines[10] ?? '', /^uptimeSeconds: \d+$/);
-    assert.deepEqual(lines.toSpliced(10, 1), [
+    assert.match(lines[12] ?? '', /^uptimeSeconds: \d+$/);
+    assert.deepEqual(lines.toSpliced(12, 1), [
       'historicConnections: 1',
       'concurrentConnections: 0',
       `transferredBytes: ${session.received}`,
@@ -387,6 +387,8 @@ test('the commands against a running daemon (token from POPLAR_TOKEN)', LIMIT, a
       'loginsSucceeded: 1',
       'loginsFailed: 0',
       'loginsThrottled: 0',
+      'authCacheHits: 0',
+      'authCacheMisses: 1',
       'messagesRetrieved: 1',
       'messagesDeleted: 1',
       '',

@@ -350,6 +350,8 @@ describe('handleRequest: GET', () => {
         loginsSucceeded: 0x0708,
         loginsFailed: 9,
         loginsThrottled: 0,
+        authCacheHits: 0,
+        authCacheMisses: 0,
         messagesRetrieved: 0x1234,
         messagesDeleted: 0x1_0000,
         uptimeSeconds: 3600,
