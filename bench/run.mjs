@@ -25,6 +25,7 @@ import {
 import { summariseProfiles } from './lib/profile.mjs';
 import { loopbackMBps, pageCache } from './lib/raw.mjs';
 import { idealRows, startIdealSender } from './lib/ideal.mjs';
+import { idleMany } from './lib/idle-many.mjs';
 import { bigMaildrop, idle, largeRetr, pipelining, polling, sessions, warmUp } from './lib/scenarios.mjs';
 import { NOFILE_LIMIT, dovecotVersion, ensureDovecot, startDovecot, startPoplar } from './lib/servers.mjs';
 
@@ -119,6 +120,14 @@ const scenarios = [
     run: (s) => idle(s, { n: quick ? 1000 : 10_000, fresh: quick ? 100 : 200 }),
   },
   {
+    // Its own servers and fixture set for each run (lib/idle-many.mjs); heavy, so one run.
+    id: 'idle-100k',
+    title: `idle, ${quick ? '2,000' : '100,000'} sessions over processes`,
+    runs: 1,
+    run: (s, { fixtures }) =>
+      idleMany(s, { n: quick ? 2000 : 100_000, fresh: quick ? 100 : 200, repo, fixtures }),
+  },
+  {
     warm: [PIPE_USER],
     // Untimed runs first, on both servers: one connection's 1,000 RETRs are over in tens of
     // milliseconds, too short for Node's JIT to be warm, and each worker warms up on its own.
@@ -211,14 +220,15 @@ try {
     const idealResults = [];
     for (const server of servers) {
       await warmUp(server, sc.warm ?? []);
-      for (let w = 0; w < (sc.warmRuns ?? 0); w++) await sc.run(server);
+      for (let w = 0; w < (sc.warmRuns ?? 0); w++) await sc.run(server, { fixtures });
     }
-    for (let r = 0; r < runs; r++) {
+    const scRuns = sc.runs ?? runs;
+    for (let r = 0; r < scRuns; r++) {
       // A B C, B C A, C A B: each run starts with a different server, so order favours none.
       const order = servers.map((_, i) => (i + r) % servers.length);
       for (const i of order) {
-        log(`${sc.title}: ${servers[i].name} run ${r + 1}/${runs}`);
-        results[i].push(await sc.run(servers[i]));
+        log(`${sc.title}: ${servers[i].name} run ${r + 1}/${scRuns}`);
+        results[i].push(await sc.run(servers[i], { fixtures }));
       }
       if (ideal !== undefined) idealResults.push(await sc.run(ideal));
     }

@@ -55,17 +55,20 @@ async function stopChild(child, ms = 10_000) {
 }
 
 /**
- * Poplar from the compiled build, limits raised. `toml`: more lines for its config file (e.g. to
- * turn a feature off for an A/B run).
+ * Poplar from the compiled build, limits raised (`limits`: others, or higher). `toml`: more lines for
+ * its config file (e.g. to turn a feature off for an A/B run).
  */
-export async function startPoplar({ repo, fixtures, hashes, cpuProfDir, workers, toml = '' }) {
+export async function startPoplar({ repo, fixtures, hashes, cpuProfDir, workers, toml = '', limits = {} }) {
   const dir = await mkdtemp(join(tmpdir(), 'poplar-bench-poplar-'));
   linkTree(fixtures.root, join(dir, 'mail'));
   await addHashedUsers(join(dir, 'mail'));
   await writeUsersFile(join(dir, 'users'), fixtures.users, hashes);
+  const raised = { maxConnectionsPerIp: 20000, maxConnections: 20000, authFailureDelayMs: 0, ...limits };
   await writeFile(
     join(dir, 'poplar.toml'),
-    `[limits]\nmaxConnectionsPerIp = 20000\nmaxConnections = 20000\nauthFailureDelayMs = 0\n${toml}\n`,
+    `[limits]\n${Object.entries(raised)
+      .map(([k, v]) => `${k} = ${v}\n`)
+      .join('')}${toml}\n`,
   );
   const port = await freePort();
   const args = [
@@ -222,9 +225,10 @@ userdb {
 
 /**
  * Dovecot in the foreground (so its master is our child), on the same files as Poplar. `mode`:
- * 'hp' for the high-performance login mode, else Dovecot's default.
+ * 'hp' for the high-performance login mode, else Dovecot's default. `extraConf`: appended to its
+ * dovecot.conf (a later setting wins; a service's section may be given again).
  */
-export async function startDovecot({ fixtures, hashes, mode = 'default' }) {
+export async function startDovecot({ fixtures, hashes, mode = 'default', extraConf = '' }) {
   const dir = resolve(await mkdtemp(join(tmpdir(), 'poplar-bench-dovecot-')));
   await chmod(dir, 0o755);
   linkTree(fixtures.root, join(dir, 'mail'));
@@ -234,7 +238,10 @@ export async function startDovecot({ fixtures, hashes, mode = 'default' }) {
   await writeUsersFile(join(dir, 'users'), fixtures.users, hashes);
   await mkdir(join(dir, 'state'));
   const port = await freePort();
-  await writeFile(join(dir, 'dovecot.conf'), dovecotConf(dir, port, mode, availableParallelism()));
+  await writeFile(
+    join(dir, 'dovecot.conf'),
+    dovecotConf(dir, port, mode, availableParallelism()) + extraConf,
+  );
   const child = spawn('prlimit', [NOFILE, 'dovecot', '-F', '-c', join(dir, 'dovecot.conf')], {
     stdio: ['ignore', 'inherit', 'inherit'],
   });
