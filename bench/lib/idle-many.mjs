@@ -119,6 +119,10 @@ async function rampUp(port, n, { rate, log }) {
       if (msg.kind === 'progress') gen.progress = msg;
       else if (msg.kind === 'closed') gen.closed = true;
     });
+    child.on('exit', (code) => {
+      if (!gen.closed) gen.died = `generator ${g} exited (${code})`;
+      gen.closed = true;
+    });
     const users = [];
     for (let i = g; i < n; i += count) users.push(manyUser(i));
     child.send({
@@ -129,7 +133,8 @@ async function rampUp(port, n, { rate, log }) {
       users,
       password: PASSWORD,
       rate: rate / count,
-      inFlight: 64,
+      // 64 logins under way in all: a server slowed by the machine's load queues few, none for 60 s.
+      inFlight: Math.ceil(64 / count),
       noopMs: 240_000,
     });
     gens.push(gen);
@@ -154,6 +159,11 @@ async function rampUp(port, n, { rate, log }) {
       log(`  ${sum('live')} held, ${failed} failed, ${availableMb().toFixed(0)} MB available`);
     }
     if (opened + failed >= n) break;
+    const died = gens.find((g) => g.died !== undefined);
+    if (died !== undefined) {
+      for (const g of gens) g.child.kill();
+      throw new Error(died.died);
+    }
     const avail = availableMb();
     if (avail < MIN_AVAILABLE_MB) stoppedBy = `available memory ${avail.toFixed(0)} MB`;
     else if (failed >= MAX_FAILURES) stoppedBy = `${failed} failed logins`;
