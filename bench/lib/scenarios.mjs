@@ -242,7 +242,7 @@ const coldNext = new Map();
 
 /**
  * Clients polling every minute: repeat polls (USER, PASS, STAT, QUIT) of the same users, with
- * `{PLAIN}` passwords and with hashed ones (whose first login, in warmUp, is behind them), then
+ * `{PLAIN}` passwords and with hashed ones (whose first logins, in warmUp, are behind them), then
  * first logins of `cold` hashed users never seen before. Server CPU per login decides.
  */
 export async function polling(server, { clients, durationMs, cold }) {

@@ -107,6 +107,8 @@ export async function startPoplar({ repo, fixtures, hashes, cpuProfDir, workers,
     name: 'poplar',
     port,
     pid: child.pid,
+    /** Processes that each keep their own authentication cache: the workers (as config.ts counts them). */
+    authCaches: Number(workers ?? Math.min(availableParallelism(), 64)),
     mailDir: (user) => join(dir, 'mail', user),
     /** Forgets the size index of a maildrop (first-open scenario). */
     async dropIndex(user) {
@@ -257,6 +259,8 @@ export async function startDovecot({ fixtures, hashes, mode = 'default', extraCo
     name: mode === 'hp' ? 'dovecot-hp' : 'dovecot',
     port,
     pid: child.pid,
+    /** One auth process, one auth cache. */
+    authCaches: 1,
     mailDir: (user) => join(dir, 'mail', user),
     /** Deletes Dovecot's index files and uidlist for a maildrop (first-open scenario). */
     async dropIndex(user) {
