@@ -21,17 +21,29 @@ const UIDL_SAFE = /^[\x21-\x7e]{1,70}$/;
 export function parseMaildirName(name: string): MaildirName {
   const colon = name.indexOf(':');
   const base = colon === -1 ? name : name.slice(0, colon);
-  const info = colon === -1 ? '' : name.slice(colon);
-  const flags = info.startsWith(INFO_SEPARATOR) ? info.slice(INFO_SEPARATOR.length) : '';
-  const time = /^([0-9]{1,12})(?:\.|$)/.exec(base);
-  const w = /,W=([0-9]{1,15})(?:,|$)/.exec(base);
+  const flags = colon !== -1 && name.startsWith(INFO_SEPARATOR, colon) ? name.slice(colon + 3) : '';
+  // Without regular expressions where they are not needed: a big maildrop parses every name.
+  const w = base.includes(',W=') ? /,W=([0-9]{1,15})(?:,|$)/.exec(base) : null;
   return {
     name,
     base,
     flags,
-    deliveredAt: time === null ? undefined : Number(time[1]),
+    deliveredAt: leadingSeconds(base),
     virtualSize: w === null ? undefined : Number(w[1]),
   };
+}
+
+/** The number of 1 to 12 digits that starts `base`, if a `.` or the end follows them. */
+function leadingSeconds(base: string): number | undefined {
+  let seconds = 0;
+  let i = 0;
+  for (; i < base.length && i <= 12; i++) {
+    const digit = base.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) break;
+    seconds = seconds * 10 + digit;
+  }
+  if (i === 0 || i > 12 || (i < base.length && base.charCodeAt(i) !== 0x2e)) return undefined;
+  return seconds;
 }
 
 /** The name a file from `new/` takes in `cur/` (an empty info part, no flags yet). */

@@ -67,6 +67,22 @@ describe('parseMaildirName', () => {
   });
 });
 
+test('parseMaildirName agrees with the regular expressions that define deliveredAt and virtualSize', () => {
+  const piece = fc.constantFrom('1', '0', '9', '.', ',', 'W', '=', ':', '2', 'x', ',W=', ',S=');
+  fc.assert(
+    fc.property(fc.array(piece, { maxLength: 30 }), (pieces) => {
+      const name = pieces.join('');
+      const base = name.split(':')[0] ?? '';
+      const time = /^([0-9]{1,12})(?:\.|$)/.exec(base);
+      const w = /,W=([0-9]{1,15})(?:,|$)/.exec(base);
+      const parsed = parseMaildirName(name);
+      assert.equal(parsed.deliveredAt, time === null ? undefined : Number(time[1]));
+      assert.equal(parsed.virtualSize, w === null ? undefined : Number(w[1]));
+    }),
+    { numRuns: 2000 },
+  );
+});
+
 describe('curNameFor', () => {
   test('adds an empty info part to a name from new/', () => {
     assert.equal(curNameFor('1700000000.P1.host'), '1700000000.P1.host:2,');
