@@ -57,8 +57,13 @@ export interface MaildirFs {
   readdirEntries(path: string): Promise<Dirent[]>;
   /** The entries with their names as bytes: for names that are not UTF-8 (see `undecodable.ts`). */
   readdirRawEntries(path: string): Promise<Dirent<Buffer>[]>;
-  /** A regular file's text; anything else (a FIFO, a device) is refused without waiting. */
-  readText(path: string): Promise<string>;
+  /**
+   * A regular file's text; anything else (a FIFO, a device) is refused without waiting, and so is a
+   * file of more than `maxBytes` (EFBIG).
+   */
+  readText(path: string, maxBytes?: number): Promise<string>;
+  /** The mtime of what is at `path` (not following a symbolic link), in nanoseconds. */
+  mtimeNs(path: string): Promise<bigint>;
   /** Writes a new file, mode 0600: `exclusive` fails with EEXIST if the name is taken. */
   writeText(path: string, text: string, exclusive: boolean): Promise<void>;
   access(path: string): Promise<void>;
@@ -97,22 +102,23 @@ export class NotRegularFileError extends Error {
   }
 }
 
-/** `fd` if it is a regular file; otherwise it is closed and NotRegularFileError thrown. */
-function regularOnly(fd: number, stats: Stats, path: string): number {
-  if (stats.isFile()) return fd;
+/** `fd` if it is a regular file (of at most `maxBytes`); otherwise it is closed and an error thrown. */
+function regularOnly(fd: number, stats: Stats, path: string, maxBytes = Infinity): number {
+  if (stats.isFile() && stats.size <= maxBytes) return fd;
   closeSync(fd);
-  throw new NotRegularFileError(path);
+  if (!stats.isFile()) throw new NotRegularFileError(path);
+  throw Object.assign(new Error(`${path} is bigger than ${maxBytes} bytes`), { code: 'EFBIG' });
 }
 
 /** Opens without waiting, checks the descriptor is a regular file: through the thread pool. */
-function openRegular(path: string, flags: number): Promise<number> {
+function openRegular(path: string, flags: number, maxBytes?: number): Promise<number> {
   return viaCallback<number>((done) => {
     open(path, flags, done);
   }).then((fd) =>
     viaCallback<Stats>((done) => {
       fstat(fd, done);
     }).then(
-      (stats) => regularOnly(fd, stats, path),
+      (stats) => regularOnly(fd, stats, path, maxBytes),
       (error: unknown) => {
         closeSync(fd);
         throw asError(error);
@@ -122,7 +128,7 @@ function openRegular(path: string, flags: number): Promise<number> {
 }
 
 /** The same with blocking calls. */
-function openRegularSync(path: string, flags: number): number {
+function openRegularSync(path: string, flags: number, maxBytes?: number): number {
   const fd = openSync(path, flags);
   let stats: Stats;
   try {
@@ -131,12 +137,12 @@ function openRegularSync(path: string, flags: number): number {
     closeSync(fd);
     throw error;
   }
-  return regularOnly(fd, stats, path);
+  return regularOnly(fd, stats, path, maxBytes);
 }
 
 /** A regular file's whole text through its descriptor (closed after). */
-function readTextSync(path: string): string {
-  const fd = openRegularSync(path, READ_NO_WAIT);
+function readTextSync(path: string, maxBytes: number | undefined): string {
+  const fd = openRegularSync(path, READ_NO_WAIT, maxBytes);
   try {
     return readFileSync(fd, 'utf8');
   } finally {
@@ -171,8 +177,8 @@ export const threadPoolFs: MaildirFs = {
   readdir: (path) => readdir(path),
   readdirEntries: (path) => readdir(path, { withFileTypes: true }),
   readdirRawEntries: (path) => readdir(path, { withFileTypes: true, encoding: 'buffer' }),
-  readText: async (path) => {
-    const fd = await openRegular(path, READ_NO_WAIT);
+  readText: async (path, maxBytes) => {
+    const fd = await openRegular(path, READ_NO_WAIT, maxBytes);
     try {
       return await viaCallback<string>((done) => {
         readFileOfFd(fd, 'utf8', done);
@@ -181,6 +187,7 @@ export const threadPoolFs: MaildirFs = {
       closeSync(fd);
     }
   },
+  mtimeNs: async (path) => (await lstat(path, { bigint: true })).mtimeNs,
   writeText: (path, text, exclusive) =>
     writeFile(path, text, { mode: FILE_MODE, flag: exclusive ? 'wx' : 'w' }),
   access: (path) => access(path),
@@ -228,7 +235,8 @@ export const blockingFs: MaildirFs = {
   readdir: (path) => settled(() => readdirSync(path)),
   readdirEntries: (path) => settled(() => readdirSync(path, { withFileTypes: true })),
   readdirRawEntries: (path) => settled(() => readdirSync(path, { withFileTypes: true, encoding: 'buffer' })),
-  readText: (path) => settled(() => readTextSync(path)),
+  readText: (path, maxBytes) => settled(() => readTextSync(path, maxBytes)),
+  mtimeNs: (path) => settled(() => lstatSync(path, { bigint: true }).mtimeNs),
   writeText: (path, text, exclusive) =>
     settled(() => {
       writeFileSync(path, text, { mode: FILE_MODE, flag: exclusive ? 'wx' : 'w' });

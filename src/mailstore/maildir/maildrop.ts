@@ -23,7 +23,9 @@ const DEFAULT_CHUNK_BYTES = 65_536;
 export class MaildirMaildrop implements Maildrop {
   readonly messages: readonly MessageInfo[];
   readonly #dir: string;
-  readonly #byUid: Map<string, ScannedMessage>;
+  readonly #scanned: readonly ScannedMessage[];
+  /** Built at the first read or commit: a session that only lists never needs it. */
+  #byUid: Map<string, ScannedMessage> | undefined;
   readonly #lease: MaildropLease;
   readonly #log: Logger;
   readonly #fs: MaildirFs;
@@ -43,7 +45,7 @@ export class MaildirMaildrop implements Maildrop {
     this.#burstMs = burstMs;
     this.#lease = lease;
     this.#log = log;
-    this.#byUid = new Map(scanned.map((m) => [m.uid, m]));
+    this.#scanned = scanned;
     this.messages = scanned.map((m) => ({ uid: m.uid, size: m.size, isVerbatim: m.isVerbatim }));
   }
 
@@ -120,6 +122,7 @@ export class MaildirMaildrop implements Maildrop {
   }
 
   #message(uid: string): ScannedMessage {
+    this.#byUid ??= new Map(this.#scanned.map((m) => [m.uid, m]));
     const message = this.#byUid.get(uid);
     if (message === undefined) throw new MessageGoneError();
     return message;

@@ -6,7 +6,7 @@ import { hasControlCharacter } from '../../text.js';
 import { curNameFor, parseMaildirName, uidFor, type MaildirName } from './filename.js';
 import { pauser, type MaildirFs } from './fs.js';
 import { MEASURE_BUFFER_BYTES, measureMessageFile } from './read.js';
-import { SizeIndex } from './size-index.js';
+import { SizeIndex, type ListedMessage } from './size-index.js';
 import { listMessageFolder } from './undecodable.js';
 
 /** A message as the scan found it; `file` follows renames by other programs during the session. */
@@ -27,18 +27,27 @@ export interface ScanOptions {
 }
 
 /**
- * The first step of a session, with the maildrop's lock held: moves `new/` into `cur/`, lists
- * `cur/` in delivery order and finds every size (from `,W=`, the size index, or by reading the
- * file once). A file that cannot be read is left out, with a warning.
+ * The first step of a session, with the maildrop's lock held: moves `new/` into `cur/`, then takes
+ * the listing of `cur/` from the index when `cur/` has not changed since it was written (see
+ * `SizeIndex.listingFor`), or else lists `cur/` in delivery order and finds every size (from `,W=`,
+ * the size index, or by reading the file once) and writes the index again. A file that cannot be
+ * read is left out, with a warning.
  */
 export async function scanMaildrop(dir: string, options: ScanOptions): Promise<ScannedMessage[]> {
   const { fs, log } = options;
   const concurrency = fs.isBlocking ? 1 : options.concurrency;
   const pause = pauser(fs, options.burstMs);
   await moveNewToCur(dir, log, fs, { concurrency, pause });
-  const entries = await listMessageFolder(join(dir, 'cur'), fs, log);
-  logSpecialFiles(join(dir, 'cur'), entries, log);
+  const cur = join(dir, 'cur');
+  // The clock first, then the mtime, then the entries: a change after the stat changes the mtime
+  // again, and the listing is only trusted if that mtime was old enough at this clock reading.
+  const checkedAtMs = Date.now();
+  const curMtimeNs = await fs.mtimeNs(cur);
   const index = await SizeIndex.load(dir, fs);
+  const listed = index.listingFor(curMtimeNs);
+  if (listed !== undefined) return uniqueUids(listed.map(fromListing));
+  const entries = await listMessageFolder(cur, fs, log);
+  logSpecialFiles(cur, entries, log);
   const found: ScannedMessage[] = [];
   const toMeasure: ScannedMessage[] = [];
   for (const entry of entries) {
@@ -63,14 +72,22 @@ export async function scanMaildrop(dir: string, options: ScanOptions): Promise<S
   }
   const unreadable = await measureAll(dir, toMeasure, index, options.log, fs, { concurrency, pause });
   const messages = found.filter((m) => !unreadable.has(m));
-  index.retain(new Set(messages.map((m) => m.file.base)));
+  messages.sort(byDelivery);
+  index.setListing(
+    messages.map((m) => ({ name: m.file.name, size: m.size, isVerbatim: m.isVerbatim })),
+    { curMtimeNs, checkedAtMs },
+  );
   try {
     await index.save();
   } catch (error) {
     log.warn({ err: asError(error) }, 'size index not saved');
   }
-  messages.sort(byDelivery);
   return uniqueUids(messages);
+}
+
+function fromListing(m: ListedMessage): ScannedMessage {
+  const file = parseMaildirName(m.name);
+  return { file, uid: uidFor(file.base), size: m.size, isVerbatim: m.isVerbatim };
 }
 
 /** Only regular files are messages: no dotfiles, folders, symbolic links or devices, and no name with a control character (it would break the size index or logs). */

@@ -3,7 +3,11 @@ import { access, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/p
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { tempDir } from '../../../helpers/temp-dir.js';
-import { INDEX_FILE, SizeIndex } from '../../../../src/mailstore/maildir/size-index.js';
+import {
+  INDEX_FILE,
+  LISTING_SAFETY_MARGIN_MS,
+  SizeIndex,
+} from '../../../../src/mailstore/maildir/size-index.js';
 
 const exists = (path: string): Promise<boolean> =>
   access(path).then(
@@ -38,13 +42,13 @@ describe('SizeIndex', () => {
     assert.equal(again.get('1700000002.other'), undefined);
   });
 
-  test('the file format is a header line, then "size verbatim base" lines', async (t) => {
+  test('the file format is a header line (no listing: "- -"), then "size verbatim base" lines', async (t) => {
     const dir = await tempDir(t);
     const index = await SizeIndex.load(dir);
     index.set('a', { size: 10, isVerbatim: true });
     index.set('b', { size: 20, isVerbatim: false });
     await index.save();
-    assert.equal(await readFile(join(dir, INDEX_FILE), 'utf8'), 'poplar-sizes 1\n10 1 a\n20 0 b\n');
+    assert.equal(await readFile(join(dir, INDEX_FILE), 'utf8'), 'poplar-sizes 2 - -\n10 1 a\n20 0 b\n');
   });
 
   test('save() leaves no temporary file and writes the index readable by the owner only', async (t) => {
@@ -67,6 +71,10 @@ describe('SizeIndex', () => {
   test('a file with the wrong header is ignored', async (t) => {
     const dir = await tempDir(t);
     await writeFile(join(dir, INDEX_FILE), 'poplar-sizes 2\n10 1 a\n');
+    assert.equal((await SizeIndex.load(dir)).get('a'), undefined);
+    await writeFile(join(dir, INDEX_FILE), 'poplar-sizes 3 - -\n10 1 a\n');
+    assert.equal((await SizeIndex.load(dir)).get('a'), undefined);
+    await writeFile(join(dir, INDEX_FILE), 'poplar-sizes 2 1.5 7\n10 1 a\n');
     assert.equal((await SizeIndex.load(dir)).get('a'), undefined);
     await writeFile(join(dir, INDEX_FILE), Buffer.from([0xff, 0xfe, 0x00, 0x01, 0x0a, 0x31]));
     assert.equal((await SizeIndex.load(dir)).get('1'), undefined);
@@ -120,7 +128,7 @@ describe('SizeIndex', () => {
     assert.equal(loaded.get('b'), undefined);
     assert.deepEqual(loaded.get('c'), { size: 3, isVerbatim: false });
     await loaded.save();
-    assert.equal(await readFile(join(dir, INDEX_FILE), 'utf8'), 'poplar-sizes 1\n1 1 a\n3 0 c\n');
+    assert.equal(await readFile(join(dir, INDEX_FILE), 'utf8'), 'poplar-sizes 2 - -\n1 1 a\n3 0 c\n');
   });
 
   test('save() does nothing when nothing changed', async (t) => {
@@ -147,7 +155,7 @@ describe('SizeIndex', () => {
     assert.equal(await exists(join(dir, INDEX_FILE)), false);
     index.retain(new Set(['a']));
     await index.save();
-    assert.equal(await readFile(join(dir, INDEX_FILE), 'utf8'), 'poplar-sizes 1\n1 1 a\n');
+    assert.equal(await readFile(join(dir, INDEX_FILE), 'utf8'), 'poplar-sizes 2 - -\n1 1 a\n');
   });
 
   test('a failed save() throws, leaves no temporary file, and stays dirty', async (t) => {
@@ -161,6 +169,55 @@ describe('SizeIndex', () => {
     assert.deepEqual(await readdir(dir), [INDEX_FILE]);
     await rm(join(dir, INDEX_FILE), { recursive: true });
     await index.save();
-    assert.equal(await readFile(join(dir, INDEX_FILE), 'utf8'), 'poplar-sizes 1\n1 1 a\n');
+    assert.equal(await readFile(join(dir, INDEX_FILE), 'utf8'), 'poplar-sizes 2 - -\n1 1 a\n');
+  });
+
+  test('the sizes of a version 1 file (earlier releases) are read, with no listing', async (t) => {
+    const dir = await tempDir(t);
+    await writeFile(join(dir, INDEX_FILE), 'poplar-sizes 1\n10 1 a\n20 0 b\n');
+    const index = await SizeIndex.load(dir);
+    assert.deepEqual(index.get('a'), { size: 10, isVerbatim: true });
+    assert.deepEqual(index.get('b'), { size: 20, isVerbatim: false });
+    assert.equal(index.listingFor(0n), undefined);
+  });
+
+  test('setListing() writes the stamp and the names in order; sizes are by base', async (t) => {
+    const dir = await tempDir(t);
+    const index = await SizeIndex.load(dir);
+    const listing = [
+      { name: '2.b:2,S', size: 20, isVerbatim: false },
+      { name: '1.a:2,', size: 10, isVerbatim: true },
+    ];
+    index.setListing(listing, { curMtimeNs: 1_700_000_000_123_456_789n, checkedAtMs: 1_700_000_005_000 });
+    await index.save();
+    assert.equal(
+      await readFile(join(dir, INDEX_FILE), 'utf8'),
+      'poplar-sizes 2 1700000000123456789 1700000005000\n20 0 2.b:2,S\n10 1 1.a:2,\n',
+    );
+    const loaded = await SizeIndex.load(dir);
+    assert.deepEqual(loaded.get('1.a'), { size: 10, isVerbatim: true });
+    assert.deepEqual(loaded.listingFor(1_700_000_000_123_456_789n), listing);
+    assert.equal(loaded.listingFor(1_700_000_000_123_456_788n), undefined, 'another mtime');
+  });
+
+  test(`listingFor(): only when the mtime was older than the clock by ${LISTING_SAFETY_MARGIN_MS} ms`, async (t) => {
+    const dir = await tempDir(t);
+    const checkedAtMs = 1_700_000_005_000;
+    const edgeNs = BigInt(checkedAtMs - LISTING_SAFETY_MARGIN_MS) * 1_000_000n;
+    const listing = [{ name: '1.a:2,', size: 10, isVerbatim: true }];
+    for (const [curMtimeNs, isTrusted] of [
+      [edgeNs, true],
+      [edgeNs + 1n, false],
+      [edgeNs - 1n, true],
+    ] as const) {
+      const index = await SizeIndex.load(dir);
+      index.setListing(listing, { curMtimeNs, checkedAtMs });
+      await index.save();
+      assert.equal(
+        (await SizeIndex.load(dir)).listingFor(curMtimeNs) !== undefined,
+        isTrusted,
+        `${curMtimeNs}`,
+      );
+    }
   });
 });
