@@ -42,8 +42,8 @@ export const canReadInto = (content: object): content is ChunkReader =>
 export interface ReadOptions {
   readonly signal: AbortSignal;
   /**
-   * Preferred size of the chunks read from storage. A message no bigger than this may be returned
-   * whole, as one buffer: one read instead of a stream.
+   * Preferred size of the chunks read from storage. A small message may be returned whole, as one
+   * buffer: one read instead of a stream (the Maildir store does so up to twice this size).
    */
   readonly chunkBytes?: number;
 }

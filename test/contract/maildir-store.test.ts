@@ -158,3 +158,37 @@ describe('MaildirStore: a message read into the caller’s buffer (ChunkReader)'
     });
   }
 });
+
+describe('MaildirStore: which messages come whole', () => {
+  for (const blockingIo of [true, false]) {
+    test(`up to two chunks in one buffer, a byte more as a stream (blockingIo ${String(blockingIo)})`, async (t) => {
+      const root = await tempDir(t);
+      // CRLF line ends: the POP3 size is the stored size.
+      const ofSize = (bytes: number): Buffer => {
+        const content = Buffer.alloc(bytes, 'x');
+        content.write('\r\n', bytes - 2);
+        return content;
+      };
+      const sizes = [4_095, 5_000, 8_192, 8_193];
+      await buildMaildir(
+        root,
+        'alice',
+        sizes.map((bytes) => ({ content: ofSize(bytes), folder: 'cur' as const })),
+      );
+      const store = new MaildirStore({ root, blockingIo });
+      const drop = await store.open({ name: 'alice' });
+      t.after(() => drop.close());
+      const before = await openFds();
+      const byUid = new Map(drop.messages.map((m) => [m.size, m.uid]));
+      for (const size of sizes) {
+        const content = await drop.read(byUid.get(size) ?? '', {
+          signal: new AbortController().signal,
+          chunkBytes: 4_096,
+        });
+        assert.equal(Buffer.isBuffer(content), size <= 8_192, `a message of ${size} bytes`);
+        assert.deepEqual(await readContent(content), ofSize(size));
+      }
+      assert.equal(await openFds(), before, 'every file is closed');
+    });
+  }
+});
