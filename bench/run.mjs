@@ -265,7 +265,7 @@ try {
       `- command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\``,
       `- machine: nproc ${nproc}, ${cpuModel}, memory ${mem}, node ${process.version}, dovecot ${dovecotVersion() ?? 'n/a'}`,
       `- medians of ${runs} runs, servers alternated; Poplar: compiled build, ${opts.workers === undefined ? 'default workers (one per CPU)' : `--workers ${opts.workers}`}${opts['poplar-toml'] === undefined ? '' : `, extra config \`${opts['poplar-toml'].replace(/\n/g, '; ')}\``}`,
-      '- dovecot-hp: high-performance login mode (pop3-login service_count = 0, process_min_avail = nproc); dovecot: default login mode; both with auth_cache_size = 16M',
+      '- dovecot-hp: high-performance login mode (pop3-login service_count = 0, process_min_avail = nproc), pop3 service_count = 100 and process_min_avail = nproc, pop3_no_flag_updates = yes; dovecot: default mode; both with auth_cache_size = 16M',
       '',
       header,
       ...rows.map((r) => `| ${r.join(' | ')} |`),
