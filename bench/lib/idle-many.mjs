@@ -142,7 +142,9 @@ async function rampUp(port, n, { rate, log }) {
   const sum = (key) => gens.reduce((a, g) => a + (g.progress[key] ?? 0), 0);
   const t0 = performance.now();
   let stoppedBy = 'all logged in';
-  let lastOpened = 0;
+  // The stall rule watches sessions held, not logins: a server past its limits (Dovecot's auth
+  // process at its descriptor limit) may leave logins hanging without failing them.
+  let lastLive = 0;
   let lastChange = t0;
   let lastLog = t0;
   for (;;) {
@@ -150,8 +152,9 @@ async function rampUp(port, n, { rate, log }) {
     const opened = sum('opened');
     const failed = sum('failed');
     const now = performance.now();
-    if (opened !== lastOpened) {
-      lastOpened = opened;
+    const liveNow = sum('live');
+    if (liveNow > lastLive) {
+      lastLive = liveNow;
       lastChange = now;
     }
     if (now - lastLog > 10_000) {
@@ -167,7 +170,7 @@ async function rampUp(port, n, { rate, log }) {
     const avail = availableMb();
     if (avail < MIN_AVAILABLE_MB) stoppedBy = `available memory ${avail.toFixed(0)} MB`;
     else if (failed >= MAX_FAILURES) stoppedBy = `${failed} failed logins`;
-    else if (now - lastChange > STALL_MS) stoppedBy = `no login for ${STALL_MS / 1000} s`;
+    else if (now - lastChange > STALL_MS) stoppedBy = `no more sessions held for ${STALL_MS / 1000} s`;
     else continue;
     for (const g of gens) g.child.send({ kind: 'halt' });
     // Logins under way finish (or time out) before the figures are taken.
