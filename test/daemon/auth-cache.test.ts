@@ -61,7 +61,10 @@ for (const workers of ['1', '2']) {
         '127.0.0.1',
         '-p',
         '0',
-      ].concat(['--no-monitor', '--metrics-listen', '127.0.0.1:0']),
+        '--no-monitor',
+        '--metrics-listen',
+        '127.0.0.1:0',
+      ],
     });
     for (let i = 0; i < 4; i += 1) await logIn(d);
     const since = d.logs.length;
