@@ -28,7 +28,8 @@ Options:
   -m, --maildir DIR     mail root (default ./directories/)
       --listen ADDR     address to listen on; repeat for more (IPv4 or IPv6).
                         Default: 127.0.0.1 and ::1 in demo mode, else 0.0.0.0 and ::
-      --users FILE      users file, Dovecot passwd-file form (user:{SCHEME}hash).
+      --users FILE|URL  users file, Dovecot passwd-file form (user:{SCHEME}hash),
+                        or a database: postgresql://... or ldap[s]://... ([userdb]).
                         Without it Poplar runs in demo mode: users in
                         <maildir>/.poplar-users, starting with foo (password bar),
                         POP3 on loopback only while that password works
@@ -54,6 +55,16 @@ Options:
       --no-blocking-io  never block on file reads (for maildirs on network filesystems)
       --user NAME       started as root: bind the ports, then run every process as NAME
       --group NAME      with --user: the group to run as (default: NAME's own group)
+      --proxy-protocol-from CIDR
+                        connections from this network start with a PROXY protocol
+                        header (HAProxy send-proxy[-v2]); repeat for more
+      --cluster redis://HOST:PORT[/DB]
+                        share leases, throttle, limits and sessions through Redis
+      --cluster-password-file FILE
+                        the Redis password
+      --node-name NAME  this node's name (default: the host name)
+      --lock-ttl SECONDS
+                        a maildrop lock not refreshed for this long is stale (default 30)
       --config FILE     TOML config file; flags win over it
       --log-level LEVEL fatal, error, warn, info (default), debug, trace or silent
       --log-format FORMAT
@@ -84,6 +95,11 @@ const FLAG_OF_SETTING: Readonly<Record<string, string>> = {
   blockingIo: '--no-blocking-io',
   user: '--user',
   group: '--group',
+  proxyProtocolFrom: '--proxy-protocol-from',
+  cluster: '--cluster',
+  clusterPasswordFile: '--cluster-password-file',
+  nodeName: '--node-name',
+  lockTtl: '--lock-ttl',
 };
 
 /**
@@ -120,7 +136,7 @@ function inTheirWords(
 const HINT = 'try poplar --help for the options\n';
 
 /** Flags that take a number: `-p -5` is the value -5 (refused as a port), not a missing value. */
-const NUMBER_FLAGS = new Set(['-p', '--port', '--monitor-port', '--tls-port', '--workers']);
+const NUMBER_FLAGS = new Set(['-p', '--port', '--monitor-port', '--tls-port', '--workers', '--lock-ttl']);
 
 function withNegativeValues(argv: readonly string[]): string[] {
   const out: string[] = [];
@@ -169,6 +185,11 @@ function flagsLayer(argv: string[]): {
       'no-blocking-io': { type: 'boolean' },
       user: { type: 'string' },
       group: { type: 'string' },
+      'proxy-protocol-from': { type: 'string', multiple: true },
+      cluster: { type: 'string' },
+      'cluster-password-file': { type: 'string' },
+      'node-name': { type: 'string' },
+      'lock-ttl': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },
@@ -205,6 +226,13 @@ function flagsLayer(argv: string[]): {
   if (values.users !== undefined) layer.users = values.users;
   if (values['log-level'] !== undefined) layer.logLevel = values['log-level'];
   if (values['log-format'] !== undefined) layer.logFormat = values['log-format'] as LogFormat;
+  if (values['proxy-protocol-from'] !== undefined) layer.proxyProtocolFrom = values['proxy-protocol-from'];
+  if (values.cluster !== undefined) layer.cluster = values.cluster;
+  if (values['cluster-password-file'] !== undefined)
+    layer.clusterPasswordFile = values['cluster-password-file'];
+  if (values['node-name'] !== undefined) layer.nodeName = values['node-name'];
+  const lockTtl = number(values['lock-ttl'], 'lockTtl');
+  if (lockTtl !== undefined) layer.lockTtl = lockTtl;
   return {
     layer,
     typed,

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { resolveConfig, type DaemonConfig } from '../config/config.js';
 import type { OAuthConfig } from '../config/oauth.js';
+import { isUserdbUrl, type UserdbConfig } from '../config/scale-out.js';
 import { DEFAULT_CHALLENGE_DOMAIN } from '../pop3/server.js';
 import { planOf } from './plan.js';
 
@@ -50,7 +51,14 @@ export function printConfig(config: DaemonConfig, heading: string): string {
   // The default is a folder of the working directory: shown as such, not as this one's.
   line('maildir', absolute(config.maildir), absolute(defaults.maildir), '', toml(defaults.maildir));
   line('listen', plan.listen, planOf(defaults).listen);
-  line('users', absolute(config.users), undefined, `demo mode: ${resolve(plan.usersPath)}`);
+  const users = config.users;
+  const isDatabase = users !== undefined && isUserdbUrl(users);
+  line(
+    'users',
+    isDatabase ? withoutPassword(users) : absolute(users),
+    undefined,
+    `demo mode: ${resolve(plan.usersPath)}`,
+  );
   line(
     'hostname',
     config.hostname,
@@ -81,6 +89,16 @@ export function printConfig(config: DaemonConfig, heading: string): string {
   line('blockingIo', config.blockingIo, defaults.blockingIo);
   line('user', config.user, undefined, 'runs as the account that starts it');
   line('group', config.group, undefined, config.user === undefined ? '' : "the user's own group");
+  line('proxyProtocolFrom', config.proxyProtocolFrom, defaults.proxyProtocolFrom);
+  line(
+    'cluster',
+    config.cluster === undefined ? undefined : withoutPassword(config.cluster),
+    undefined,
+    'one node',
+  );
+  line('clusterPasswordFile', absolute(config.clusterPasswordFile), undefined, "none, or the URL's");
+  line('nodeName', config.nodeName, defaults.nodeName);
+  line('lockTtl', config.lockTtl, defaults.lockTtl);
   out.push('', '[limits]');
   for (const [key, value] of Object.entries(config.limits))
     line(key, value as number, defaults.limits[key as keyof typeof defaults.limits]);
@@ -90,6 +108,7 @@ export function printConfig(config: DaemonConfig, heading: string): string {
     line('key', absolute(files.key), absolute(files.key));
   }
   if (config.oauth !== undefined) out.push('', '[oauth]', ...oauthLines(config.oauth));
+  if (isDatabase) out.push('', '[userdb]', ...userdbLines(config.userdb));
   return `${out.join('\n')}\n`;
 }
 
@@ -99,6 +118,20 @@ function oauthLines(oauth: OAuthConfig): string[] {
     if (value === undefined) continue;
     if (key === 'clientSecret') lines.push('# clientSecret: set, not shown (give clientSecretFile instead)');
     else lines.push(`${key} = ${toml(OAUTH_PATHS.has(key) ? resolve(String(value)) : value)}`);
+  }
+  return lines;
+}
+
+/** A URL with its password, if any, replaced: the printed configuration holds no secret. */
+function withoutPassword(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/i, '$1:(not shown)@');
+}
+
+function userdbLines(userdb: UserdbConfig): string[] {
+  const lines: string[] = [];
+  for (const [key, value] of Object.entries(userdb) as [string, string | number | undefined][]) {
+    if (value === undefined) continue;
+    lines.push(`${key} = ${toml(key.endsWith('File') ? resolve(String(value)) : value)}`);
   }
   return lines;
 }

@@ -7,11 +7,12 @@ import { ConfigError } from '../errors.js';
 import { DEFAULT_LIMITS, resolveLimits, type Pop3Limits } from '../pop3/limits.js';
 import { parseOAuthTable, type OAuthConfig } from './oauth.js';
 import { unknownKeys } from './unknown-keys.js';
+import * as so from './scale-out.js';
 
 export type { OAuthConfig } from './oauth.js';
 
 /** Everything the daemon can be told, from flags and the TOML file. */
-export interface DaemonConfig {
+export interface DaemonConfig extends so.ScaleOutConfig {
   readonly port: number;
   readonly maildir: string;
   /** Addresses to listen on; empty means the default for the mode (loopback in demo mode, all otherwise). */
@@ -90,11 +91,12 @@ export const TOP_KEYS = [
   'blockingIo',
   'user',
   'group',
+  ...so.SCALE_OUT_KEYS,
 ];
 
 /** A partial config, as read from one source (flags or file), before defaults. */
-export type ConfigLayer = {
-  -readonly [K in keyof DaemonConfig]?: K extends 'limits'
+export type ConfigLayer = so.ScaleOutLayer & {
+  -readonly [K in Exclude<keyof DaemonConfig, keyof so.ScaleOutConfig>]?: K extends 'limits'
     ? Partial<Pop3Limits>
     : K extends 'metricsListen'
       ? string
@@ -145,10 +147,10 @@ export async function readConfigFile(path: string): Promise<ConfigLayer> {
  */
 export function withPathsFrom(dir: string, layer: ConfigLayer): ConfigLayer {
   const at = (path: string): string => resolve(dir, path);
-  const out: ConfigLayer = { ...layer };
+  const out: ConfigLayer = { ...layer, ...so.scaleOutPathsFrom(at, layer) };
   for (const key of ['maildir', 'users', 'admins', 'tlsCert', 'tlsKey'] as const) {
     const value = layer[key];
-    if (value !== undefined) out[key] = at(value);
+    if (value !== undefined && !(key === 'users' && so.isUserdbUrl(value))) out[key] = at(value);
   }
   if (layer.sni !== undefined)
     out.sni = Object.fromEntries(
@@ -174,6 +176,7 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
       : []),
   ];
   if (unknown.length > 0) throw new ConfigError(`${source}: ${unknown.join('; ')}`);
+  Object.assign(layer, so.scaleOutLayerFromToml(doc, source));
   const str = (key: string): string | undefined => {
     const v = doc[key];
     if (v === undefined) return undefined;
@@ -323,6 +326,7 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
   if (shutdownGraceMs < 0)
     throw new ConfigError('shutdownGraceMs must not be negative', { settings: ['shutdownGraceMs'] });
   return {
+    ...so.resolveScaleOut(merged),
     port,
     maildir: merged.maildir ?? DEFAULT_MAILDIR,
     listen: merged.listen ?? [],

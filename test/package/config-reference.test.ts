@@ -12,11 +12,12 @@ import { parse as parseToml } from 'smol-toml';
 import { compareConfigs } from '../../src/cli/reload.js';
 import { layerFromToml, resolveConfig, TOP_KEYS, type DaemonConfig } from '../../src/config/config.js';
 import { OAUTH_KEYS } from '../../src/config/oauth.js';
+import { USERDB_KEYS } from '../../src/config/scale-out.js';
 import { DEFAULT_LIMITS } from '../../src/pop3/limits.js';
 import { projectRoot } from './project.js';
 
 const run = promisify(execFile);
-const TABLES = new Set(['limits', 'oauth', 'sni']);
+const TABLES = new Set(['limits', 'oauth', 'sni', 'userdb']);
 
 /** Every key the parser takes, dotted for the tables' keys. */
 function parserKeys(): string[] {
@@ -24,6 +25,7 @@ function parserKeys(): string[] {
     ...TOP_KEYS.filter((k) => !TABLES.has(k)),
     ...Object.keys(DEFAULT_LIMITS).map((k) => `limits.${k}`),
     ...OAUTH_KEYS.map((k) => `oauth.${k}`),
+    ...USERDB_KEYS.map((k) => `userdb.${k}`),
     'sni."NAME".cert',
     'sni."NAME".key',
   ];
@@ -131,7 +133,9 @@ test("the table's defaults are the parser's and its flags are poplar's", async (
       const actual =
         table === 'limits'
           ? defaults.limits[field as keyof DaemonConfig['limits']]
-          : defaults[row.key as keyof DaemonConfig];
+          : table === 'userdb'
+            ? defaults.userdb[field as keyof DaemonConfig['userdb']]
+            : defaults[row.key as keyof DaemonConfig];
       assert.deepEqual(parseToml(`x = ${literal}`)['x'], actual, `${row.key}: the default is not ${literal}`);
     }
     for (const [flag] of row.flag.matchAll(/--?[a-z][a-z-]*/g)) {

@@ -5,7 +5,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { ConfigError } from '../../../src/errors.js';
 import { DEFAULT_LIMITS } from '../../../src/pop3/limits.js';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import {
   layerFromToml,
   MAX_WORKERS,
@@ -57,6 +57,24 @@ describe('resolveConfig', () => {
       blockingIo: true,
       user: undefined,
       group: undefined,
+      proxyProtocolFrom: [],
+      cluster: undefined,
+      clusterPasswordFile: undefined,
+      nodeName: hostname(),
+      lockTtl: 30,
+      userdb: {
+        passwordQuery: undefined,
+        addQuery: undefined,
+        deleteQuery: undefined,
+        listQuery: undefined,
+        passwordFile: undefined,
+        baseDn: undefined,
+        filter: undefined,
+        bindDn: undefined,
+        bindPasswordFile: undefined,
+        passwordAttribute: undefined,
+        cacheTtlMs: 3_600_000,
+      },
     });
     assert.deepEqual(resolveConfig({}, {}), resolveConfig());
   });
