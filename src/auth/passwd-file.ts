@@ -4,11 +4,10 @@ import { CredentialFile } from './credential-file.js';
 import type { PasswdFileProblem } from './passwd-file-format.js';
 import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js';
 import type { ScramCredentials, StoredPassword } from './passwords/types.js';
-import { HashPoolError, HashPoolErrorCode } from './passwords/hash-pool.js';
-import { DEFAULT_SCHEME, hashPassword, parseStoredPassword } from './passwords/registry.js';
+import { DEFAULT_SCHEME, hashPassword } from './passwords/registry.js';
 import { SCRAM_DEFAULT_ITERATIONS, scramCredentials } from './passwords/scram.js';
 import { checkedDecoySecret, DecoyRing, randomDecoySecret } from './decoy.js';
-import { apopDigest, checkDigest, cramMd5Digest } from './digests.js';
+import { checkApop, checkCramMd5, checkPassword, DefaultDecoy, scramOf } from './stored-credentials.js';
 import type {
   ApopAuthRequest,
   AuthenticatorWithApop,
@@ -64,7 +63,7 @@ export class PasswdFileAuthenticator
   /** Picks what an unknown name is checked against (see {@link #decoyFor}). */
   #decoys: { entries: ReadonlyMap<string, StoredPassword>; ring: DecoyRing<StoredPassword> } | undefined;
   /** Checked for unknown names while the file has no users: a default-scheme hash. */
-  #emptyDecoy: Promise<StoredPassword> | undefined;
+  readonly #emptyDecoy = new DefaultDecoy();
   readonly #decoySecret: Buffer;
   /** Which schemes every user has, for the entries last seen (asked at every connection and CAPA). */
   #offers: { entries: ReadonlyMap<string, StoredPassword>; allPlain: boolean; allScram: boolean } | undefined;
@@ -130,19 +129,12 @@ export class PasswdFileAuthenticator
 
   async authenticate(request: PasswordAuthRequest): Promise<AuthResult> {
     const stored = this.#file.entries.get(request.username);
-    const checked = stored ?? (await this.#decoyFor(request.username));
-    let isMatch: boolean;
-    try {
-      isMatch = await checked.scheme.verify(request.password, checked.data, request.signal);
-    } catch (error) {
-      // The hash pool is full (a flood of expensive guesses), or the client has gone: no answer now.
-      if (isPoolRefusal(error)) return { ok: false, reason: 'temporary' };
-      throw error;
-    }
+    const check = await checkPassword(stored, () => this.#decoyFor(request.username), request);
+    if (check === 'temporary') return { ok: false, reason: 'temporary' };
     if (stored === undefined) return { ok: false, reason: 'invalid' };
     // The file may have changed during the hash: a password that no longer holds logs nobody in.
     const isCurrent = this.credentialVersion(request.username) === versionOf(stored);
-    return isMatch && isCurrent
+    return check === 'match' && isCurrent
       ? { ok: true, user: { name: request.username } }
       : { ok: false, reason: 'invalid' };
   }
@@ -163,11 +155,7 @@ export class PasswdFileAuthenticator
 
   /** APOP works only for users whose password is stored as `{PLAIN}`. */
   authenticateApop(request: ApopAuthRequest): Promise<AuthResult> {
-    return Promise.resolve(
-      checkDigest(request.username, this.#plainSecret(request.username), request.digest, (s) =>
-        apopDigest(request.timestamp, s),
-      ),
-    );
+    return Promise.resolve(checkApop(request, this.#file.entries.get(request.username)));
   }
 
   /** CRAM-MD5, like APOP, needs `{PLAIN}` passwords: it is offered only when every user has one. */
@@ -176,17 +164,7 @@ export class PasswdFileAuthenticator
   }
 
   authenticateCramMd5(request: CramMd5AuthRequest): Promise<AuthResult> {
-    return Promise.resolve(
-      checkDigest(request.username, this.#plainSecret(request.username), request.digest, (s) =>
-        cramMd5Digest(request.challenge, s),
-      ),
-    );
-  }
-
-  /** The secret of a `{PLAIN}` user, which APOP and CRAM-MD5 need; undefined for anyone else. */
-  #plainSecret(name: string): string | undefined {
-    const stored = this.#file.entries.get(name);
-    return stored?.scheme.isPlaintext === true ? stored.data : undefined;
+    return Promise.resolve(checkCramMd5(request, this.#file.entries.get(request.username)));
   }
 
   /**
@@ -199,8 +177,7 @@ export class PasswdFileAuthenticator
 
   /** The keys of a `{SCRAM-SHA-256}` user; undefined for anyone else. */
   scramCredentials(request: ScramCredentialsRequest): Promise<ScramCredentials | undefined> {
-    const stored = this.#file.entries.get(request.username);
-    return Promise.resolve(stored === undefined ? undefined : scramCredentials(stored));
+    return Promise.resolve(scramOf(this.#file.entries.get(request.username)));
   }
 
   /** An unknown name's SCRAM iteration count: that of the user whose hash it is checked against. */
@@ -244,11 +221,7 @@ export class PasswdFileAuthenticator
    */
   #decoyFor(username: string): Promise<StoredPassword> {
     const picked = this.#decoyRing().pick(username);
-    if (picked !== undefined) return Promise.resolve(picked);
-    this.#emptyDecoy ??= hashPassword('decoy password').then(
-      (field) => parseStoredPassword(field) as StoredPassword,
-    );
-    return this.#emptyDecoy;
+    return picked === undefined ? this.#emptyDecoy.get() : Promise.resolve(picked);
   }
 
   #decoyRing(): DecoyRing<StoredPassword> {
@@ -262,7 +235,3 @@ export class PasswdFileAuthenticator
 
 const versionOf = (stored: StoredPassword): string =>
   createHash('sha256').update(`{${stored.scheme.name}}${stored.data}`, 'utf8').digest('base64');
-
-const isPoolRefusal = (error: unknown): boolean =>
-  error instanceof HashPoolError &&
-  (error.code === HashPoolErrorCode.QUEUE_FULL || error.code === HashPoolErrorCode.CANCELLED);
