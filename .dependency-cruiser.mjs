@@ -30,6 +30,30 @@ export default {
       to: { dependencyTypes: ['core'], path: '^(node:)?fs(/promises)?$' },
     },
     {
+      // The cluster's Redis is a daemon's affair: the engine, the users and the monitor's protocol
+      // take interfaces, and the cli and the workers hand them what src/cluster/ builds on Redis.
+      name: 'cluster-beside-the-stores',
+      comment: 'src/pop3, src/auth, src/monitor, src/metrics and src/config import nothing from src/cluster/.',
+      severity: 'error',
+      from: { path: '^src/(pop3|auth|monitor|metrics|config)/' },
+      to: { path: '^src/cluster/' },
+    },
+    {
+      name: 'cluster-below-its-users',
+      comment: 'src/cluster/ imports nothing from src/cli or src/workers (they import it).',
+      severity: 'error',
+      from: { path: '^src/cluster/' },
+      to: { path: '^src/(cli|workers)/' },
+    },
+    {
+      // One place knows Redis: its connection, timeouts, errors and key names.
+      name: 'redis-only-in-cluster',
+      comment: 'Only src/cluster/ imports ioredis.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cluster/' },
+      to: { path: 'node_modules/ioredis' },
+    },
+    {
       // Shipped code stands alone: build/src is what the package publishes, without test/.
       name: 'src-not-from-test',
       comment: 'No file in src/ imports from test/.',

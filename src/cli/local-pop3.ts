@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import type { pino } from 'pino';
 import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import type { OAuthVerifier } from '../auth/oauth/verifier.js';
+import { connectCluster, type ClusterConnection } from '../cluster/redis.js';
 import type { DaemonConfig } from '../config/config.js';
 import { MaildirStore } from '../mailstore/maildir/store.js';
 import { createServer, type Pop3Server, type Pop3ServerOptions } from '../pop3/server.js';
@@ -23,6 +24,25 @@ export interface LocalPop3 {
   readonly users: PasswdFileAuthenticator;
   readonly store: MaildirStore;
   readonly pop3: Pop3Server;
+  /** With `--cluster`: this process's Redis connection (closed by whoever closes `pop3`, after it). */
+  readonly cluster: ClusterConnection | undefined;
+}
+
+/**
+ * With `--cluster`: this process's connection to the cluster's Redis, after its first attempt
+ * (the daemon starts while Redis is down, and says so). Without: undefined.
+ */
+export async function openCluster(
+  config: DaemonConfig,
+  logger: pino.Logger,
+): Promise<ClusterConnection | undefined> {
+  if (config.cluster === undefined) return undefined;
+  const cluster = connectCluster(
+    { cluster: config.cluster, clusterPasswordFile: config.clusterPasswordFile, nodeName: config.nodeName },
+    logger,
+  );
+  await cluster.settled();
+  return cluster;
 }
 
 /**
@@ -59,6 +79,7 @@ export async function createLocalPop3(
   tls: Pop3TlsOptions | undefined,
   logger: pino.Logger,
   counters?: Pop3ServerOptions['counters'],
+  cluster?: ClusterConnection,
 ): Promise<LocalPop3> {
   // serve() has read it (and handed it to the workers); the fallback is for a caller that has not.
   const decoySecret = sharedDecoySecret() ?? (await loadDecoySecret(config.maildir, logger));
@@ -76,7 +97,7 @@ export async function createLocalPop3(
     ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
     ...(counters === undefined ? {} : { counters }),
   });
-  return { users, store, pop3 };
+  return { users, store, pop3, cluster };
 }
 
 /** What the primary hands a starting worker: its configuration and certificates in force now. */
@@ -106,7 +127,8 @@ export async function startWorkerPop3(
   if (runAs !== undefined) dropPrivileges(runAs, logger);
   // Connection counts and the login throttle are the primary's, once for the machine.
   const counters = new WorkerCounters();
-  const { users, store, pop3 } = await createLocalPop3(config, plan, oauth, tls, logger, counters);
+  const cluster = await openCluster(config, logger);
+  const { users, store, pop3 } = await createLocalPop3(config, plan, oauth, tls, logger, counters, cluster);
   if (state.root !== config.maildir) {
     // Changed through the monitor since start: a store path only; the plan's files stay where they were.
     store.root = state.root;
@@ -131,5 +153,6 @@ export async function startWorkerPop3(
     listen: () => listenPop3(pop3, config, plan, logger),
     shutdownGraceMs: config.shutdownGraceMs,
     logger,
+    ...(cluster === undefined ? {} : { closeAfter: () => cluster.close() }),
   };
 }

@@ -11,7 +11,7 @@ import type { Pop3TlsOptions } from '../pop3/tls.js';
 import { WorkerPool } from '../workers/primary.js';
 import { usersOfWorkers } from '../workers/users.js';
 import { listenPop3 } from './listen.js';
-import { createLocalPop3, readUsersFile, type WorkerSettings } from './local-pop3.js';
+import { createLocalPop3, openCluster, readUsersFile, type WorkerSettings } from './local-pop3.js';
 import type { Plan } from './plan.js';
 import { encodeTls } from '../workers/state.js';
 import type { Pop3Limits } from '../pop3/limits.js';
@@ -61,7 +61,8 @@ export async function singleProcess(
   tls: Pop3TlsOptions | undefined,
   logger: pino.Logger,
 ): Promise<Pop3Side> {
-  const { users, store, pop3 } = await createLocalPop3(config, plan, oauth, tls, logger);
+  const cluster = await openCluster(config, logger);
+  const { users, store, pop3 } = await createLocalPop3(config, plan, oauth, tls, logger, undefined, cluster);
   return {
     pop3,
     mailRoot: store,
@@ -84,7 +85,10 @@ export async function singleProcess(
       pop3.flushAuthCache();
       return Promise.resolve();
     },
-    stop: (graceMs) => pop3.close({ graceMs }),
+    async stop(graceMs) {
+      await pop3.close({ graceMs });
+      await cluster?.close();
+    },
   };
 }
 

@@ -27,6 +27,8 @@ export interface WorkerServer {
   /** How long open sessions may take to finish on SIGTERM. */
   readonly shutdownGraceMs: number;
   readonly logger: Logger;
+  /** What to close once the server has (the cluster's connection: sessions ending still use it). */
+  readonly closeAfter?: () => Promise<void>;
 }
 
 /**
@@ -60,6 +62,7 @@ export async function serveWorker(start: (state: WorkerState) => Promise<WorkerS
     isStopping = true;
     users.close();
     await pop3.close({ graceMs });
+    await server.closeAfter?.();
     resolveExit(0);
     // The IPC channel would keep the process alive.
     setImmediate(() => {
