@@ -33,7 +33,8 @@ export default {
       // The cluster's Redis is a daemon's affair: the engine, the users and the monitor's protocol
       // take interfaces, and the cli and the workers hand them what src/cluster/ builds on Redis.
       name: 'cluster-beside-the-stores',
-      comment: 'src/pop3, src/auth, src/monitor, src/metrics and src/config import nothing from src/cluster/.',
+      comment:
+        'src/pop3, src/auth, src/monitor, src/metrics and src/config import nothing from src/cluster/.',
       severity: 'error',
       from: { path: '^src/(pop3|auth|monitor|metrics|config)/' },
       to: { path: '^src/cluster/' },
