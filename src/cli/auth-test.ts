@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { isValidUserName } from '../user.js';
 import { commandLogger, type ConfigReader } from './check-config.js';
-import { readUsersFile } from './local-pop3.js';
+import { openUsers } from './users-source.js';
 import { planOf } from './plan.js';
 import { exitForSecretError, readSecret } from './prompt.js';
 
@@ -10,14 +10,16 @@ export const AuthTestExit = { succeeded: 0, failed: 77, temporary: 75 } as const
 
 const USAGE = `Usage: poplar auth-test USER [PASSWORD] [options]
 
-Tests a login as the daemon would check it (like doveadm auth test): with the users file of the
-configuration given by the options (the daemon's: --users, --config, -m ...; see poplar --help).
+Tests a login as the daemon would check it (like doveadm auth test): with the users (a file, a
+PostgreSQL database or an LDAP directory) of the configuration given by the options (the daemon's:
+--users, --config, -m ...; see poplar --help).
 Without PASSWORD it is asked for, hidden, on a terminal, or read from stdin when piped. Prints the
 backend, the scheme the user's password is stored with, and "auth succeeded" or "auth failed";
 never the password.
 
 Exit status: 0 auth succeeded; 77 auth failed (wrong password, unknown user); 75 the backend failed
-for now; 1 the users file cannot be read; 2 bad arguments; 130 cancelled at the prompt.
+for now (a database that does not answer, and no cached login); 1 the users file cannot be read;
+2 bad arguments; 130 cancelled at the prompt.
 `;
 
 /** `poplar auth-test USER [PASSWORD] [the daemon's flags]`. */
@@ -43,7 +45,7 @@ export async function authTestCommand(argv: string[], readConfig: ConfigReader):
   const plan = planOf(config);
   let users;
   try {
-    users = await readUsersFile(config, plan, undefined, logger);
+    users = await openUsers(config, plan, undefined, logger);
   } catch (error) {
     process.stderr.write(
       `poplar auth-test: users file ${resolve(plan.usersPath)}: ${(error as Error).message}\n`,
@@ -59,12 +61,19 @@ export async function authTestCommand(argv: string[], readConfig: ConfigReader):
         return exitForSecretError(error, 'poplar auth-test');
       }
     }
-    const scheme = users.schemeOf(user);
-    process.stdout.write(
-      `backend: passwd-file ${resolve(plan.usersPath)}${plan.isDemo ? ' (demo mode)' : ''}\n` +
-        `scheme: ${scheme === undefined ? 'none (no such user)' : `{${scheme}}`}\n`,
+    const where = users.backend === 'passwd-file' ? resolve(users.path) : users.path;
+    process.stdout.write(`backend: ${users.backend} ${where}${plan.isDemo ? ' (demo mode)' : ''}\n`);
+    const scheme = await users.schemeOf(user).then(
+      (name) =>
+        name === undefined
+          ? 'none (no such user)'
+          : name === 'bind'
+            ? 'checked by the directory (bind)'
+            : `{${name}}`,
+      () => 'unknown (the database does not answer)',
     );
-    const result = await users.authenticate({
+    process.stdout.write(`scheme: ${scheme}\n`);
+    const result = await users.authenticator.authenticate({
       mechanism: 'USER',
       username: user,
       password,

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import type { DaemonConfig } from '../config/config.js';
 import { AdminStore } from '../monitor/admins.js';
-import { readUsersFile } from './local-pop3.js';
+import { openUsers } from './users-source.js';
 import { textLine } from './logger.js';
 import { preflight } from './preflight.js';
 import { printConfig } from './print-config.js';
@@ -50,8 +50,21 @@ export async function checkConfigCommand(argv: string[], readConfig: ConfigReade
   try {
     const { plan, oauth } = await preflight(config, logger);
     // Files the daemon would create at start (demo mode's users, the default admins) may be missing.
-    if (!plan.isDemo || (await exists(plan.usersPath)))
-      (await readUsersFile(config, plan, oauth, logger)).close();
+    if (!plan.isDemo || (await exists(plan.usersPath))) {
+      const users = await openUsers(config, plan, oauth, logger);
+      try {
+        // A database is asked a query now: it must answer, as the first login would need it to.
+        await users.check().catch((error: unknown) => {
+          throw new Error(
+            `users: ${users.backend} ${users.path} does not answer: ${(error as Error).message}`,
+          );
+        });
+        if (users.backend !== 'passwd-file')
+          process.stderr.write(`poplar: users: ${users.backend} ${users.path} answers\n`);
+      } finally {
+        users.close();
+      }
+    }
     if (plan.isMonitorOn && (!plan.isDefaultAdminFile || (await exists(plan.adminsPath)))) {
       const admins = new AdminStore(plan.adminsPath, { logger });
       await admins.reload();

@@ -33,7 +33,10 @@ export async function serve(
 
   // The users file is read first, so that a start that fails on it creates nothing; then the decoy
   // secret is read, or made as the account, for this process and its workers (decoy-secret.ts).
-  await new PasswdFileAuthenticator(plan.usersPath).reload().catch(asFileError('users file', plan.usersPath));
+  if (!plan.isUserdb)
+    await new PasswdFileAuthenticator(plan.usersPath)
+      .reload()
+      .catch(asFileError('users file', plan.usersPath));
   await asUser(runAs, () => loadDecoySecret(config.maildir, logger));
   const live = new LiveConfig(config, tls);
   const side =

@@ -1,6 +1,4 @@
-import cluster from 'node:cluster';
 import type { pino } from 'pino';
-import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import type { OAuthVerifier } from '../auth/oauth/verifier.js';
 import { connectCluster, type ClusterConnection } from '../cluster/redis.js';
 import type { DaemonConfig } from '../config/config.js';
@@ -17,11 +15,11 @@ import { loadDecoySecret, sharedDecoySecret } from './decoy-secret.js';
 import { createOAuthVerifier } from './oauth.js';
 import { planOf, type Plan } from './plan.js';
 import { dropPrivileges, resolveRunAs } from './privileges.js';
-import { asFileError } from './start-errors.js';
+import { openUsers, type UsersSource } from './users-source.js';
 
 /** A POP3 server in this process, with its users and store. */
 export interface LocalPop3 {
-  readonly users: PasswdFileAuthenticator;
+  readonly users: UsersSource;
   readonly store: MaildirStore;
   readonly pop3: Pop3Server;
   /** With `--cluster`: this process's Redis connection (closed by whoever closes `pop3`, after it). */
@@ -46,29 +44,6 @@ export async function openCluster(
 }
 
 /**
- * The users file, read as the daemon reads it at start (`poplar check-config` and `auth-test` too);
- * not watched yet. Rejects when the file cannot be read.
- */
-export async function readUsersFile(
-  config: DaemonConfig,
-  plan: Plan,
-  oauth: OAuthVerifier | undefined,
-  logger: pino.Logger,
-  decoySecret?: Uint8Array,
-): Promise<PasswdFileAuthenticator> {
-  const users = new PasswdFileAuthenticator(plan.usersPath, {
-    logger,
-    scheme: config.passwordScheme,
-    // A worker's loads are the primary's to report: one line per change, not one per process.
-    isQuiet: cluster.isWorker,
-    ...(decoySecret === undefined ? {} : { decoySecret }),
-    ...(oauth === undefined ? {} : { oauth }),
-  });
-  await users.reload().catch(asFileError('users file', plan.usersPath));
-  return users;
-}
-
-/**
  * The engine on the users file (read, then watched) and the Maildir store, as the single process
  * and every worker build it. It does not listen yet.
  */
@@ -83,11 +58,11 @@ export async function createLocalPop3(
 ): Promise<LocalPop3> {
   // serve() has read it (and handed it to the workers); the fallback is for a caller that has not.
   const decoySecret = sharedDecoySecret() ?? (await loadDecoySecret(config.maildir, logger));
-  const users = await readUsersFile(config, plan, oauth, logger, decoySecret);
+  const users = await openUsers(config, plan, oauth, logger, decoySecret);
   users.watch();
   const store = new MaildirStore({ root: config.maildir, logger, blockingIo: config.blockingIo });
   const pop3 = createServer({
-    authenticator: users,
+    authenticator: users.authenticator,
     store,
     limits: config.limits,
     logger,

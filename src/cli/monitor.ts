@@ -73,7 +73,7 @@ export async function startMonitor(
   const monitor = new MonitorServer({
     pop3: side.pop3,
     admins,
-    users: side.users,
+    ...(side.users === undefined ? {} : { users: side.users }),
     mailRoot: side.mailRoot,
     logger: logger.child({ component: 'monitor' }),
     refusesDefaultToken: !plan.isDemo || plan.monitorExposed.length > 0,

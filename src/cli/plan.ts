@@ -2,6 +2,7 @@ import { access, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { pino } from 'pino';
 import type { DaemonConfig } from '../config/config.js';
+import { isUserdbUrl } from '../config/scale-out.js';
 import { isErrno } from '../errors.js';
 import { isLoopbackAddress } from '../loopback.js';
 import { DEFAULT_ADMIN_TOKEN } from '../monitor/admins.js';
@@ -18,6 +19,8 @@ import { asFileError } from './start-errors.js';
 /** Where the daemon keeps its files and listens, from the config. */
 export interface Plan {
   readonly isDemo: boolean;
+  /** The users are in a database (`--users postgresql://...`, `ldap://...`): `usersPath` is its URL. */
+  readonly isUserdb: boolean;
   readonly usersPath: string;
   readonly adminsPath: string;
   readonly listen: readonly string[];
@@ -31,6 +34,7 @@ export function planOf(config: DaemonConfig): Plan {
   const isMonitorOn = config.monitorPort !== undefined;
   return {
     isDemo,
+    isUserdb: config.users !== undefined && isUserdbUrl(config.users),
     usersPath: config.users ?? join(config.maildir, DEMO_USERS_FILE),
     adminsPath: config.admins ?? join(config.maildir, DEFAULT_ADMINS_FILE),
     listen: config.listen.length > 0 ? config.listen : isDemo ? ['127.0.0.1', '::1'] : ['0.0.0.0', '::'],

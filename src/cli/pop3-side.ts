@@ -2,16 +2,16 @@ import cluster from 'node:cluster';
 import type { pino } from 'pino';
 import type { Registry } from 'prom-client';
 import type { OAuthVerifier } from '../auth/oauth/verifier.js';
-import type { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import type { DaemonConfig } from '../config/config.js';
 import { createMetricsRegistry, createPrimaryRegistry } from '../metrics/registry.js';
 import type { MonitoredPop3, UserDirectory } from '../monitor/handlers.js';
 import type { MonitorServer } from '../monitor/server.js';
 import type { Pop3TlsOptions } from '../pop3/tls.js';
 import { WorkerPool } from '../workers/primary.js';
-import { usersOfWorkers } from '../workers/users.js';
+import { usersOfWorkers, type EditableUsers } from '../workers/users.js';
 import { listenPop3 } from './listen.js';
-import { createLocalPop3, openCluster, readUsersFile, type WorkerSettings } from './local-pop3.js';
+import { createLocalPop3, openCluster, type WorkerSettings } from './local-pop3.js';
+import { openUsers, type UsersSource } from './users-source.js';
 import type { Plan } from './plan.js';
 import { encodeTls } from '../workers/state.js';
 import type { Pop3Limits } from '../pop3/limits.js';
@@ -33,10 +33,10 @@ export interface Pop3Side {
   /** What the monitor reads and steers: the server, or the pool of workers. */
   readonly pop3: MonitoredPop3;
   readonly mailRoot: { root: string };
-  /** The users file as the monitor edits it. */
-  readonly users: UserDirectory;
-  /** This process's copy of the users file: re-read on SIGHUP, closed at shutdown. */
-  readonly usersFile: PasswdFileAuthenticator;
+  /** The users as the monitor edits them; undefined: user changes are refused. */
+  readonly users: UserDirectory | undefined;
+  /** This process's users (a file, or a database): re-read on SIGHUP, closed at shutdown. */
+  readonly usersFile: UsersSource;
   /** Open sessions, for the shutdown log line; undefined when the workers hold them. */
   readonly sessionCount: number | undefined;
   /** Listens (or forks the workers and waits until every one listens); resolves to the bound addresses. */
@@ -66,7 +66,7 @@ export async function singleProcess(
   return {
     pop3,
     mailRoot: store,
-    users,
+    users: users.directory,
     usersFile: users,
     get sessionCount() {
       return pop3.connectionCount;
@@ -102,7 +102,7 @@ export async function workerProcesses(
   live: { readonly config: DaemonConfig; readonly tls: Pop3TlsOptions | undefined },
   logger: pino.Logger,
 ): Promise<Pop3Side> {
-  const usersFile = await readUsersFile(config, plan, undefined, logger);
+  const usersFile = await openUsers(config, plan, undefined, logger);
   // The workers re-read the file too, quietly: this copy reports each change once.
   usersFile.watch();
   const pool = new WorkerPool({
@@ -119,7 +119,11 @@ export async function workerProcesses(
   return {
     pop3: pool,
     mailRoot: pool,
-    users: usersOfWorkers(usersFile, pool),
+    // A file's change is answered once every worker re-read it; a database's holds for all at once.
+    users:
+      usersFile.backend === 'passwd-file' && usersFile.directory !== undefined
+        ? usersOfWorkers(usersFile.directory as EditableUsers, pool)
+        : usersFile.directory,
     usersFile,
     sessionCount: undefined,
     start() {

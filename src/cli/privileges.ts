@@ -155,12 +155,15 @@ export async function checkAccess(
       () => true,
       () => false,
     );
-  if (!(await can(plan.usersPath, constants.R_OK)))
+  if (!plan.isUserdb && !(await can(plan.usersPath, constants.R_OK)))
     throw new Error(`users file ${resolve(plan.usersPath)} is not readable by user ${runAs.user}`);
   const warn = (path: string, problem: string): void => {
     logger.warn({ user: runAs.user, path: resolve(path) }, `${resolve(path)} ${problem}`);
   };
-  for (const file of [plan.usersPath, ...(plan.isMonitorOn ? [plan.adminsPath] : [])]) {
+  for (const file of [
+    ...(plan.isUserdb ? [] : [plan.usersPath]),
+    ...(plan.isMonitorOn ? [plan.adminsPath] : []),
+  ]) {
     if (!(await can(dirname(file), constants.W_OK | constants.X_OK)))
       warn(dirname(file), `is not writable by user ${runAs.user}: monitor edits of ${file} will fail`);
   }

@@ -20,10 +20,12 @@ import { asError } from '../errors.js';
 
 /** Where POP3 users are kept; PasswdFileAuthenticator is one. */
 export interface UserDirectory {
-  setPassword(name: string, password: string): Promise<void>;
-  deleteUser(name: string): Promise<boolean>;
+  /** Absent: adding users and changing passwords are refused (a read-only directory). */
+  setPassword?(name: string, password: string): Promise<void>;
+  /** Absent: deleting users is refused. */
+  deleteUser?(name: string): Promise<boolean>;
   /** The names of the users (GET 0x21); never their secrets. */
-  userNames?(): Iterable<string>;
+  userNames?(): Iterable<string> | Promise<Iterable<string>>;
 }
 
 /** The POP3 side the monitor reads and steers: a `Pop3Server`, or the primary's pool of workers. */
@@ -90,7 +92,9 @@ export async function handleRequest(
   try {
     if (request.type === 'get') {
       await backends.pop3.refresh?.();
-      return { status: 'ok', data: readTarget(backends, request.target, request.data) };
+      // A database's list is a query: read before the synchronous encoding.
+      const names = request.target === 'users' ? await backends.users?.userNames?.() : undefined;
+      return { status: 'ok', data: readTarget(backends, request.target, request.data, names) };
     }
     const answer = await configure(backends, request.target, request.data, admin);
     return answer === undefined ? OK : { status: 'ok', data: answer };
@@ -104,7 +108,12 @@ export async function handleRequest(
   }
 }
 
-function readTarget(backends: MonitorBackends, target: GetTarget, data: Buffer): Buffer {
+function readTarget(
+  backends: MonitorBackends,
+  target: GetTarget,
+  data: Buffer,
+  names: Iterable<string> | undefined,
+): Buffer {
   const stats = backends.pop3.stats;
   const uptime = Math.floor((Date.now() - stats.startedAt) / 1000);
   switch (target) {
@@ -133,7 +142,6 @@ function readTarget(backends: MonitorBackends, target: GetTarget, data: Buffer):
     case 'snapshot':
       return snapshot(backends, uptime);
     case 'users': {
-      const names = backends.users?.userNames?.();
       if (names === undefined) throw new BadData('this server cannot list its users');
       return nameList(names, data);
     }
@@ -240,7 +248,8 @@ async function configure(
       return;
     }
     case 'setUser': {
-      if (backends.users === undefined) throw new BadData('users cannot be changed on this server');
+      if (backends.users?.setPassword === undefined)
+        throw new BadData('users cannot be changed on this server');
       const [name, password] = pair(data);
       checkName(name);
       if (password === '' || hasControlCharacter(password)) {
@@ -251,7 +260,8 @@ async function configure(
       return;
     }
     case 'deleteUser': {
-      if (backends.users === undefined) throw new BadData('users cannot be changed on this server');
+      if (backends.users?.deleteUser === undefined)
+        throw new BadData('users cannot be deleted on this server');
       const name = nameField(data);
       if (!(await backends.users.deleteUser(name))) throw new BadData('no such user');
       const ended = await backends.pop3.endSessionsOf(name, 'account removed');

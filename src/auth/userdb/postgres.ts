@@ -1,0 +1,136 @@
+import pg from 'pg';
+import { silentLogger, type Logger } from '../../log.js';
+import type { StoredPassword } from '../passwords/types.js';
+import { parseDatabasePassword } from '../stored-credentials.js';
+import type { UserdbBackend } from './authenticator.js';
+
+/** Postfixadmin's `mailbox` table: the password of an active mailbox. */
+export const DEFAULT_PASSWORD_QUERY = 'SELECT password FROM mailbox WHERE username = $1 AND active = true';
+/** Connections to PostgreSQL each process keeps at most: logins past it wait for one (bounded below). */
+export const USERDB_POOL_SIZE = 10;
+/** How long a login waits for a connection (a new one, or a free one in the pool). */
+export const USERDB_CONNECT_TIMEOUT_MS = 5_000;
+/** How long a query may run: the client gives up after it, and the server cancels it (statement_timeout). */
+export const USERDB_QUERY_TIMEOUT_MS = 5_000;
+/** An idle connection is closed after this. */
+export const USERDB_IDLE_TIMEOUT_MS = 30_000;
+
+export interface PostgresUsersOptions {
+  /** `postgresql://USER[:PASSWORD]@HOST:PORT/DB` (libpq's URL form, `?sslmode=...` included). */
+  readonly url: string;
+  /** The database password, from `[userdb] passwordFile`; takes the place of the URL's. */
+  readonly password?: string;
+  readonly passwordQuery?: string;
+  readonly addQuery?: string;
+  readonly deleteQuery?: string;
+  readonly listQuery?: string;
+  readonly logger?: Logger;
+}
+
+/**
+ * Users in PostgreSQL, found with Dovecot-style queries (`$1` the user name, always a bound
+ * parameter, never spliced into the SQL). The first column of the one row `passwordQuery` returns
+ * is the password: `{SCHEME}hash`, or a bare crypt hash as Postfixadmin stores it. Each query
+ * waits at most {@link USERDB_CONNECT_TIMEOUT_MS} for a connection and
+ * {@link USERDB_QUERY_TIMEOUT_MS} for its answer.
+ */
+export class PostgresUsers implements UserdbBackend {
+  readonly kind = 'postgresql';
+  readonly location: string;
+  readonly #pool: pg.Pool;
+  readonly #logger: Logger;
+  readonly #passwordQuery: string;
+  readonly #options: PostgresUsersOptions;
+
+  constructor(options: PostgresUsersOptions) {
+    this.#options = options;
+    this.location = withoutPassword(options.url);
+    this.#logger = options.logger ?? silentLogger;
+    this.#passwordQuery = options.passwordQuery ?? DEFAULT_PASSWORD_QUERY;
+    this.#pool = new pg.Pool({
+      connectionString: withPassword(options.url, options.password),
+      max: USERDB_POOL_SIZE,
+      connectionTimeoutMillis: USERDB_CONNECT_TIMEOUT_MS,
+      query_timeout: USERDB_QUERY_TIMEOUT_MS,
+      statement_timeout: USERDB_QUERY_TIMEOUT_MS,
+      idleTimeoutMillis: USERDB_IDLE_TIMEOUT_MS,
+      application_name: 'poplar',
+    });
+    // An idle connection whose server goes away (a restart, a stop) emits 'error' on the pool:
+    // without a listener the process would crash. The pool drops that connection itself.
+    this.#pool.on('error', (error) => {
+      this.#logger.debug({ database: this.location, err: error.message }, 'idle database connection lost');
+    });
+  }
+
+  async findStored(name: string): Promise<StoredPassword | undefined> {
+    const { rows } = await this.#pool.query<unknown[]>({
+      text: this.#passwordQuery,
+      values: [name],
+      rowMode: 'array',
+    });
+    if (rows.length === 0) return undefined;
+    if (rows.length > 1) {
+      this.#logger.warn(
+        { user: name, rows: rows.length },
+        'passwordQuery returned more than one row: refused',
+      );
+      return undefined;
+    }
+    const field = rows[0]?.[0];
+    if (typeof field !== 'string') return undefined;
+    const stored = parseDatabasePassword(field);
+    if (typeof stored === 'string') {
+      this.#logger.warn({ user: name, problem: stored }, 'stored password not usable');
+      return undefined;
+    }
+    return stored;
+  }
+
+  get addUser(): ((name: string, stored: string) => Promise<void>) | undefined {
+    const query = this.#options.addQuery;
+    if (query === undefined) return undefined;
+    return async (name, stored) => {
+      await this.#pool.query(query, [name, stored]);
+    };
+  }
+
+  get deleteUser(): ((name: string) => Promise<boolean>) | undefined {
+    const query = this.#options.deleteQuery;
+    if (query === undefined) return undefined;
+    return async (name) => ((await this.#pool.query(query, [name])).rowCount ?? 0) > 0;
+  }
+
+  get listUsers(): (() => Promise<string[]>) | undefined {
+    const query = this.#options.listQuery;
+    if (query === undefined) return undefined;
+    return async () => {
+      const { rows } = await this.#pool.query<unknown[]>({ text: query, rowMode: 'array' });
+      return rows.map((row) => row[0]).filter((name): name is string => typeof name === 'string');
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.#pool.query('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    return this.#pool.end();
+  }
+}
+
+/**
+ * The URL with `password` in it (pg reads the connection string over any separate password,
+ * even an absent one); the URL as it is when there is none.
+ */
+function withPassword(url: string, password: string | undefined): string {
+  if (password === undefined) return url;
+  const parsed = new URL(url);
+  parsed.password = password;
+  return parsed.href;
+}
+
+/** A URL with its password, if any, replaced: what logs and messages show. */
+export function withoutPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:(not shown)@');
+}
