@@ -60,7 +60,12 @@ export async function createLocalPop3(
   const decoySecret = sharedDecoySecret() ?? (await loadDecoySecret(config.maildir, logger));
   const users = await openUsers(config, plan, oauth, logger, decoySecret);
   users.watch();
-  const store = new MaildirStore({ root: config.maildir, logger, blockingIo: config.blockingIo });
+  const store = new MaildirStore({
+    root: config.maildir,
+    logger,
+    blockingIo: config.blockingIo,
+    lockTtlMs: config.lockTtl * 1000,
+  });
   const pop3 = createServer({
     authenticator: users.authenticator,
     store,

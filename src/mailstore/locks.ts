@@ -21,6 +21,29 @@ export interface MaildropLease {
 }
 
 /**
+ * Optional capability of a lease that can be lost while held (a lock another node broke as stale,
+ * a lease that could not be refreshed in time): `lost` aborts then. Found at run time
+ * ({@link canBeLost}); a lease without it is lost only through a failing `confirm()`.
+ */
+export interface LosableMaildropLease extends MaildropLease {
+  readonly lost: AbortSignal;
+}
+
+export const canBeLost = (lease: MaildropLease): lease is LosableMaildropLease =>
+  (lease as Partial<LosableMaildropLease>).lost instanceof AbortSignal;
+
+/**
+ * Optional capability of a lease with a fencing number: it rises every time the maildrop's lock is
+ * taken (after a release or from a dead holder), so a holder can be told from its successors.
+ */
+export interface FencedMaildropLease extends MaildropLease {
+  readonly fencing: number;
+}
+
+export const isFenced = (lease: MaildropLease): lease is FencedMaildropLease =>
+  typeof (lease as Partial<FencedMaildropLease>).fencing === 'number';
+
+/**
  * The exclusive maildrop lock of RFC 1939 section 8, apart from where the mail is kept: the Maildir
  * store takes it through this interface, so that a lock shared by several machines can replace the
  * lock file without a change to the store. Every implementation runs the contract suite in
@@ -36,6 +59,9 @@ export interface MaildropLocks {
 
 export const inUseError = (): Pop3Error =>
   new Pop3Error('maildrop is in use by another session', RespCode.inUse);
+
+/** What `confirm()` rejects with once the maildrop is no longer the session's. */
+export const lockLostError = (): Pop3Error => new Pop3Error('maildrop lock lost', RespCode.sysTemp);
 
 /** Locks good within one process: for stores whose mail lives in this process only (the MemoryStore). */
 export class ProcessMaildropLocks implements MaildropLocks {

@@ -81,6 +81,18 @@ export interface Maildrop {
   close(): Promise<void>;
 }
 
+/**
+ * Optional capability of a maildrop whose lock can be lost during the session (a lease that could
+ * not be refreshed, a lock another node broke as stale): `lost` aborts then, and the engine ends
+ * the session without UPDATE. Found at run time ({@link canLoseMaildrop}).
+ */
+export interface MaildropWithLoss extends Maildrop {
+  readonly lost: AbortSignal;
+}
+
+export const canLoseMaildrop = (maildrop: Maildrop): maildrop is MaildropWithLoss =>
+  (maildrop as Partial<MaildropWithLoss>).lost instanceof AbortSignal;
+
 /** Where the mail is: opens one user's maildrop per session. Every store runs `test/contract/mailstore.contract.ts`. */
 export interface MailStore {
   /**

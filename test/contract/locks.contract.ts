@@ -5,7 +5,13 @@
 import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { Pop3Error, RespCode } from '../../src/errors.js';
-import type { MaildropKey, MaildropLease, MaildropLocks } from '../../src/mailstore/locks.js';
+import {
+  canBeLost,
+  isFenced,
+  type MaildropKey,
+  type MaildropLease,
+  type MaildropLocks,
+} from '../../src/mailstore/locks.js';
 
 export interface LocksFixture {
   /** Two independent lock sets over the same maildrops: two processes, or two machines, where the implementation allows it. */
@@ -19,6 +25,14 @@ export interface LocksFixture {
    * do so from a test.
    */
   readonly steal?: (key: MaildropKey) => Promise<void>;
+  /**
+   * Leaves the maildrop held by a holder that has died: a lock or lease nobody refreshes any more
+   * (for a lock file, another host's with an old mtime; for a lease, one whose refresh stopped).
+   * Undefined where holders cannot die apart from the test's process.
+   */
+  readonly abandon?: (key: MaildropKey) => Promise<void>;
+  /** The TTL of the locks, for bounded waits (default 30 s). */
+  readonly ttlMs?: number;
 }
 
 export type MakeLocksFixture = (t: TestContext) => Promise<LocksFixture>;
@@ -89,7 +103,64 @@ export function describeMaildropLocks(name: string, makeFixture: MakeLocksFixtur
         assert.ok(fixture.steal, 'the fixture says how to take a maildrop from its holder');
         await fixture.steal(key);
         await assert.rejects(lease.confirm(), isCoded(RespCode.sysTemp));
+        if (canBeLost(lease)) assert.equal(lease.lost.aborted, true, 'a failed confirm marks the lease lost');
+        // Its release leaves the new holder's lock alone.
+        await lease.release();
+        await assert.rejects(fixture.other.acquire(key), isCoded(RespCode.inUse));
+        await assert.rejects(lease.confirm(), isCoded(RespCode.sysTemp));
       });
+
+    test("a dead holder's lock expires after the TTL and is taken over", async (t) => {
+      const fixture = await makeFixture(t);
+      if (fixture.abandon === undefined) return; // holders cannot die apart from this process
+      const key = await fixture.keyOf('alice');
+      await fixture.abandon(key);
+      // Polled, not slept: IN-USE until the TTL has passed, then the maildrop is ours.
+      const end = Date.now() + 3 * (fixture.ttlMs ?? 30_000) + 5_000;
+      for (;;) {
+        try {
+          await hold(t, fixture.locks, key);
+          break;
+        } catch (error) {
+          isCoded(RespCode.inUse)(error);
+          assert.ok(Date.now() < end, "the dead holder's lock never expired");
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    });
+
+    test('a held lease outlives its TTL: its holder refreshes it', async (t) => {
+      const fixture = await makeFixture(t);
+      const { ttlMs } = fixture;
+      if (ttlMs === undefined || ttlMs > 5_000) return; // too long to wait for here
+      const key = await fixture.keyOf('alice');
+      const lease = await hold(t, fixture.locks, key);
+      const end = Date.now() + 2 * ttlMs;
+      while (Date.now() < end) {
+        await assert.rejects(fixture.other.acquire(key), isCoded(RespCode.inUse));
+        await new Promise((resolve) => setTimeout(resolve, ttlMs / 4));
+      }
+      await lease.confirm();
+      if (canBeLost(lease)) assert.equal(lease.lost.aborted, false);
+    });
+
+    test('a fencing number, where there is one, rises at every acquire and takeover', async (t) => {
+      const fixture = await makeFixture(t);
+      const key = await fixture.keyOf('alice');
+      const first = await fixture.locks.acquire(key);
+      if (!isFenced(first)) {
+        await first.release();
+        return; // this implementation has none
+      }
+      await first.release();
+      const second = await fixture.other.acquire(key);
+      assert.ok(isFenced(second));
+      assert.ok(second.fencing > first.fencing, `${second.fencing} > ${first.fencing}`);
+      await second.release();
+      const third = await hold(t, fixture.locks, key);
+      assert.ok(isFenced(third));
+      assert.ok(third.fencing > second.fencing, `${third.fencing} > ${second.fencing}`);
+    });
 
     test('many sessions racing for one maildrop: exactly one wins', async (t) => {
       const { locks, other, keyOf } = await makeFixture(t);

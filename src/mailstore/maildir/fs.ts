@@ -17,6 +17,7 @@ import {
   readFile as readFileOfFd,
   readFileSync,
   readlinkSync,
+  lutimesSync,
   readSync,
   renameSync,
   type Stats,
@@ -28,6 +29,7 @@ import {
   access,
   link,
   lstat,
+  lutimes,
   mkdir,
   readdir,
   readlink,
@@ -62,6 +64,13 @@ export interface MaildirFs {
    * file of more than `maxBytes` (EFBIG).
    */
   readText(path: string, maxBytes?: number): Promise<string>;
+  /**
+   * The same, with the file's status taken from the open descriptor: on NFS, opening revalidates
+   * the cached attributes (close-to-open), so the mtime is the server's, not a cached one.
+   */
+  readTextStat(path: string, maxBytes?: number): Promise<{ text: string; stats: Stats }>;
+  /** Sets the mtime (and atime) of what is at `path`, not following a symbolic link, to now. */
+  touch(path: string): Promise<void>;
   /** The mtime of what is at `path` (not following a symbolic link), in nanoseconds. */
   mtimeNs(path: string): Promise<bigint>;
   /** Writes a new file, mode 0600: `exclusive` fails with EEXIST if the name is taken. */
@@ -112,13 +121,21 @@ function regularOnly(fd: number, stats: Stats, path: string, maxBytes = Infinity
 
 /** Opens without waiting, checks the descriptor is a regular file: through the thread pool. */
 function openRegular(path: string, flags: number, maxBytes?: number): Promise<number> {
+  return openRegularStat(path, flags, maxBytes).then(({ fd }) => fd);
+}
+
+function openRegularStat(
+  path: string,
+  flags: number,
+  maxBytes?: number,
+): Promise<{ fd: number; stats: Stats }> {
   return viaCallback<number>((done) => {
     open(path, flags, done);
   }).then((fd) =>
     viaCallback<Stats>((done) => {
       fstat(fd, done);
     }).then(
-      (stats) => regularOnly(fd, stats, path, maxBytes),
+      (stats) => ({ fd: regularOnly(fd, stats, path, maxBytes), stats }),
       (error: unknown) => {
         closeSync(fd);
         throw asError(error);
@@ -129,6 +146,10 @@ function openRegular(path: string, flags: number, maxBytes?: number): Promise<nu
 
 /** The same with blocking calls. */
 function openRegularSync(path: string, flags: number, maxBytes?: number): number {
+  return openRegularStatSync(path, flags, maxBytes).fd;
+}
+
+function openRegularStatSync(path: string, flags: number, maxBytes?: number): { fd: number; stats: Stats } {
   const fd = openSync(path, flags);
   let stats: Stats;
   try {
@@ -137,14 +158,14 @@ function openRegularSync(path: string, flags: number, maxBytes?: number): number
     closeSync(fd);
     throw error;
   }
-  return regularOnly(fd, stats, path, maxBytes);
+  return { fd: regularOnly(fd, stats, path, maxBytes), stats };
 }
 
-/** A regular file's whole text through its descriptor (closed after). */
-function readTextSync(path: string, maxBytes: number | undefined): string {
-  const fd = openRegularSync(path, READ_NO_WAIT, maxBytes);
+/** A regular file's whole text and status through its descriptor (closed after). */
+function readTextStatSync(path: string, maxBytes: number | undefined): { text: string; stats: Stats } {
+  const { fd, stats } = openRegularStatSync(path, READ_NO_WAIT, maxBytes);
   try {
-    return readFileSync(fd, 'utf8');
+    return { text: readFileSync(fd, 'utf8'), stats };
   } finally {
     closeSync(fd);
   }
@@ -177,15 +198,21 @@ export const threadPoolFs: MaildirFs = {
   readdir: (path) => readdir(path),
   readdirEntries: (path) => readdir(path, { withFileTypes: true }),
   readdirRawEntries: (path) => readdir(path, { withFileTypes: true, encoding: 'buffer' }),
-  readText: async (path, maxBytes) => {
-    const fd = await openRegular(path, READ_NO_WAIT, maxBytes);
+  readText: async (path, maxBytes) => (await threadPoolFs.readTextStat(path, maxBytes)).text,
+  readTextStat: async (path, maxBytes) => {
+    const { fd, stats } = await openRegularStat(path, READ_NO_WAIT, maxBytes);
     try {
-      return await viaCallback<string>((done) => {
+      const text = await viaCallback<string>((done) => {
         readFileOfFd(fd, 'utf8', done);
       });
+      return { text, stats };
     } finally {
       closeSync(fd);
     }
+  },
+  touch: (path) => {
+    const now = new Date();
+    return lutimes(path, now, now);
   },
   mtimeNs: async (path) => (await lstat(path, { bigint: true })).mtimeNs,
   writeText: (path, text, exclusive) =>
@@ -235,7 +262,13 @@ export const blockingFs: MaildirFs = {
   readdir: (path) => settled(() => readdirSync(path)),
   readdirEntries: (path) => settled(() => readdirSync(path, { withFileTypes: true })),
   readdirRawEntries: (path) => settled(() => readdirSync(path, { withFileTypes: true, encoding: 'buffer' })),
-  readText: (path, maxBytes) => settled(() => readTextSync(path, maxBytes)),
+  readText: (path, maxBytes) => settled(() => readTextStatSync(path, maxBytes).text),
+  readTextStat: (path, maxBytes) => settled(() => readTextStatSync(path, maxBytes)),
+  touch: (path) =>
+    settled(() => {
+      const now = new Date();
+      lutimesSync(path, now, now);
+    }),
   mtimeNs: (path) => settled(() => lstatSync(path, { bigint: true }).mtimeNs),
   writeText: (path, text, exclusive) =>
     settled(() => {

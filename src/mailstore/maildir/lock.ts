@@ -1,147 +1,104 @@
-import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
-import { join } from 'node:path';
-import { isErrno, Pop3Error, RespCode } from '../../errors.js';
-import { inUseError, type MaildropKey, type MaildropLease, type MaildropLocks } from '../locks.js';
+import { dirname, join } from 'node:path';
+import { asError, isErrno, Pop3Error, RespCode } from '../../errors.js';
+import { silentLogger, type Logger } from '../../log.js';
+import {
+  inUseError,
+  lockLostError,
+  type MaildropKey,
+  type MaildropLease,
+  type MaildropLocks,
+} from '../locks.js';
 import { threadPoolFs, type MaildirFs } from './fs.js';
+import {
+  createExclusive,
+  heldContents,
+  LOCK_FILE,
+  newLockContent,
+  observeLock,
+  ownerOf,
+  removeIfSame,
+  removeLockLeftovers,
+  whyStale,
+  type ObservedLock,
+} from './lock-files.js';
 
-export const LOCK_FILE = '.poplar-lock';
+export { LOCK_FILE } from './lock-files.js';
+
+/** Default of {@link FileMaildropLocksOptions.ttlMs}: `lockTtl`'s 30 seconds. */
+export const DEFAULT_LOCK_TTL_MS = 30_000;
+
+export interface FileMaildropLocksOptions {
+  /**
+   * How long a lock lives without being refreshed: its holder refreshes it (its mtime) every third
+   * of this, and a lock not refreshed for this long is stale whatever host or process wrote it
+   * (a holder dead on another machine of a shared mail root). Default 30 s.
+   */
+  readonly ttlMs?: number;
+  /** Where broken stale locks (warn) and held ones (info) are logged. */
+  readonly logger?: Logger;
+}
 
 /** Lock paths held by this process: a second session of the same server is refused without touching the disk. */
 const heldHere = new Set<string>();
-/** Contents of the locks this process holds: a lock file naming this process but none of these was left behind. */
-const heldContents = new Set<string>();
-
-/** A temporary or moved-aside lock file this old is a leftover whatever it holds. */
-const LEFTOVER_AGE_MS = 10 * 60_000;
-
-let ownStartTime: string | undefined;
-/** This machine's name, as locks record it: read once, not with a uname(2) per login. */
-const ownHost = hostname();
 
 /**
- * State and start time (in clock ticks since boot) of a process (Linux), to tell a live owner
- * from a reused pid, or from a zombie.
- */
-async function processStat(
-  pid: number,
-  fs: MaildirFs,
-): Promise<{ state: string; start: string } | undefined> {
-  try {
-    const stat = await fs.readText(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const [state, start] = [fields[0], fields[19]];
-    return state === undefined || start === undefined ? undefined : { state, start };
-  } catch {
-    return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return isErrno(error, 'EPERM');
-  }
-}
-
-/** Whether the process `pid` of this host, started at `start`, has exited (or the pid was reused). */
-async function isGone(pid: number, start: string | undefined, fs: MaildirFs): Promise<boolean> {
-  if (!isAlive(pid)) return true;
-  const actual = await processStat(pid, fs);
-  if (actual === undefined) return false;
-  // A zombie has exited: it holds nothing (a killed daemon's worker not reaped yet).
-  if (actual.state === 'Z' || actual.state === 'X') return true;
-  return start !== undefined && start !== '-' && actual.start !== start;
-}
-
-const isOwn = (pid: number, start: string | undefined): boolean =>
-  pid === process.pid && start === ownStartTime;
-
-/** Whether the lock described by `content` was left by a process that no longer holds it. */
-async function isStale(content: string, fs: MaildirFs): Promise<boolean> {
-  const [pidText, start, host] = content.trim().split(' ');
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0) return true; // unreadable: a crash while writing it
-  if (host !== ownHost) return false; // another machine's process: cannot tell, assume held
-  // Ours: held only if a session of this process holds exactly this lock (a release that could
-  // not remove the file, on a read-only file system say, leaves it behind).
-  if (isOwn(pid, start)) return !heldContents.has(content);
-  return isGone(pid, start, fs);
-}
-
-/** A lock is a regular file or, made on a full disk, a symbolic link whose target is the content. */
-async function readLock(path: string, fs: MaildirFs): Promise<string> {
-  // lstat first, not a readlink that fails with EINVAL: a failed call costs an exception.
-  for (let attempt = 0; ; attempt++) {
-    const isLink = (await fs.lstat(path)).isSymbolicLink();
-    try {
-      return await (isLink ? fs.readlink(path) : fs.readText(path));
-    } catch (error) {
-      // Replaced between the two calls (a file by a link, or the reverse): look again, once.
-      if (attempt > 0 || !isErrno(error, 'ENOENT', 'EINVAL')) throw error;
-    }
-  }
-}
-
-/**
- * The maildrop lock as a file in the maildir, good across the processes of one machine: a file
- * created with O_EXCL that names its owner (pid, process start time, host). A lock whose owner is
- * dead (killed with -9, say) is recovered by the next session, which also removes what a crash
- * left while taking or recovering a lock. `key.path` is the maildir.
+ * The maildrop lock as a file in the maildir: a file created with O_EXCL that names its owner
+ * (pid, process start time, host), refreshed by its holder every third of the TTL. A lock whose
+ * owner is dead (killed with -9, say) is recovered by the next session: at once when the owner was
+ * a process of this host, after the TTL otherwise (another node of a shared mail root, a container
+ * restarted under a new host name). The next session also removes what a crash left while taking
+ * or recovering a lock. `key.path` is the maildir.
  */
 export class FileMaildropLocks implements MaildropLocks {
   readonly #fs: MaildirFs;
+  readonly #ttlMs: number;
+  readonly #log: Logger;
 
-  constructor(fs: MaildirFs) {
+  constructor(fs: MaildirFs, options: FileMaildropLocksOptions = {}) {
     this.#fs = fs;
+    this.#ttlMs = options.ttlMs ?? DEFAULT_LOCK_TTL_MS;
+    this.#log = options.logger ?? silentLogger;
   }
 
   async acquire(key: MaildropKey): Promise<MaildropLease> {
-    const lease = await FileLease.acquire(key.path, this.#fs);
+    const lease = await this.#take(key);
     const names = await this.#fs.readdir(key.path).catch(() => [] as string[]);
-    await removeLockLeftovers(key.path, names, this.#fs);
+    await removeLockLeftovers(key.path, names, this.#ttlMs, this.#fs);
     return lease;
-  }
-}
-
-/** One lock file, held. */
-class FileLease implements MaildropLease {
-  readonly #path: string;
-  readonly #content: string;
-  readonly #fs: MaildirFs;
-  #isHeld = true;
-
-  private constructor(path: string, content: string, fs: MaildirFs) {
-    this.#path = path;
-    this.#content = content;
-    this.#fs = fs;
-    heldContents.add(content);
   }
 
   /**
-   * Takes the lock of the maildrop in `dir`. Rejects with `[IN-USE]` when another session holds
-   * it, and with `[SYS/TEMP]` when the file system does not let it be taken (read-only, say).
+   * Takes the lock of the maildrop in `key.path`. Rejects with `[IN-USE]` when another session
+   * holds it, and with `[SYS/TEMP]` when the file system does not let it be taken (read-only, say).
    */
-  static async acquire(dir: string, fs: MaildirFs): Promise<FileLease> {
-    const path = join(dir, LOCK_FILE);
+  async #take(key: MaildropKey): Promise<FileLease> {
+    const fs = this.#fs;
+    const path = join(key.path, LOCK_FILE);
     if (heldHere.has(path)) throw inUseError();
     heldHere.add(path);
     try {
-      ownStartTime ??= (await processStat(process.pid, fs))?.start ?? '-';
-      const content = `${process.pid} ${ownStartTime} ${ownHost} ${randomBytes(8).toString('hex')}\n`;
+      const content = await newLockContent(fs);
       for (let attempt = 0; attempt < 3; attempt++) {
-        if (await createExclusive(path, content, fs)) return new FileLease(path, content, fs);
-        let existing: string;
+        if (await createExclusive(path, content, fs)) return this.#held(path, content, key);
+        let existing: ObservedLock;
         try {
-          existing = await readLock(path, fs);
+          existing = await observeLock(path, fs);
         } catch (error) {
           if (isErrno(error, 'ENOENT')) continue; // released meanwhile
           throw error;
         }
-        if (!(await isStale(existing, fs))) throw inUseError();
-        await removeStale(path, existing, fs);
+        // NFS may answer EEXIST to a link(2) it made, when its reply was lost and the call resent.
+        if (existing.content === content) return this.#held(path, content, key);
+        const ageS = Math.round((Date.now() - existing.mtimeMs) / 1000);
+        const staleness = await whyStale(existing, this.#ttlMs, fs);
+        const fields = { user: key.user, dir: key.path, owner: ownerOf(existing.content), ageS };
+        if (staleness === undefined) {
+          this.#log.info(fields, 'maildrop lock held by another session');
+          throw inUseError();
+        }
+        if (await removeIfSame(path, existing, fs)) {
+          this.#log.warn({ ...fields, reason: staleness }, 'stale maildrop lock broken');
+        }
       }
       throw inUseError();
     } catch (error) {
@@ -151,30 +108,131 @@ class FileLease implements MaildropLease {
     }
   }
 
+  #held(path: string, content: string, key: MaildropKey): FileLease {
+    return new FileLease(path, content, this.#fs, this.#ttlMs, this.#log, key.user);
+  }
+}
+
+/**
+ * One lock file, held and refreshed. Its {@link lost} signal aborts when the lock is found to be
+ * no longer this session's (broken by another node that found it stale, removed) or could not be
+ * refreshed for two thirds of the TTL (it may be broken any time now).
+ */
+class FileLease implements MaildropLease {
+  readonly #path: string;
+  readonly #content: string;
+  readonly #fs: MaildirFs;
+  readonly #ttlMs: number;
+  readonly #log: Logger;
+  readonly #user: string;
+  readonly #lost = new AbortController();
+  readonly #timer: NodeJS.Timeout;
+  /** performance.now() of the last refresh that found the lock ours. */
+  #refreshedAt = performance.now();
+  #isHeld = true;
+
+  constructor(path: string, content: string, fs: MaildirFs, ttlMs: number, log: Logger, user: string) {
+    this.#path = path;
+    this.#user = user;
+    this.#content = content;
+    this.#fs = fs;
+    this.#ttlMs = ttlMs;
+    this.#log = log;
+    heldContents.add(content);
+    // Never keeps the process alive; stopped at release and at loss.
+    this.#timer = setInterval(() => void this.#refresh(), Math.max(1, Math.floor(ttlMs / 3))).unref();
+  }
+
+  get lost(): AbortSignal {
+    return this.#lost.signal;
+  }
+
   /**
-   * No other session holds the maildrop: the lock file still holds what this lease wrote, or is
-   * gone with no successor (the whole maildir removed under the session, say), in which case the
-   * session's deletions concern no one else. A lock file with another content means another
-   * session broke this one as stale and may be working on the maildrop now.
+   * Checks that the lock file still holds what this lease wrote, and sets its mtime to now.
+   * Resolves to whether the lock is ours and safe to act on: refreshed now, or found ours but not
+   * refreshed (a read-only file system) while within two thirds of the TTL since the last refresh.
+   * A lock found to be another's, or gone from a maildir still there, is lost.
+   */
+  async #refresh(): Promise<boolean> {
+    if (!this.#isHeld || this.#lost.signal.aborted) return false;
+    try {
+      const current = await observeLock(this.#path, this.#fs);
+      if (current.content !== this.#content) {
+        this.#lose({ owner: ownerOf(current.content) }, 'maildrop lock taken by another session');
+        return false;
+      }
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) {
+        this.#failed(error);
+        return false; // not known to be ours
+      }
+      // The whole maildir removed under the session: no one else's maildrop, nothing to refresh.
+      if (!(await this.#fs.exists(dirname(this.#path)))) return true;
+      this.#lose({}, 'maildrop lock removed by another session');
+      return false;
+    }
+    try {
+      await this.#fs.touch(this.#path);
+      this.#refreshedAt = performance.now();
+      return true;
+    } catch (error) {
+      return this.#failed(error);
+    }
+  }
+
+  /** A refresh that failed: lost once two thirds of the TTL have passed since the last one. */
+  #failed(error: unknown): boolean {
+    const sinceMs = Math.round(performance.now() - this.#refreshedAt);
+    if (sinceMs >= (this.#ttlMs * 2) / 3) {
+      this.#lose({ err: asError(error), sinceMs }, 'maildrop lock could not be refreshed in time');
+      return false;
+    }
+    this.#log.warn(
+      { user: this.#user, err: asError(error), sinceMs },
+      'maildrop lock could not be refreshed',
+    );
+    return true;
+  }
+
+  #isLost(): boolean {
+    return this.#lost.signal.aborted;
+  }
+
+  #lose(fields: object, message: string): void {
+    if (this.#lost.signal.aborted || !this.#isHeld) return;
+    clearInterval(this.#timer);
+    this.#log.warn({ user: this.#user, ...fields }, message);
+    this.#lost.abort();
+  }
+
+  /**
+   * No other session holds the maildrop: the lock file still holds what this lease wrote. It is
+   * refreshed on the spot, so that another node can only break it a whole TTL after this check
+   * (the deletes that follow have that long; the refresh timer goes on meanwhile). A lock file
+   * with another content means another session broke this one as stale and may be working on
+   * the maildrop now; a missing one, that it is about to.
    */
   async confirm(): Promise<void> {
     if (!this.#isHeld) throw new Pop3Error('maildrop lock was released', RespCode.sysTemp);
-    let current: string;
-    try {
-      current = await readLock(this.#path, this.#fs);
-    } catch (error) {
-      if (isErrno(error, 'ENOENT')) return;
-      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
-    }
-    if (current !== this.#content) throw new Pop3Error('maildrop lock lost', RespCode.sysTemp);
+    if (this.#lost.signal.aborted) throw lockLostError();
+    if (await this.#refresh()) return;
+    if (this.#isLost()) throw lockLostError();
+    throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp);
   }
 
   /** Removes the lock file if it is still ours. */
   async release(): Promise<void> {
     if (!this.#isHeld) return;
     this.#isHeld = false;
+    clearInterval(this.#timer);
     try {
-      if ((await readLock(this.#path, this.#fs)) === this.#content) await this.#fs.unlink(this.#path);
+      const current = await observeLock(this.#path, this.#fs);
+      if (current.content === this.#content) {
+        // A lost lease's file may be broken by another node at any moment: moved aside and
+        // compared, so that a successor's fresh lock is never the one removed.
+        if (this.#lost.signal.aborted) await removeIfSame(this.#path, current, this.#fs);
+        else await this.#fs.unlink(this.#path);
+      }
     } catch (error) {
       // Already gone: nothing to release. Or it cannot be removed now (a read-only file system):
       // an acquire in this process finds it stale, but another process (another worker) sees a
@@ -203,8 +261,9 @@ async function retryReleases(): Promise<void> {
   for (const [path, content] of unreleased) {
     try {
       // A session of this process taking the lock again finds this one stale and replaces it.
-      const current = heldHere.has(path) ? undefined : await readLock(path, threadPoolFs);
-      if (current === content && !heldHere.has(path)) await threadPoolFs.unlink(path);
+      const current = heldHere.has(path) ? undefined : await observeLock(path, threadPoolFs);
+      if (current?.content === content && !heldHere.has(path))
+        await removeIfSame(path, current, threadPoolFs);
       unreleased.delete(path);
     } catch (error) {
       // Still read-only, say: next time.
@@ -213,98 +272,4 @@ async function retryReleases(): Promise<void> {
   }
   retryMs = unreleased.size === 0 ? FIRST_RETRY_MS : Math.min(retryMs * 2, MAX_RETRY_MS);
   retryTimer = unreleased.size === 0 ? undefined : setTimeout(() => void retryReleases(), retryMs).unref();
-}
-
-/**
- * Creates the lock file with its whole content at once: written to a temporary name, then
- * hard-linked to the lock's name, which fails if a lock exists. Another process can therefore
- * never see a lock file that is empty or half written (and take it for stale).
- */
-async function createExclusive(path: string, content: string, fs: MaildirFs): Promise<boolean> {
-  // The name says whose it is: a process killed before writing the content leaves an empty file.
-  const tmp = `${path}.${process.pid}_${ownStartTime ?? '-'}_${randomBytes(6).toString('hex')}_${ownHost}.tmp`;
-  try {
-    await fs.writeText(tmp, content, true);
-  } catch (error) {
-    await fs.unlink(tmp).catch(() => undefined);
-    if (!isErrno(error, 'ENOSPC', 'EDQUOT')) throw error;
-    // A full disk: a symbolic link needs no data block for a short target (ext4, tmpfs, xfs keep
-    // it in the inode), so the maildrop can still be opened, and mail deleted to free space.
-    return createExclusiveLink(path, content, fs);
-  }
-  try {
-    await fs.link(tmp, path);
-    return true;
-  } catch (error) {
-    if (isErrno(error, 'EEXIST')) return false;
-    throw error;
-  } finally {
-    await fs.unlink(tmp).catch(() => undefined);
-  }
-}
-
-async function createExclusiveLink(path: string, content: string, fs: MaildirFs): Promise<boolean> {
-  try {
-    await fs.symlink(content, path);
-    return true;
-  } catch (error) {
-    if (isErrno(error, 'EEXIST')) return false;
-    throw error;
-  }
-}
-
-/**
- * Moves a stale lock aside atomically. If what was moved turns out not to be the stale lock (its
- * owner's successor took the lock in between), it is put back.
- */
-async function removeStale(path: string, staleContent: string, fs: MaildirFs): Promise<void> {
-  const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
-  try {
-    await fs.rename(path, aside);
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) return;
-    throw error;
-  }
-  const moved = await readLock(aside, fs).catch(() => staleContent);
-  if (moved !== staleContent) {
-    await fs.link(aside, path).catch(() => undefined);
-  }
-  await fs.unlink(aside).catch(() => undefined);
-}
-
-/**
- * Removes what a process killed while taking or recovering the lock left behind: temporary lock
- * files (named after their owner) and locks moved aside (holding their owner's lock content)
- * whose owner is gone, or which are old. `names` are the maildir's entries. Call it with the lock
- * held, so that no session of this process is making one; failures are ignored (the files are
- * only clutter).
- */
-async function removeLockLeftovers(dir: string, names: readonly string[], fs: MaildirFs): Promise<void> {
-  for (const name of names) {
-    if (!name.startsWith(`${LOCK_FILE}.`)) continue;
-    const path = join(dir, name);
-    try {
-      if (await isLeftover(name, path, fs)) await fs.unlink(path);
-    } catch {
-      // Gone meanwhile, or cannot be removed: left for the next session.
-    }
-  }
-}
-
-async function isLeftover(name: string, path: string, fs: MaildirFs): Promise<boolean> {
-  const rest = name.slice(LOCK_FILE.length + 1);
-  if (rest.endsWith('.tmp')) {
-    const [pidText, start, , ...host] = rest.slice(0, -'.tmp'.length).split('_');
-    const pid = Number(pidText);
-    if (host.join('_') === ownHost && Number.isInteger(pid) && pid > 0) {
-      return isOwn(pid, start) || (await isGone(pid, start, fs));
-    }
-  } else if (rest.startsWith('stale-')) {
-    const content = await readLock(path, fs);
-    if (content.endsWith('\n') && content.trim().split(' ').length === 4) return isStale(content, fs);
-  } else {
-    return false;
-  }
-  // Another host's, or not named as this version names them: only its age tells.
-  return Date.now() - (await fs.lstat(path)).mtimeMs > LEFTOVER_AGE_MS;
 }

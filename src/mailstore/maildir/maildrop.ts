@@ -2,10 +2,10 @@ import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { asError, isErrno, MessageGoneError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { MaildropLease } from '../locks.js';
+import { canBeLost, lockLostError, type MaildropLease } from '../locks.js';
 import type {
   CommitResult,
-  Maildrop,
+  MaildropWithLoss,
   MaildropChanges,
   MessageContent,
   MessageInfo,
@@ -19,9 +19,14 @@ import type { ScannedMessage } from './scan.js';
 /** Default of {@link ReadOptions.chunkBytes}. */
 const DEFAULT_CHUNK_BYTES = 65_536;
 
+/** The `lost` of a maildrop whose lease cannot be lost. */
+const NEVER_LOST = new AbortController().signal;
+
 /** One session's view of a maildir: the scan's snapshot, read and changed through the lease it holds. */
-export class MaildirMaildrop implements Maildrop {
+export class MaildirMaildrop implements MaildropWithLoss {
   readonly messages: readonly MessageInfo[];
+  /** Aborts when the lease is lost (see `LosableMaildropLease`): the engine then ends the session. */
+  readonly lost: AbortSignal;
   readonly #dir: string;
   readonly #scanned: readonly ScannedMessage[];
   /** Built at the first read or commit: a session that only lists never needs it. */
@@ -44,6 +49,7 @@ export class MaildirMaildrop implements Maildrop {
     this.#fs = fs;
     this.#burstMs = burstMs;
     this.#lease = lease;
+    this.lost = canBeLost(lease) ? lease.lost : NEVER_LOST;
     this.#log = log;
     this.#scanned = scanned;
     this.messages = scanned.map((m) => ({ uid: m.uid, size: m.size, isVerbatim: m.isVerbatim }));
@@ -83,8 +89,17 @@ export class MaildirMaildrop implements Maildrop {
       await pause();
       await this.#markSeen(this.#message(uid));
     }
-    for (const uid of changes.deleted) {
+    for (const [index, uid] of changes.deleted.entries()) {
       await pause();
+      if (this.lost.aborted) {
+        // Lost half-way (a refresh failed for too long): another node may hold the maildrop now.
+        this.#log.error(
+          { err: lockLostError(), left: changes.deleted.length - index },
+          'maildrop lost during UPDATE: the rest is not deleted',
+        );
+        notDeleted.push(...changes.deleted.slice(index));
+        break;
+      }
       const message = this.#message(uid);
       try {
         // A message that is already gone counts as deleted.

@@ -33,6 +33,11 @@ export interface MaildirStoreOptions {
    * machine ({@link FileMaildropLocks}).
    */
   readonly locks?: MaildropLocks;
+  /**
+   * For the default lock file: how long a lock lives without being refreshed (`lockTtl`), see
+   * `FileMaildropLocksOptions.ttlMs`. Default 30 s.
+   */
+  readonly lockTtlMs?: number;
 }
 
 /** Default of {@link MaildirStoreOptions.blockingBurstMs}. */
@@ -57,7 +62,12 @@ export class MaildirStore implements MailStore {
     this.#measureConcurrency = options.measureConcurrency ?? 8;
     this.#burstMs = options.blockingBurstMs ?? DEFAULT_BLOCKING_BURST_MS;
     this.#fs = (options.blockingIo ?? true) ? blockingFs : threadPoolFs;
-    this.#locks = options.locks ?? new FileMaildropLocks(this.#fs);
+    this.#locks =
+      options.locks ??
+      new FileMaildropLocks(this.#fs, {
+        logger: this.#logger,
+        ...(options.lockTtlMs === undefined ? {} : { ttlMs: options.lockTtlMs }),
+      });
   }
 
   get root(): string {
