@@ -87,6 +87,9 @@ export class Pop3Connection {
       startTls: (reply) => {
         this.#startTls(reply);
       },
+      end: (message) => {
+        this.shutdown(message, 'error');
+      },
     };
   }
 
@@ -283,7 +286,7 @@ export class Pop3Connection {
    * Ends the session without UPDATE: at once when it waits for a command, else after the command
    * that is running. The client is told why.
    */
-  shutdown(message: string, reason: 'shutdown' | 'kicked' = 'shutdown'): void {
+  shutdown(message: string, reason: 'shutdown' | 'kicked' | 'error' = 'shutdown'): void {
     if (this.#shutdownMessage !== undefined) return;
     this.#shutdownMessage = message;
     this.session.closeReason ??= reason;

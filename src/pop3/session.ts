@@ -1,7 +1,13 @@
 import type { Authenticator } from '../auth/types.js';
 import { Pop3Error } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Maildrop, MailStore, MessageContent, MessageInfo } from '../mailstore/types.js';
+import {
+  canLoseMaildrop,
+  type Maildrop,
+  type MailStore,
+  type MessageContent,
+  type MessageInfo,
+} from '../mailstore/types.js';
 import type { MailUser } from '../user.js';
 import type { Pop3Limits } from './limits.js';
 import type { AuthCache } from './auth-cache.js';
@@ -38,6 +44,11 @@ export interface SessionChannel {
    * TLS handshake. The session goes on once it succeeds.
    */
   startTls(reply: string): void;
+  /**
+   * Ends the session without UPDATE, telling the client `-ERR [SYS/TEMP] message`: at once when it
+   * waits for a command, else after the command that is running.
+   */
+  end(message: string): void;
 }
 
 /** One command as it finished, for metrics: the verb (upper case, '' when there was none) and its outcome. */
@@ -114,6 +125,8 @@ export class Session {
   pendingUser: string | undefined;
   user: MailUser | undefined;
   #maildrop: Maildrop | undefined;
+  /** Stops listening for the loss of the maildrop's lock. */
+  #unwatchLoss: (() => void) | undefined;
   /** The snapshot taken at login; kept after the maildrop is released, for the logout summary. */
   #messages: readonly MessageInfo[] = [];
   readonly deleted = new Set<number>();
@@ -193,6 +206,26 @@ export class Session {
     this.#messages = maildrop.messages;
     this.pendingUser = undefined;
     this.state = 'TRANSACTION';
+    if (canLoseMaildrop(maildrop)) this.#watchLoss(maildrop.lost);
+  }
+
+  /**
+   * A maildrop whose lock is lost (another node may hold it now) must not be changed: the session
+   * ends without UPDATE (the store's `confirm()` refuses a QUIT that comes first anyway).
+   */
+  #watchLoss(lost: AbortSignal): void {
+    const onLost = (): void => {
+      this.log.warn({ user: this.user?.name }, 'maildrop lock lost: session ended without UPDATE');
+      this.channel.end('maildrop lock lost');
+    };
+    if (lost.aborted) {
+      onLost();
+      return;
+    }
+    lost.addEventListener('abort', onLost, { once: true });
+    this.#unwatchLoss = () => {
+      lost.removeEventListener('abort', onLost);
+    };
   }
 
   /** Releases the maildrop, exactly once. */
@@ -200,6 +233,7 @@ export class Session {
     const drop = this.#maildrop;
     if (drop === undefined) return;
     this.#maildrop = undefined;
+    this.#unwatchLoss?.();
     await drop.close();
   }
 
