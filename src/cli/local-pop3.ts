@@ -74,6 +74,7 @@ export async function createLocalPop3(
     ...(tls === undefined ? {} : { tls }),
     allowCleartextLogin: config.allowCleartextLogin,
     decoySecret,
+    proxyProtocolFrom: config.proxyProtocolFrom,
     ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
     ...(counters === undefined ? {} : { counters }),
   });

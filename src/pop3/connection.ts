@@ -6,6 +6,8 @@ import { canApop } from '../auth/types.js';
 import { apopTimestamp as makeApopTimestamp } from '../auth/digests.js';
 import { dispatch } from './dispatch.js';
 import { LineReader, OVERLONG, type ReadLine } from './line-reader.js';
+import { StrayProxyHeaderError } from './proxy-header-reader.js';
+import { startsWithProxyHeader, type ProxyEndpoint } from './proxy-protocol.js';
 import { ClientStalledError, ConnectionGoneError, ReplyWriter } from './reply.js';
 import {
   Session,
@@ -56,9 +58,16 @@ export class Pop3Connection {
 
   /**
    * `kind`: a plain socket, one whose TLS handshake is done, or a raw socket on the implicit-TLS
-   * port whose handshake comes before the greeting.
+   * port whose handshake comes before the greeting. `client`: the address and port a PROXY header
+   * gave, when the socket's peer is a load balancer.
    */
-  constructor(socket: Socket, engine: EngineContext, hostname: string, kind: ConnectionKind = 'plain') {
+  constructor(
+    socket: Socket,
+    engine: EngineContext,
+    hostname: string,
+    kind: ConnectionKind = 'plain',
+    client?: ProxyEndpoint,
+  ) {
     this.#socket = socket;
     this.#engine = engine;
     this.#handshakeFirst = kind === 'handshake';
@@ -66,8 +75,8 @@ export class Pop3Connection {
     const id = `${process.pid.toString(36)}-${connectionCounter.toString(36)}-${randomBytes(3).toString('hex')}`;
     this.info = {
       id,
-      remoteAddress: socket.remoteAddress ?? 'unknown',
-      remotePort: socket.remotePort ?? 0,
+      remoteAddress: client?.address ?? socket.remoteAddress ?? 'unknown',
+      remotePort: client?.port ?? socket.remotePort ?? 0,
       isTls: kind !== 'plain',
     };
     const apopTimestamp = canApop(engine.authenticator) ? makeApopTimestamp(hostname) : undefined;
@@ -112,6 +121,8 @@ export class Pop3Connection {
       if (error instanceof ClientStalledError) {
         session.closeReason ??= 'timeout';
         session.log.info({ state: session.state }, 'client stopped reading');
+      } else if (error instanceof StrayProxyHeaderError) {
+        await this.#refuseStrayHeader();
       } else if (!(error instanceof ConnectionGoneError)) {
         session.log.debug({ err: asError(error) }, 'connection ended');
       }
@@ -273,9 +284,16 @@ export class Pop3Connection {
     });
   }
 
-  /** The socket's chunks, counted as they arrive. Leaving the loop does not destroy the socket. */
+  /**
+   * The socket's chunks, counted as they arrive. Leaving the loop does not destroy the socket. A
+   * first chunk like a PROXY header (from a balancer not trusted, or a second one behind a trusted
+   * one's) ends the session before any line is read: the v2 signature holds `QUIT\n`.
+   */
   async *#countedInput(socket: Socket): AsyncGenerator<Buffer> {
+    let isFirst = this.session.bytesIn === 0 && !this.session.isTls;
     for await (const chunk of socket.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+      if (isFirst && startsWithProxyHeader(chunk)) throw new StrayProxyHeaderError();
+      isFirst = false;
       this.#engine.stats.bytesIn += chunk.length;
       this.session.bytesIn += chunk.length;
       yield chunk;
@@ -305,6 +323,12 @@ export class Pop3Connection {
   destroy(): void {
     this.session.closeReason ??= 'shutdown';
     this.#socket.destroy();
+  }
+
+  async #refuseStrayHeader(): Promise<void> {
+    this.session.closeReason ??= 'error';
+    this.session.log.warn({ remote: this.info.remoteAddress }, 'PROXY protocol header not expected: refused');
+    await this.session.reply.err('PROXY protocol header not expected from your address').catch(() => {});
   }
 
   async #sayGoodbye(message: string): Promise<void> {

@@ -53,6 +53,11 @@ export interface Pop3Limits {
   readonly authCacheTtlMs: number;
   /** Authentication cache: user names remembered at most, the least recently used going first; 0: no cache. */
   readonly authCacheMaxEntries: number;
+  /**
+   * Time a connection from a `proxyProtocolFrom` network has to send its whole PROXY header (the
+   * spec asks for at least 3 s, to cover a TCP retransmission); then it is closed.
+   */
+  readonly proxyHeaderTimeoutMs: number;
 }
 
 /** RFC 1939 section 3: "an autologout timer ... of at least 10 minutes". */
@@ -80,6 +85,7 @@ export const DEFAULT_LIMITS: Pop3Limits = {
   authThrottleMaxEntries: 10_000,
   authCacheTtlMs: 3_600_000,
   authCacheMaxEntries: 10_000,
+  proxyHeaderTimeoutMs: 3000,
 };
 
 const MINIMUMS: { readonly [K in keyof Pop3Limits]: number } = {
@@ -102,6 +108,7 @@ const MINIMUMS: { readonly [K in keyof Pop3Limits]: number } = {
   authThrottleMaxEntries: 1,
   authCacheTtlMs: 1,
   authCacheMaxEntries: 0,
+  proxyHeaderTimeoutMs: 1,
 };
 
 const MAXIMUMS: Partial<{ readonly [K in keyof Pop3Limits]: number }> = {

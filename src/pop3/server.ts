@@ -5,15 +5,20 @@ import { AuthCache } from './auth-cache.js';
 import type { Authenticator } from '../auth/types.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { MailStore } from '../mailstore/types.js';
-import { Pop3Connection, type ClosedSessionInfo, type ConnectionKind } from './connection.js';
+import { Pop3Connection, type ConnectionKind } from './connection.js';
 import { resolveLimits, type Pop3Limits } from './limits.js';
 import { isLoopbackAddress } from '../loopback.js';
 import { mechanismMap, type SaslMechanismName } from './sasl/index.js';
 import { TlsContexts, type Pop3TlsOptions } from './tls.js';
-import type { CommandInfo, ConnectionInfo, EngineContext, LoginInfo, Pop3State } from './session.js';
+import type { EngineContext } from './session.js';
+import type { Pop3ServerEvents, ListenOptions, SessionSnapshot } from './server-types.js';
+import { ProxyGate } from './proxy-gate.js';
+import type { ProxyEndpoint } from './proxy-protocol.js';
 import { ServerStats } from './stats.js';
 import { addressKey, LoginThrottle, type Throttle } from './throttle.js';
 import { LocalConnectionSlots, type ConnectionRefusal, type ConnectionSlots } from './connection-slots.js';
+
+export type { ListenOptions, Pop3ServerEvents, SessionSnapshot } from './server-types.js';
 
 /** The domain of APOP timestamps and CRAM-MD5 challenges when no `hostname` is given. */
 export const DEFAULT_CHALLENGE_DOMAIN = 'poplar';
@@ -65,42 +70,14 @@ export interface Pop3ServerOptions {
    * between servers and restarts while a real user's does not. Default: random for this server.
    */
   readonly decoySecret?: Uint8Array;
-}
-
-/** One address for {@link Pop3Server.listen}; call it once per address. */
-export interface ListenOptions {
-  readonly host: string;
-  readonly port: number;
-  /** Implicit TLS (RFC 8314, POP3S, conventionally port 995): needs the `tls` option. */
-  readonly tls?: boolean;
-  /** For `::`, whether to refuse IPv4 on the same socket (default true, so `0.0.0.0` can listen too). */
-  readonly ipv6Only?: boolean;
-}
-
-export interface SessionSnapshot {
-  readonly id: string;
-  /** Set once logged in. */
-  readonly user: string | undefined;
-  readonly remoteAddress: string;
-  readonly state: Pop3State;
-  /** Milliseconds since 1970. */
-  readonly startedAt: number;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-}
-
-/** The events a {@link Pop3Server} emits. They observe; they never change what the server does. */
-export interface Pop3ServerEvents {
-  /** A connection was accepted (after the connection limits). */
-  connect: [info: ConnectionInfo];
-  /** A connection was refused by a connection limit. */
-  refuse: [info: { readonly remoteAddress: string; readonly reason: string }];
-  /** A login succeeded and the maildrop is open. */
-  login: [info: LoginInfo];
-  /** A command finished (verb, result, duration): for metrics. */
-  command: [info: CommandInfo];
-  /** A connection ended; `summary` says what the session retrieved and deleted. */
-  close: [info: ClosedSessionInfo];
+  /**
+   * Networks (`ADDRESS/PREFIX`, or one address) of load balancers whose connections must start
+   * with a PROXY protocol v1 or v2 header (HAProxy's `send-proxy`, `send-proxy-v2`), read within
+   * `proxyHeaderTimeoutMs`: the client address inside is the session's for everything. A
+   * connection from these networks without a valid header, or one from elsewhere with a header, is
+   * refused. Default: none.
+   */
+  readonly proxyProtocolFrom?: readonly string[];
 }
 
 /**
@@ -117,12 +94,14 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   readonly #slots: ConnectionSlots;
   /** Sockets waiting for the answer about their slot (counters kept elsewhere). */
   readonly #waiting = new Set<Socket>();
+  readonly #proxy: ProxyGate;
   #isClosing = false;
 
   constructor(options: Pop3ServerOptions) {
     super();
     this.#hostname = options.hostname ?? DEFAULT_CHALLENGE_DOMAIN;
     const logger = options.logger ?? silentLogger;
+    this.#proxy = new ProxyGate(options.proxyProtocolFrom ?? [], logger);
     this.#slots = options.counters?.connections ?? new LocalConnectionSlots();
     this.#engine = {
       authenticator: options.authenticator,
@@ -164,7 +143,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     // Implicit TLS is accepted as plain TCP too, so that a connection counts against the limits
     // from its first moment; the connection then runs the handshake itself, within the login time.
     const listener = createNetServer({ allowHalfOpen: true }, (socket) => {
-      this.#accept(socket, isTls ? 'handshake' : 'plain');
+      this.#arrive(socket, isTls ? 'handshake' : 'plain');
     });
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
@@ -207,7 +186,23 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
    * down its side must still get every reply.
    */
   handleConnection(socket: Socket, isTls = false): void {
-    this.#accept(socket, isTls ? 'tls' : 'plain');
+    this.#arrive(socket, isTls ? 'tls' : 'plain');
+  }
+
+  /**
+   * A new socket: from a `proxyProtocolFrom` network, its PROXY header is read first (before the
+   * TLS handshake on the POP3S port), and the limits count the client it names. A socket whose TLS
+   * the host program has done already had its header read there, if any.
+   */
+  #arrive(socket: Socket, kind: ConnectionKind): void {
+    if (kind === 'tls' || this.#isClosing || !this.#proxy.isTrusted(socket.remoteAddress)) {
+      this.#accept(socket, kind);
+      return;
+    }
+    this.#proxy.read(socket, this.limits, (client, refusal) => {
+      if (refusal === undefined) this.#accept(socket, kind, client);
+      else this.#refuse(socket, kind, socket.remoteAddress ?? 'unknown', refusal);
+    });
   }
 
   /**
@@ -215,8 +210,8 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
    * handshake is done; `handshake`: a raw socket on the implicit-TLS port, the handshake comes first.
    * With counters kept elsewhere (a worker's, in the primary) the answer takes one round trip.
    */
-  #accept(socket: Socket, kind: ConnectionKind): void {
-    const ip = socket.remoteAddress ?? 'unknown';
+  #accept(socket: Socket, kind: ConnectionKind, client?: ProxyEndpoint): void {
+    const ip = client?.address ?? socket.remoteAddress ?? 'unknown';
     // Counted as the throttle counts: an IPv6 client by its /64, an IPv4-mapped one as IPv4.
     const key = addressKey(ip);
     if (this.#isClosing) {
@@ -225,7 +220,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     }
     const taken = this.#slots.take(key, this.limits);
     if (!(taken instanceof Promise)) {
-      this.#admit(socket, kind, ip, key, taken);
+      this.#admit(socket, kind, ip, key, taken, client);
       return;
     }
     // The client may reset the connection while the answer is on its way.
@@ -241,7 +236,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
         this.#refuse(socket, kind, ip, 'server shutting down');
         return;
       }
-      this.#admit(socket, kind, ip, key, refusal);
+      this.#admit(socket, kind, ip, key, refusal, client);
     });
   }
 
@@ -265,12 +260,13 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     ip: string,
     key: string,
     refusal: ConnectionRefusal | undefined,
+    client: ProxyEndpoint | undefined,
   ): void {
     if (refusal !== undefined) {
       this.#refuse(socket, kind, ip, refusal);
       return;
     }
-    const conn = new Pop3Connection(socket, this.#engine, this.#hostname, kind);
+    const conn = new Pop3Connection(socket, this.#engine, this.#hostname, kind, client);
     this.#connections.add(conn);
     this.stats.connectionsTotal += 1;
     this.stats.connectionsOpen += 1;
@@ -381,6 +377,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     for (const conn of this.#connections) conn.shutdown('server shutting down');
     // Not served yet: the slot, if it comes, is given back.
     for (const socket of this.#waiting) socket.destroy();
+    this.#proxy.destroyAll();
     const timer = setTimeout(() => {
       for (const conn of this.#connections) conn.destroy();
     }, graceMs);

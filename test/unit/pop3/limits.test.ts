@@ -35,6 +35,7 @@ const DEFAULTS: Pop3Limits = {
   authThrottleMaxEntries: 10_000,
   authCacheTtlMs: 3_600_000,
   authCacheMaxEntries: 10_000,
+  proxyHeaderTimeoutMs: 3000,
 };
 
 // [option, smallest accepted, largest accepted (undefined: no maximum)]
@@ -57,6 +58,7 @@ const RANGES: readonly [keyof Pop3Limits, number, number | undefined][] = [
   ['authThrottleMaxEntries', 1, 1_000_000],
   ['authCacheTtlMs', 1, 86_400_000],
   ['authCacheMaxEntries', 0, 1_000_000], // 0: no cache
+  ['proxyHeaderTimeoutMs', 1, undefined],
 ];
 
 describe('resolveLimits', () => {
