@@ -49,9 +49,19 @@ export class ProxyGate {
   }
 
   /**
+   * Whether {@link read} must take `socket`: its peer is in a trusted network, or (with networks
+   * set) it reset the connection before it was accepted, so its address is gone and it cannot be
+   * told apart from a balancer's (HAProxy's plain TCP check does that).
+   */
+  takes(socket: Socket): boolean {
+    if (this.#trusted === undefined) return false;
+    return socket.remoteAddress === undefined || this.isTrusted(socket.remoteAddress);
+  }
+
+  /**
    * Reads the header of a socket from a trusted address, then calls `then` with the client's
-   * address and port (or `undefined` for LOCAL and UNKNOWN: the balancer's own connection), or with
-   * a refusal when too many are waiting already. A socket without a valid header in time is
+   * address and port (for LOCAL and UNKNOWN, the balancer's own: its health checks), or with a
+   * refusal when too many are waiting already. A socket without a valid header in time is
    * destroyed and logged: nothing of POP3 is said to it.
    */
   read(
@@ -63,14 +73,21 @@ export class ProxyGate {
       then(undefined, PROXY_BACKLOG_REFUSAL);
       return;
     }
-    this.#reading.add(socket);
     const remote = socket.remoteAddress;
+    if (remote === undefined) {
+      socket.destroy();
+      this.#logger.debug({}, 'connection reset before it was accepted');
+      return;
+    }
+    this.#reading.add(socket);
+    // Read now: once the peer has reset the socket (a health check does at once), Node forgets it.
+    const balancer = { address: remote, port: socket.remotePort ?? 0 };
     void readProxyHeader(socket, limits.proxyHeaderTimeoutMs).then((outcome) => {
       this.#reading.delete(socket);
       if (outcome.ok) {
         if (socket.destroyed) return;
         const { header } = outcome;
-        then(header.command === 'proxy' ? header.source : undefined);
+        then(header.command === 'proxy' ? header.source : balancer);
         return;
       }
       socket.on('error', () => {});

@@ -195,7 +195,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
    * the host program has done already had its header read there, if any.
    */
   #arrive(socket: Socket, kind: ConnectionKind): void {
-    if (kind === 'tls' || this.#isClosing || !this.#proxy.isTrusted(socket.remoteAddress)) {
+    if (kind === 'tls' || this.#isClosing || !this.#proxy.takes(socket)) {
       this.#accept(socket, kind);
       return;
     }
