@@ -1,5 +1,6 @@
 import type { pino } from 'pino';
 import type { OAuthVerifier } from '../auth/oauth/verifier.js';
+import { RedisMaildropLocks } from '../cluster/leases.js';
 import { connectCluster, type ClusterConnection } from '../cluster/redis.js';
 import type { DaemonConfig } from '../config/config.js';
 import { MaildirStore } from '../mailstore/maildir/store.js';
@@ -65,6 +66,10 @@ export async function createLocalPop3(
     logger,
     blockingIo: config.blockingIo,
     lockTtlMs: config.lockTtl * 1000,
+    // With --cluster the lease in Redis is the maildrop lock, alone (docs/scale-out.md says why).
+    ...(cluster === undefined
+      ? {}
+      : { locks: new RedisMaildropLocks(cluster, { ttlMs: config.lockTtl * 1000, logger }) }),
   });
   const pop3 = createServer({
     authenticator: users.authenticator,

@@ -29,6 +29,11 @@ export interface DaemonOptions {
   readonly startTimeoutMs?: number;
   /** Starts the daemon as the leader of a process group of its own (kill it with `-pid`). */
   readonly detached?: boolean;
+  /**
+   * Runs it under this host name, in a UTS namespace of its own (`unshare --uts`, as root): a
+   * second "machine" for lock files on a shared mail root. The pid stays the daemon's.
+   */
+  readonly hostname?: string;
 }
 
 export interface ExitStatus {
@@ -126,6 +131,7 @@ function spawnPoplar(
   cwd: string | undefined,
   env: Record<string, string> = {},
   detached = false,
+  hostname?: string,
 ) {
   // Tests never use the fixed default monitor port: several daemons run at once.
   // The subcommands bind nothing (and take their own words first): they get the arguments as given.
@@ -142,7 +148,11 @@ function spawnPoplar(
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   // The test runner marks its children; the daemon is not a test file.
   delete childEnv['NODE_TEST_CONTEXT'];
-  return spawn(command, argv, { cwd, env: childEnv, detached, stdio: ['pipe', 'pipe', 'pipe'] });
+  const [file, fileArgs] =
+    hostname === undefined
+      ? [command, argv]
+      : ['unshare', ['--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', hostname, command, ...argv]];
+  return spawn(file, fileArgs, { cwd, env: childEnv, detached, stdio: ['pipe', 'pipe', 'pipe'] });
 }
 
 function exitOf(child: ChildProcess): Promise<ExitStatus> {
@@ -167,7 +177,7 @@ function isRunning(child: ChildProcess): boolean {
  * if it still runs.
  */
 export async function startDaemon(t: TestContext, options: DaemonOptions = {}): Promise<RunningDaemon> {
-  const child = spawnPoplar(options.args ?? [], options.cwd, options.env, options.detached);
+  const child = spawnPoplar(options.args ?? [], options.cwd, options.env, options.detached, options.hostname);
   const exited = exitOf(child);
   t.after(async () => {
     if (options.detached === true && child.pid !== undefined) {
