@@ -113,7 +113,7 @@ test('poplar hash-password refuses an unknown scheme, a bad user name and an emp
   assert.equal(scheme.code, 2);
   assert.match(
     scheme.stderr,
-    /^poplar hash-password: unknown scheme MD5; known: PLAIN, PBKDF2, SSHA256, SSHA512, SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, CRYPT, ARGON2I, ARGON2ID, SCRAM-SHA-256\n$/,
+    /^poplar hash-password: unknown scheme MD5; known: PLAIN, PBKDF2, SSHA, SSHA256, SSHA512, SHA512-CRYPT, SHA256-CRYPT, BLF-CRYPT, CRYPT, ARGON2I, ARGON2ID, SCRAM-SHA-256\n$/,
   );
   const user = await runPoplar(t, ['hash-password', '--user', 'a:b'], { input: 'pw\n' });
   assert.equal(user.code, 2);

@@ -2,7 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { safeEqual } from '../compare.js';
 import { malformed, type PasswordScheme } from './types.js';
 
-/** Dovecot's salted SHA-2 schemes: base64 of the digest of password+salt, followed by the salt. */
+/**
+ * Dovecot's salted SHA schemes: base64 of the digest of password+salt, followed by the salt.
+ * `{SSHA}` (SHA-1) is what OpenLDAP's slappasswd writes by default, read from LDAP directories;
+ * prefer SSHA512 or a slow scheme for new passwords.
+ */
 function saltedSha(name: string, algorithm: string, digestBytes: number): PasswordScheme {
   const split = (data: string): [Buffer, Buffer] | undefined => {
     const raw = Buffer.from(data, 'base64');
@@ -30,6 +34,7 @@ function saltedSha(name: string, algorithm: string, digestBytes: number): Passwo
 }
 
 export const SSHA_SCHEMES: readonly PasswordScheme[] = [
+  saltedSha('SSHA', 'sha1', 20),
   saltedSha('SSHA256', 'sha256', 32),
   saltedSha('SSHA512', 'sha512', 64),
 ];

@@ -201,13 +201,14 @@ describe('hashPassword', () => {
       'SCRAM-SHA-256',
       'SHA256-CRYPT',
       'SHA512-CRYPT',
+      'SSHA',
       'SSHA256',
       'SSHA512',
     ]);
     assert.equal(DEFAULT_SCHEME, 'PBKDF2');
   });
 
-  for (const scheme of ['PLAIN', 'CLEARTEXT', 'PBKDF2', 'SSHA256', 'SSHA512']) {
+  for (const scheme of ['PLAIN', 'CLEARTEXT', 'PBKDF2', 'SSHA', 'SSHA256', 'SSHA512']) {
     test(`round trip: ${scheme}`, async () => {
       for (const password of ['secret', UMLAUT, CJK, '', 'with space and : colon']) {
         const field = await hashPassword(password, scheme);
