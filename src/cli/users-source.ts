@@ -5,6 +5,7 @@ import type { OAuthVerifier } from '../auth/oauth/verifier.js';
 import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import type { Authenticator } from '../auth/types.js';
 import { DatabaseAuthenticator, type UserdbBackend } from '../auth/userdb/authenticator.js';
+import { LdapUsers } from '../auth/userdb/ldap.js';
 import { PostgresUsers } from '../auth/userdb/postgres.js';
 import type { DaemonConfig } from '../config/config.js';
 import { isUserdbUrl } from '../config/scale-out.js';
@@ -102,7 +103,21 @@ async function openBackend(config: DaemonConfig, url: string, logger: pino.Logge
       ...(userdb.listQuery === undefined ? {} : { listQuery: userdb.listQuery }),
     });
   }
-  throw new Error(`users: ${url.replace(/:\/\/.*/, '://')} is not supported yet`);
+  // ldap:// or ldaps://
+  if (userdb.baseDn === undefined) throw new Error('users: an LDAP directory needs [userdb] baseDn');
+  const bindPassword =
+    userdb.bindPasswordFile === undefined
+      ? undefined
+      : await readSecretFile(userdb.bindPasswordFile, 'userdb bind password file');
+  return new LdapUsers({
+    url,
+    baseDn: userdb.baseDn,
+    logger,
+    ...(userdb.filter === undefined ? {} : { filter: userdb.filter }),
+    ...(userdb.bindDn === undefined ? {} : { bindDn: userdb.bindDn }),
+    ...(bindPassword === undefined ? {} : { bindPassword }),
+    ...(userdb.passwordAttribute === undefined ? {} : { passwordAttribute: userdb.passwordAttribute }),
+  });
 }
 
 /**

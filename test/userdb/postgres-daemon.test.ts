@@ -173,6 +173,7 @@ test(
     assert.match(await loginAndRetr(d.port, 'alice@example.org', 'alice pw'), /^\+OK/, 'still cached');
     // A name that is not valid never reaches the database: refused as ever, not [SYS/TEMP].
     assert.equal(await loginAndRetr(d.port, 'x'.repeat(65), 'x'), BAD_LOGIN);
+    await d.waitForLog((e) => e.msg.startsWith('user database not answering'));
     const down = d.logs.filter((e) => e.msg.startsWith('user database not answering'));
     assert.equal(down.length, 1, 'logged once, not per login');
     assert.equal(down[0]?.['backend'], 'postgresql');
@@ -184,6 +185,7 @@ test(
       'unseen user, database back',
     );
     assert.match(await loginAndRetr(d.port, 'alice@example.org', 'alice pw'), /^\+OK/);
+    await d.waitForLog((e) => e.msg === 'user database answering again');
     assert.equal(d.logs.filter((e) => e.msg === 'user database answering again').length, 1);
     assert.equal(await d.stop(), 0);
   },

@@ -23,6 +23,13 @@ import type {
 } from '../types.js';
 import { OutageCache } from './outage-cache.js';
 
+/** Connections (PostgreSQL) or operations under way (LDAP) each process allows at most: logins past it wait. */
+export const USERDB_POOL_SIZE = 10;
+/** How long a login waits for a connection (a new one, or a free one of the pool). */
+export const USERDB_CONNECT_TIMEOUT_MS = 5_000;
+/** How long a query, search or bind may take: then no answer (PostgreSQL also cancels it: statement_timeout). */
+export const USERDB_QUERY_TIMEOUT_MS = 5_000;
+
 /**
  * A user database as the authenticator sees it: PostgreSQL, or an LDAP directory. Every method
  * rejects when the database gives no answer (unreachable, timed out, shutting down, a query it
@@ -36,9 +43,12 @@ export interface UserdbBackend {
    * The stored `{SCHEME}` password of `name`; undefined when there is no such user, or none that
    * can log in. Absent in LDAP's bind mode, where the directory checks passwords itself.
    */
-  findStored?(name: string, signal: AbortSignal): Promise<StoredPassword | undefined>;
+  readonly findStored?:
+    ((name: string, signal: AbortSignal) => Promise<StoredPassword | undefined>) | undefined;
   /** Bind mode: whether the directory takes `password` for the entry `name` finds. */
-  bind?(name: string, password: string, signal: AbortSignal): Promise<'match' | 'mismatch' | 'unknown'>;
+  readonly bind?:
+    | ((name: string, password: string, signal: AbortSignal) => Promise<'match' | 'mismatch' | 'unknown'>)
+    | undefined;
   /** The monitor's changes (PostgreSQL with the queries set): `stored` is a `{SCHEME}hash`. */
   readonly addUser?: ((name: string, stored: string) => Promise<void>) | undefined;
   readonly deleteUser?: ((name: string) => Promise<boolean>) | undefined;

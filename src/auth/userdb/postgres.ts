@@ -2,16 +2,15 @@ import pg from 'pg';
 import { silentLogger, type Logger } from '../../log.js';
 import type { StoredPassword } from '../passwords/types.js';
 import { parseDatabasePassword } from '../stored-credentials.js';
-import type { UserdbBackend } from './authenticator.js';
+import {
+  USERDB_CONNECT_TIMEOUT_MS,
+  USERDB_POOL_SIZE,
+  USERDB_QUERY_TIMEOUT_MS,
+  type UserdbBackend,
+} from './authenticator.js';
 
 /** Postfixadmin's `mailbox` table: the password of an active mailbox. */
 export const DEFAULT_PASSWORD_QUERY = 'SELECT password FROM mailbox WHERE username = $1 AND active = true';
-/** Connections to PostgreSQL each process keeps at most: logins past it wait for one (bounded below). */
-export const USERDB_POOL_SIZE = 10;
-/** How long a login waits for a connection (a new one, or a free one in the pool). */
-export const USERDB_CONNECT_TIMEOUT_MS = 5_000;
-/** How long a query may run: the client gives up after it, and the server cancels it (statement_timeout). */
-export const USERDB_QUERY_TIMEOUT_MS = 5_000;
 /** An idle connection is closed after this. */
 export const USERDB_IDLE_TIMEOUT_MS = 30_000;
 
