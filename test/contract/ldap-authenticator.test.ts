@@ -3,7 +3,7 @@ import { hashPassword } from '../../src/auth/passwords/registry.js';
 import { DatabaseAuthenticator } from '../../src/auth/userdb/authenticator.js';
 import { LdapUsers } from '../../src/auth/userdb/ldap.js';
 import { isValidUserName } from '../../src/user.js';
-import { perFile } from '../helpers/engines/postgres.js';
+import { perFile } from '../helpers/engines/engine-process.js';
 import { SERVICE_DN, SERVICE_PASSWORD, startSlapd } from '../helpers/engines/slapd.js';
 import {
   describeAuthenticator,

@@ -1,7 +1,7 @@
 import { DatabaseAuthenticator } from '../../src/auth/userdb/authenticator.js';
 import { PostgresUsers } from '../../src/auth/userdb/postgres.js';
 import { hashPassword } from '../../src/auth/passwords/registry.js';
-import { perFile } from '../helpers/engines/postgres.js';
+import { perFile } from '../helpers/engines/engine-process.js';
 import { startPostgres } from '../helpers/engines/postgres.js';
 import {
   describeAuthenticator,

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DatabaseAuthenticator, type UserdbBackend } from '../../src/auth/userdb/authenticator.js';
 import { PostgresUsers } from '../../src/auth/userdb/postgres.js';
-import { perFile, startPostgres } from '../helpers/engines/postgres.js';
+import { perFile } from '../helpers/engines/engine-process.js';
+import { startPostgres } from '../helpers/engines/postgres.js';
 
 const HOSTILE = ['%', '*', ')(', 'a)(uid=*', "x' OR '1'='1", 'a\0b', 'a'.repeat(1000), '_%', 'alice%'];
 const postgres = perFile(startPostgres);

@@ -8,12 +8,12 @@ import { test, type TestContext } from 'node:test';
 import { DatabaseAuthenticator } from '../../src/auth/userdb/authenticator.js';
 import { escapeFilterValue, filterFor, LdapUsers } from '../../src/auth/userdb/ldap.js';
 import { runPoplar, startDaemon, type RunningDaemon } from '../helpers/daemon.js';
-import { perFile } from '../helpers/engines/postgres.js';
+import { perFile } from '../helpers/engines/engine-process.js';
 import { SERVICE_DN, SERVICE_PASSWORD, startSlapd, type SlapdEngine } from '../helpers/engines/slapd.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
-import { monitorPort, runCtl } from '../helpers/poplarctl.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { opsAdminsFile, opsCtl } from './ops-admin.js';
 
 const LIMIT = { timeout: 120_000 };
 const BAD_LOGIN = '-ERR [AUTH] invalid user name or password';
@@ -117,25 +117,16 @@ test(
   'auth-test names the ldap backend; check-config asks the directory; the monitor refuses user changes',
   LIMIT,
   async (t) => {
-    const cwdAdmins = await tempDir(t);
-    const token = 'opsToken-0000001';
-    const line = await runPoplar(t, ['hash-password', '--scheme', 'SSHA256', '--user', 'ops'], {
-      input: `${token}\n`,
-    });
-    await writeFile(join(cwdAdmins, 'admins'), line.stdout);
+    const admins = await opsAdminsFile(t);
     const { d, cwd, args } = await startWithDirectory(
       t,
       { alice: 'alice pw' },
       {
         mode: 'attribute',
-        args: ['--admins', join(cwdAdmins, 'admins')],
+        args: ['--admins', admins],
       },
     );
-    const ctl = (words: readonly string[], input?: string) =>
-      runCtl(t, ['--port', String(monitorPort(d.started)), ...words], {
-        env: { POPLAR_TOKEN: token },
-        ...(input === undefined ? {} : { input }),
-      });
+    const ctl = opsCtl(t, d);
     for (const run of [
       await ctl(['users', 'list']),
       await ctl(['users', 'add', 'zoe'], 'pw\n'),

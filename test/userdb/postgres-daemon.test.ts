@@ -7,16 +7,12 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { hashPassword } from '../../src/auth/passwords/registry.js';
 import { runPoplar, startDaemon, type RunningDaemon } from '../helpers/daemon.js';
-import {
-  perFile,
-  startPostgres,
-  writePasswordFile,
-  type PostgresEngine,
-} from '../helpers/engines/postgres.js';
+import { startPostgres, writePasswordFile, type PostgresEngine } from '../helpers/engines/postgres.js';
+import { perFile } from '../helpers/engines/engine-process.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
-import { monitorPort, runCtl } from '../helpers/poplarctl.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { opsAdminsFile, opsCtl } from './ops-admin.js';
 
 const LIMIT = { timeout: 120_000 };
 const BAD_LOGIN = '-ERR [AUTH] invalid user name or password';
@@ -215,13 +211,7 @@ test(
   'the monitor adds, lists and deletes users through the [userdb] queries; without them it refuses',
   LIMIT,
   async (t) => {
-    const cwdAdmins = await tempDir(t);
-    const token = 'opsToken-0000001';
-    const line = await runPoplar(t, ['hash-password', '--scheme', 'SSHA256', '--user', 'ops'], {
-      input: `${token}\n`,
-    });
-    const admins = join(cwdAdmins, 'admins');
-    await writeFile(admins, line.stdout);
+    const admins = await opsAdminsFile(t);
     const table = `daemon${tables + 1}.mailbox`;
     const { d, db } = await startWithDatabase(
       t,
@@ -234,11 +224,7 @@ test(
         args: ['--admins', admins, '--password-scheme', 'SHA512-CRYPT'],
       },
     );
-    const ctl = (args: readonly string[], input?: string) =>
-      runCtl(t, ['--port', String(monitorPort(d.started)), ...args], {
-        env: { POPLAR_TOKEN: token },
-        ...(input === undefined ? {} : { input }),
-      });
+    const ctl = opsCtl(t, d);
     assert.equal((await ctl(['users', 'list'])).stdout, 'alice@example.org\n');
     const added = await ctl(['users', 'add', 'zoe@example.org'], 'zoe pw\n');
     assert.equal(added.code, 0, added.stderr);
@@ -265,11 +251,7 @@ test(
       { 'alice@example.org': '{PLAIN}alice pw' },
       { args: ['--admins', admins] },
     );
-    const refused = (args: readonly string[], input?: string) =>
-      runCtl(t, ['--port', String(monitorPort(plain.d.started)), ...args], {
-        env: { POPLAR_TOKEN: token },
-        ...(input === undefined ? {} : { input }),
-      });
+    const refused = opsCtl(t, plain.d);
     for (const run of [
       await refused(['users', 'list']),
       await refused(['users', 'add', 'zoe@example.org'], 'zoe pw\n'),

@@ -8,6 +8,7 @@ import {
   checkCramMd5,
   checkPassword,
   DefaultDecoy,
+  parseDatabasePassword,
   scramOf,
   type PasswordCheck,
 } from '../stored-credentials.js';
@@ -29,6 +30,18 @@ export const USERDB_POOL_SIZE = 10;
 export const USERDB_CONNECT_TIMEOUT_MS = 5_000;
 /** How long a query, search or bind may take: then no answer (PostgreSQL also cancels it: statement_timeout). */
 export const USERDB_QUERY_TIMEOUT_MS = 5_000;
+
+/**
+ * A password field as a database returned it, ready to check; undefined (logged, without the
+ * field) when it is not a string or not a usable `{SCHEME}hash` or bare crypt hash.
+ */
+export function usableStored(field: unknown, name: string, logger: Logger): StoredPassword | undefined {
+  if (typeof field !== 'string') return undefined;
+  const stored = parseDatabasePassword(field);
+  if (typeof stored !== 'string') return stored;
+  logger.warn({ user: name, problem: stored }, 'stored password not usable');
+  return undefined;
+}
 
 /**
  * A user database as the authenticator sees it: PostgreSQL, or an LDAP directory. Every method

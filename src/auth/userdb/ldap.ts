@@ -1,8 +1,8 @@
 import { Client, InvalidCredentialsError } from 'ldapts';
 import { silentLogger, type Logger } from '../../log.js';
 import type { StoredPassword } from '../passwords/types.js';
-import { parseDatabasePassword } from '../stored-credentials.js';
 import {
+  usableStored,
   USERDB_CONNECT_TIMEOUT_MS,
   USERDB_POOL_SIZE,
   USERDB_QUERY_TIMEOUT_MS,
@@ -71,14 +71,7 @@ export class LdapUsers implements UserdbBackend {
         if (entry === undefined) return undefined;
         const raw = entry[attribute];
         const value = Array.isArray(raw) ? raw[0] : raw;
-        const field = Buffer.isBuffer(value) ? value.toString('utf8') : value;
-        if (typeof field !== 'string') return undefined;
-        const stored = parseDatabasePassword(field);
-        if (typeof stored === 'string') {
-          this.#logger.warn({ user: name, problem: stored }, 'stored password not usable');
-          return undefined;
-        }
-        return stored;
+        return usableStored(Buffer.isBuffer(value) ? value.toString('utf8') : value, name, this.#logger);
       });
   }
 

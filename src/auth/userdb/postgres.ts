@@ -1,8 +1,8 @@
 import pg from 'pg';
 import { silentLogger, type Logger } from '../../log.js';
 import type { StoredPassword } from '../passwords/types.js';
-import { parseDatabasePassword } from '../stored-credentials.js';
 import {
+  usableStored,
   USERDB_CONNECT_TIMEOUT_MS,
   USERDB_POOL_SIZE,
   USERDB_QUERY_TIMEOUT_MS,
@@ -76,14 +76,7 @@ export class PostgresUsers implements UserdbBackend {
       );
       return undefined;
     }
-    const field = rows[0]?.[0];
-    if (typeof field !== 'string') return undefined;
-    const stored = parseDatabasePassword(field);
-    if (typeof stored === 'string') {
-      this.#logger.warn({ user: name, problem: stored }, 'stored password not usable');
-      return undefined;
-    }
-    return stored;
+    return usableStored(rows[0]?.[0], name, this.#logger);
   }
 
   get addUser(): ((name: string, stored: string) => Promise<void>) | undefined {

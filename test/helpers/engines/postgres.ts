@@ -2,108 +2,23 @@
 // tests run as root, which PostgreSQL refuses), on a free loopback port, its socket in the temp
 // folder; stop() and start() for the outage tests. Missing binaries fail the test with the command
 // that installs them.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { constants } from 'node:fs';
-import { access, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { chown, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import {
+  asAccount,
+  engineAccount,
+  engineDir,
+  requireEngine,
+  superviseEngine,
+  type Cleanup,
+} from './engine-process.js';
 
 const run = promisify(execFile);
 
 export const POSTGRES_BIN = '/usr/lib/postgresql/15/bin';
-
-/** A loopback port nobody listens on now (the engine may still lose it: callers retry). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) =>
-    server.close(() => {
-      resolve();
-    }),
-  );
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
-
-/** Fails (never skips) when `path` is not an executable, naming the Debian package. */
-export async function requireEngine(path: string, what: string, packages: string): Promise<void> {
-  try {
-    await access(path, constants.X_OK);
-  } catch {
-    throw new Error(`${what} is not installed (apt-get install ${packages})`);
-  }
-}
-
-/** The account id to run an engine as when the tests run as root; undefined otherwise. */
-export async function engineAccount(name: string): Promise<{ uid: number; gid: number } | undefined> {
-  if (process.getuid?.() !== 0) return undefined;
-  const [uid, gid] = await Promise.all(
-    ['-u', '-g'].map(async (flag) => Number((await run('id', [flag, name])).stdout.trim())),
-  );
-  return { uid: uid ?? 0, gid: gid ?? 0 };
-}
-
-/** Runs `command` as `account` (setpriv execs it: the child's pid is the engine's). */
-export function asAccount(
-  account: { uid: number; gid: number } | undefined,
-  command: string,
-  args: readonly string[],
-): [string, string[]] {
-  if (account === undefined) return [command, [...args]];
-  return [
-    'setpriv',
-    [`--reuid=${account.uid}`, `--regid=${account.gid}`, '--clear-groups', '--', command, ...args],
-  ];
-}
-
-/** Where an engine registers its clean-up: a test's context, or node:test's module-level `after`. */
-export interface Cleanup {
-  after(fn: () => Promise<void>): void;
-}
-
-/** A temporary folder, removed at clean-up (after the engine has stopped: clean-ups run last first). */
-export async function engineDir(t: Cleanup, prefix: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/**
- * An engine for a whole test file (call it at the file's top level): started on first use, stopped
- * after the file's tests.
- */
-export function perFile<T>(start: (cleanup: Cleanup) => Promise<T>): () => Promise<T> {
-  const cleanups: (() => Promise<void>)[] = [];
-  let started: Promise<T> | undefined;
-  after(async () => {
-    for (const fn of cleanups) await fn();
-  });
-  return () => (started ??= start({ after: (fn) => cleanups.unshift(fn) }));
-}
-
-/** Polls `attempt` until it resolves, at most `tries` times, `everyMs` apart; rejects with the last error. */
-export async function pollUntil<T>(attempt: () => Promise<T>, tries = 400, everyMs = 25): Promise<T> {
-  let last: unknown;
-  for (let i = 0; i < tries; i++) {
-    try {
-      return await attempt();
-    } catch (error) {
-      // The engine exited: no use waiting.
-      if ((error as { isGone?: boolean }).isGone === true) throw error;
-      last = error;
-      await new Promise((resolve) => setTimeout(resolve, everyMs));
-    }
-  }
-  throw new Error(`engine not ready: ${(last as Error).message}`, { cause: last });
-}
 
 /** Postfixadmin's `mailbox` table, as its setup creates it on PostgreSQL (the columns Poplar may read). */
 export const MAILBOX_TABLE = `CREATE TABLE mailbox (
@@ -164,92 +79,43 @@ export async function startPostgres(t: Cleanup): Promise<PostgresEngine> {
   ]);
   await run(initdb, initArgs);
   const password = 'db-secret-Zq7';
-  let port = await freePort();
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-
-  const admin = (database = 'postgres') => new pg.Client({ host: dir, port, user: 'postgres', database });
-  const ping = async (): Promise<void> => {
-    const client = admin();
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      await client.query('SELECT 1');
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  };
-
-  const launch = async (): Promise<void> => {
-    const [command, args] = asAccount(account, postgres, [
-      '-D',
-      data,
-      '-p',
-      String(port),
-      '-k',
-      dir,
-      '-c',
-      'listen_addresses=127.0.0.1',
-      '-c',
-      'fsync=off',
-      '-c',
-      'synchronous_commit=off',
-      '-c',
-      'full_page_writes=off',
-    ]);
-    const started = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    started.stderr.on('data', (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-4000);
-    });
-    let isGone = false;
-    exited = new Promise((resolve) =>
-      started.once('exit', () => {
-        resolve();
-      }),
-    );
-    void exited.then(() => {
-      isGone = true;
-    });
-    child = started;
-    await pollUntil(async () => {
-      if (isGone) throw Object.assign(new Error(`postgres exited: ${log}`), { isGone: true });
-      await ping();
-    }).catch((error: unknown) => {
-      throw new Error(`postgres did not start: ${log}`, { cause: error });
-    });
-  };
-
-  const start = async (): Promise<void> => {
-    if (child !== undefined) return; // running already
-    await launch().catch(async (error: unknown) => {
-      await stop();
-      throw error;
-    });
-  };
-  const stop = async (): Promise<void> => {
-    const running = child;
-    if (running === undefined) return;
-    child = undefined;
-    if (running.exitCode === null && running.signalCode === null) running.kill('SIGINT');
-    await exited;
-  };
-  t.after(stop);
-
-  // A port taken meanwhile: another one, a few times.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await launch();
-      break;
-    } catch (error) {
-      await stop();
-      if (attempt >= 3) throw error;
-      port = await freePort();
-    }
-  }
+  const admin = (port: number, database = 'postgres') =>
+    new pg.Client({ host: dir, port, user: 'postgres', database });
+  const engineProcess = await superviseEngine(t, {
+    name: 'postgres',
+    stopSignal: 'SIGINT', // fast shutdown: sessions are cut
+    command: (port) =>
+      asAccount(account, postgres, [
+        '-D',
+        data,
+        '-p',
+        String(port),
+        '-k',
+        dir,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+      ]),
+    ping: async (port) => {
+      const client = admin(port);
+      client.on('error', () => undefined);
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+  });
+  const port = engineProcess.port;
 
   const superuser = async <T>(database: string, work: (c: pg.Client) => Promise<T>): Promise<T> => {
-    const client = admin(database);
+    const client = admin(port, database);
     client.on('error', () => undefined);
     await client.connect();
     try {
@@ -264,9 +130,7 @@ export async function startPostgres(t: Cleanup): Promise<PostgresEngine> {
   });
 
   const engine: PostgresEngine = {
-    get port() {
-      return port;
-    },
+    port,
     user: 'poplar',
     password,
     database: 'mail',
@@ -286,8 +150,8 @@ export async function startPostgres(t: Cleanup): Promise<PostgresEngine> {
         [username, stored, local, domain, `${username}/`, options.active ?? true],
       );
     },
-    stop,
-    start,
+    stop: () => engineProcess.stop(),
+    start: () => engineProcess.start(),
   };
   return engine;
 }

@@ -2,12 +2,12 @@
 // dc=example,dc=org, the core/cosine/inetorgperson/nis schemas), entries loaded with slapadd, on a
 // free loopback port; stop() and start() for the outage tests. Missing binaries fail the test with
 // the command that installs them.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'ldapts';
-import { engineDir, freePort, pollUntil, requireEngine, type Cleanup } from './postgres.js';
+import { engineDir, requireEngine, superviseEngine, type Cleanup } from './engine-process.js';
 
 const run = promisify(execFile);
 
@@ -87,21 +87,9 @@ export async function startSlapd(t: Cleanup, users: readonly LdapUser[] = []): P
   await writeFile(ldif, base);
   await run('/usr/sbin/slapadd', ['-q', '-f', conf, '-l', ldif]);
 
-  let port = await freePort();
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  const url = (): string => `ldap://127.0.0.1:${port}`;
-
-  const ping = async (): Promise<void> => {
-    const client = new Client({ url: url(), connectTimeout: 1000, timeout: 1000 });
-    try {
-      await client.bind(ROOT_DN, ROOT_PASSWORD);
-    } finally {
-      await client.unbind().catch(() => undefined);
-    }
-  };
-  const asRoot = async (work: (client: Client) => Promise<void>): Promise<void> => {
-    const client = new Client({ url: url(), connectTimeout: 5000, timeout: 5000 });
+  const url = (port: number): string => `ldap://127.0.0.1:${port}`;
+  const asRoot = async (port: number, work: (client: Client) => Promise<void>): Promise<void> => {
+    const client = new Client({ url: url(port), connectTimeout: 5000, timeout: 5000 });
     try {
       await client.bind(ROOT_DN, ROOT_PASSWORD);
       await work(client);
@@ -109,66 +97,24 @@ export async function startSlapd(t: Cleanup, users: readonly LdapUser[] = []): P
       await client.unbind().catch(() => undefined);
     }
   };
-  const launch = async (): Promise<void> => {
-    const started = spawn('/usr/sbin/slapd', ['-h', `${url()}/`, '-f', conf, '-d', '0'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let log = '';
-    started.stderr.on('data', (chunk: Buffer) => {
-      log = (log + chunk.toString()).slice(-4000);
-    });
-    let isGone = false;
-    exited = new Promise((resolve) =>
-      started.once('exit', () => {
-        isGone = true;
-        resolve();
-      }),
-    );
-    child = started;
-    await pollUntil(async () => {
-      if (isGone) throw Object.assign(new Error(`slapd exited: ${log}`), { isGone: true });
-      await ping();
-    });
-  };
-  const stop = async (): Promise<void> => {
-    const running = child;
-    if (running === undefined) return;
-    child = undefined;
-    if (running.exitCode === null && running.signalCode === null) running.kill('SIGTERM');
-    await exited;
-  };
-  const start = async (): Promise<void> => {
-    if (child !== undefined) return;
-    await launch().catch(async (error: unknown) => {
-      await stop();
-      throw error;
-    });
-  };
-  t.after(stop);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await start();
-      break;
-    } catch (error) {
-      if (attempt >= 3) throw error;
-      port = await freePort();
-    }
-  }
+  const engineProcess = await superviseEngine(t, {
+    name: 'slapd',
+    stopSignal: 'SIGTERM',
+    command: (port) => ['/usr/sbin/slapd', ['-h', `${url(port)}/`, '-f', conf, '-d', '0']],
+    ping: (port) => asRoot(port, () => Promise.resolve()),
+  });
+  const port = engineProcess.port;
 
   return {
-    get port() {
-      return port;
-    },
-    get url() {
-      return url();
-    },
+    port,
+    url: url(port),
     async addOu(name) {
       const dn = `ou=${name},${SUFFIX}`;
-      await asRoot((client) => client.add(dn, { objectClass: 'organizationalUnit', ou: name }));
+      await asRoot(port, (client) => client.add(dn, { objectClass: 'organizationalUnit', ou: name }));
       return dn;
     },
     async addUser(user, under = PEOPLE) {
-      await asRoot((client) =>
+      await asRoot(port, (client) =>
         client.add(`uid=${user.uid.replace(/[+,;"\\<>=]/g, (c) => `\\${c}`)},${under}`, {
           objectClass: ['inetOrgPerson', 'posixAccount'],
           uid: user.uid,
@@ -184,7 +130,7 @@ export async function startSlapd(t: Cleanup, users: readonly LdapUser[] = []): P
     async sshaOf(password) {
       return (await run('/usr/sbin/slappasswd', ['-h', '{SSHA}', '-s', password])).stdout.trim();
     },
-    stop,
-    start,
+    stop: () => engineProcess.stop(),
+    start: () => engineProcess.start(),
   };
 }
