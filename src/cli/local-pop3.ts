@@ -1,5 +1,7 @@
 import type { pino } from 'pino';
+import type { Registry } from 'prom-client';
 import type { OAuthVerifier } from '../auth/oauth/verifier.js';
+import { clusterCounters } from '../cluster/counters.js';
 import { RedisMaildropLocks } from '../cluster/leases.js';
 import { connectCluster, type ClusterConnection } from '../cluster/redis.js';
 import type { DaemonConfig } from '../config/config.js';
@@ -44,6 +46,12 @@ export async function openCluster(
   return cluster;
 }
 
+/** With `--cluster`, every metric carries `node="<nodeName>"` (prom-client's default labels). */
+export function labelByNode<R extends Registry>(registry: R, config: DaemonConfig): R {
+  if (config.cluster !== undefined) registry.setDefaultLabels({ node: config.nodeName });
+  return registry;
+}
+
 /**
  * The engine on the users file (read, then watched) and the Maildir store, as the single process
  * and every worker build it. It does not listen yet.
@@ -71,6 +79,8 @@ export async function createLocalPop3(
       ? {}
       : { locks: new RedisMaildropLocks(cluster, { ttlMs: config.lockTtl * 1000, logger }) }),
   });
+  // With --cluster the limits and the throttle count over every node, falling back to these.
+  const shared = cluster === undefined ? counters : clusterCounters(cluster, counters, logger);
   const pop3 = createServer({
     authenticator: users.authenticator,
     store,
@@ -81,7 +91,7 @@ export async function createLocalPop3(
     decoySecret,
     proxyProtocolFrom: config.proxyProtocolFrom,
     ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
-    ...(counters === undefined ? {} : { counters }),
+    ...(shared === undefined ? {} : { counters: shared }),
   });
   return { users, store, pop3, cluster };
 }
@@ -132,7 +142,7 @@ export async function startWorkerPop3(
     pop3,
     users,
     mailRoot: store,
-    registry: createMetricsRegistry(pop3),
+    registry: labelByNode(createMetricsRegistry(pop3), config),
     setLogLevel: (level) => {
       logger.level = level;
     },

@@ -68,6 +68,7 @@ export class ClusterConnection {
   readonly #handlers = new Map<string, Set<MessageHandler>>();
   #state: ClusterState = 'connecting';
   readonly #stateListeners = new Set<(state: ClusterState) => void>();
+  readonly #beforeClose: (() => Promise<void>)[] = [];
 
   constructor(settings: ClusterSettings, logger: Logger, timeouts: Partial<ClusterTimeouts> = {}) {
     this.nodeName = settings.nodeName;
@@ -166,9 +167,22 @@ export class ClusterConnection {
     return this.run((r) => r.publish(channel, message));
   }
 
-  /** Closes both clients (QUIT, bounded by the command timeout, then the socket is dropped). */
+  /**
+   * Runs `hook` at {@link close}, before the clients go (while Redis can still be told): the
+   * users of the connection take their state out of Redis there.
+   */
+  beforeClose(hook: () => Promise<void>): void {
+    this.#beforeClose.push(hook);
+  }
+
+  /**
+   * Runs the {@link beforeClose} hooks, then closes both clients (QUIT, bounded by the command
+   * timeout, then the socket is dropped).
+   */
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
+    const hooks = this.#beforeClose.splice(0);
+    await Promise.all(hooks.map((hook) => hook().catch(() => {})));
     this.#setState('closed');
     const clients = [this.redis, ...(this.#subscriber === undefined ? [] : [this.#subscriber])];
     await Promise.all(clients.map(closeClient));

@@ -186,8 +186,7 @@ export class LoginThrottle implements Throttle {
     const { authThrottleWindowMs: window, authThrottleMaxEntries: max } = limits;
     const addressFailures = this.#addresses.add(addressKey(address), now, window, max);
     const userFailures = user === undefined ? 0 : this.#users.add(userKey(user), now, window, max);
-    const delayMs = Math.max(limits.authFailureDelayMs, penalty(limits, addressFailures, userFailures));
-    return { addressFailures, userFailures, delayMs, isThrottled: delayMs > limits.authFailureDelayMs };
+    return failureVerdict(limits, addressFailures, userFailures);
   }
 
   /**
@@ -222,6 +221,20 @@ export class LoginThrottle implements Throttle {
   succeed(user: string): void {
     this.#users.delete(userKey(user));
   }
+}
+
+/**
+ * The verdict on a failed attempt once its address and user name have `addressFailures` and
+ * `userFailures` recent failures, this one included (however they were counted: here, or by the
+ * cluster's Redis).
+ */
+export function failureVerdict(
+  limits: ThrottleLimits,
+  addressFailures: number,
+  userFailures: number,
+): ThrottleVerdict {
+  const delayMs = Math.max(limits.authFailureDelayMs, penalty(limits, addressFailures, userFailures));
+  return { addressFailures, userFailures, delayMs, isThrottled: delayMs > limits.authFailureDelayMs };
 }
 
 /** The larger of the address's and the user name's delays, each doubling per failure up to its cap. */
