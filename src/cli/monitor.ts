@@ -71,7 +71,7 @@ export async function startMonitor(
     );
   }
   const monitor = new MonitorServer({
-    pop3: side.pop3,
+    pop3: side.monitored,
     admins,
     ...(side.users === undefined ? {} : { users: side.users }),
     mailRoot: side.mailRoot,

@@ -10,7 +10,9 @@ import type { Pop3TlsOptions } from '../pop3/tls.js';
 import { WorkerPool } from '../workers/primary.js';
 import { usersOfWorkers, type EditableUsers } from '../workers/users.js';
 import { listenPop3 } from './listen.js';
-import { createLocalPop3, openCluster, type WorkerSettings } from './local-pop3.js';
+import { ClusterMonitoredPop3 } from '../cluster/monitor.js';
+import type { ClusterConnection } from '../cluster/redis.js';
+import { createLocalPop3, labelByNode, openCluster, type WorkerSettings } from './local-pop3.js';
 import { openUsers, type UsersSource } from './users-source.js';
 import type { Plan } from './plan.js';
 import { encodeTls } from '../workers/state.js';
@@ -32,6 +34,10 @@ export interface SideChanges {
 export interface Pop3Side {
   /** What the monitor reads and steers: the server, or the pool of workers. */
   readonly pop3: MonitoredPop3;
+  /** With `--cluster`: what the monitor reads and steers over every node (`pop3` on this one). */
+  readonly monitored: MonitoredPop3;
+  /** With `--cluster`: this node's name, the `node` label of every metric. */
+  readonly nodeLabel: string | undefined;
   readonly mailRoot: { root: string };
   /** The users as the monitor edits them; undefined: user changes are refused. */
   readonly users: UserDirectory | undefined;
@@ -65,6 +71,8 @@ export async function singleProcess(
   const { users, store, pop3 } = await createLocalPop3(config, plan, oauth, tls, logger, undefined, cluster);
   return {
     pop3,
+    monitored: overEveryNode(cluster, pop3, logger),
+    nodeLabel: cluster?.nodeName,
     mailRoot: store,
     users: users.directory,
     usersFile: users,
@@ -75,7 +83,7 @@ export async function singleProcess(
       await listenPop3(pop3, config, plan, logger);
       return pop3.addresses();
     },
-    registry: (monitor) => createMetricsRegistry(pop3, monitor),
+    registry: (monitor) => labelByNode(createMetricsRegistry(pop3, monitor), config),
     reload(changes) {
       if (changes.limits !== undefined) {
         pop3.setLimits(changes.limits);
@@ -116,8 +124,12 @@ export async function workerProcesses(
       ...(live.tls === undefined ? {} : { tls: encodeTls(live.tls) }),
     }),
   });
+  // The primary's own connection, for the monitor over every node (the workers each hold one).
+  const redis = await openCluster(config, logger);
   return {
     pop3: pool,
+    monitored: overEveryNode(redis, pool, logger),
+    nodeLabel: redis?.nodeName,
     mailRoot: pool,
     // A file's change is answered once every worker re-read it; a database's holds for all at once.
     users:
@@ -130,9 +142,24 @@ export async function workerProcesses(
       cluster.setupPrimary({ silent: false });
       return pool.start();
     },
-    registry: (monitor) => pool.registry(createPrimaryRegistry(monitor)),
+    registry: (monitor) => pool.registry(labelByNode(createPrimaryRegistry(monitor), config)),
     reload: ({ tls, ...changes }) =>
       pool.reloadAll({ ...changes, ...(tls === undefined ? {} : { tls: encodeTls(tls) }) }),
-    stop: (graceMs) => pool.stop(graceMs),
+    async stop(graceMs) {
+      await pool.stop(graceMs);
+      await redis?.close();
+    },
   };
+}
+
+/** With `--cluster`: `local` wrapped so that the monitor sees and ends sessions on every node. */
+function overEveryNode(
+  cluster: ClusterConnection | undefined,
+  local: MonitoredPop3,
+  logger: pino.Logger,
+): MonitoredPop3 {
+  if (cluster === undefined) return local;
+  const monitored = new ClusterMonitoredPop3(cluster, local, logger);
+  cluster.beforeClose(() => monitored.close());
+  return monitored;
 }

@@ -69,9 +69,18 @@ const config = (target: ConfigTarget, data: Buffer, done: string, refusal: strin
 
 interface SnapshotDoc {
   counters: Record<string, number>;
-  sessions: { id: string; user: string | null; remoteAddress: string; state: string; startedAt: string }[];
+  sessions: {
+    id: string;
+    user: string | null;
+    remoteAddress: string;
+    state: string;
+    startedAt: string;
+    node?: string;
+  }[];
   sessionCount: number;
   isTruncated: boolean;
+  /** With --cluster: nodes that did not answer in time, left out of the list. */
+  nodesMissing?: string[];
 }
 const SNAPSHOT = { type: 'get', target: 'snapshot', data: Buffer.alloc(0) } as const;
 const snapshotOf = (data: Buffer): SnapshotDoc => JSON.parse(data.toString('utf8')) as SnapshotDoc;
@@ -89,11 +98,15 @@ const stats = single(SNAPSHOT, REFUSED, (data) => {
 const sessions = single(SNAPSHOT, REFUSED, (data) => {
   const doc = snapshotOf(data);
   const rows = doc.sessions.map((s) =>
-    [s.id, s.user ?? '-', s.remoteAddress, s.state, s.startedAt].map(String).join('  '),
+    [s.id, s.user ?? '-', s.remoteAddress, s.state, s.startedAt, ...(s.node === undefined ? [] : [s.node])]
+      .map(String)
+      .join('  '),
   );
   const header = `${doc.sessionCount} open session${doc.sessionCount === 1 ? '' : 's'}`;
   const cut = doc.isTruncated ? ` (showing ${doc.sessions.length})` : '';
-  return { text: [header + cut, ...rows].join('\n'), json: doc.sessions };
+  const missing =
+    doc.nodesMissing === undefined ? '' : ` (no answer from node ${doc.nodesMissing.join(', ')})`;
+  return { text: [header + cut + missing, ...rows].join('\n'), json: doc.sessions };
 });
 
 /**

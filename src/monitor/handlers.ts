@@ -28,11 +28,16 @@ export interface UserDirectory {
   userNames?(): Iterable<string> | Promise<Iterable<string>>;
 }
 
+/** A session as the monitor lists it; `node`: the node that serves it, with `--cluster`. */
+export type MonitoredSession = SessionSnapshot & { readonly node?: string };
+
 /** The POP3 side the monitor reads and steers: a `Pop3Server`, or the primary's pool of workers. */
 export interface MonitoredPop3 {
   readonly stats: ServerStats;
   readonly limits: Pop3Limits;
-  sessions(): readonly SessionSnapshot[];
+  sessions(): readonly MonitoredSession[];
+  /** With `--cluster`: the nodes that did not answer the last request in time (left out of it). */
+  readonly nodesMissing?: readonly string[];
   setLimits(changes: Partial<Pop3Limits>): unknown;
   endSessionsOf(user: string, message?: string): number | Promise<number>;
   /** Brings `stats` and `sessions()` up to date before they are read (the pool asks its workers). */
@@ -176,7 +181,9 @@ function snapshot(backends: MonitorBackends, uptimeSeconds: number): Buffer {
     startedAt: new Date(x.startedAt).toISOString(),
     bytesIn: x.bytesIn,
     bytesOut: x.bytesOut,
+    ...(x.node === undefined ? {} : { node: x.node }),
   }));
+  const missing = backends.pop3.nodesMissing;
   const encode = (count: number): Buffer =>
     Buffer.from(
       JSON.stringify({
@@ -184,6 +191,7 @@ function snapshot(backends: MonitorBackends, uptimeSeconds: number): Buffer {
         sessionCount: sessions.length,
         sessions: sessions.slice(0, count),
         isTruncated: count < sessions.length,
+        ...(missing === undefined || missing.length === 0 ? {} : { nodesMissing: missing }),
       }),
     );
   let out = encode(sessions.length);

@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../log.js';
+import type { MonitoredPop3, MonitoredSession } from '../monitor/handlers.js';
+import type { ClusterConnection } from './redis.js';
+
+/** A node's answer carries at most this many sessions (the monitor's JSON holds far fewer anyway). */
+export const MAX_SESSIONS_PER_ANSWER = 2000;
+export const DEFAULT_ANSWER_TIMEOUT_MS = 1000;
+export const DEFAULT_NODE_TTL_MS = 15_000;
+
+/** Every node's name, scored by when it stops counting as alive (Redis's clock, in ms). */
+const HEARTBEAT_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`;
+
+interface Ask {
+  readonly id: string;
+  readonly from: string;
+  /** Checked when received: another version of Poplar may ask something this one does not know. */
+  readonly kind: string;
+  readonly user?: string;
+  readonly message?: string;
+}
+
+interface Answer {
+  readonly id: string;
+  readonly node: string;
+  readonly sessions?: MonitoredSession[];
+  readonly ended?: number;
+}
+
+interface Pending {
+  readonly waitingFor: Set<string>;
+  readonly answers: Answer[];
+  readonly done: () => void;
+}
+
+export interface ClusterMonitorOptions {
+  /** How long an ask waits for the other nodes' answers; a node that is later is left out. */
+  readonly answerTimeoutMs?: number;
+  /** A node that has not said it is alive for this long is not waited for. */
+  readonly nodeTtlMs?: number;
+}
+
+/**
+ * What any node's monitor reads and steers, over every node: its sessions list (each session with
+ * its node's name) and the end of a user's sessions (the count summed over the nodes). It wraps
+ * this node's own {@link MonitoredPop3} (the server, or the pool of workers) and answers the
+ * other nodes' asks with it.
+ *
+ * An ask is published on one channel; every live node (from a registry each node refreshes)
+ * answers on the asker's channel; the asker waits at most `answerTimeoutMs`. A node that does not
+ * answer in time is left out, logged, and named in {@link nodesMissing}. Redis unreachable: this
+ * node's own sessions only, and every other node is missing.
+ */
+export class ClusterMonitoredPop3 implements MonitoredPop3 {
+  readonly #cluster: ClusterConnection;
+  readonly #local: MonitoredPop3;
+  readonly #logger: Logger;
+  readonly #answerTimeoutMs: number;
+  readonly #nodeTtlMs: number;
+  readonly #askChannel: string;
+  readonly #nodesKey: string;
+  readonly #pending = new Map<string, Pending>();
+  readonly #unsubscribe: (() => void)[] = [];
+  readonly #heartbeat: NodeJS.Timeout;
+  #remote: MonitoredSession[] = [];
+  #missing: readonly string[] = [];
+  #liveNodes: readonly string[] = [];
+
+  constructor(
+    cluster: ClusterConnection,
+    local: MonitoredPop3,
+    logger: Logger,
+    options: ClusterMonitorOptions = {},
+  ) {
+    this.#cluster = cluster;
+    this.#local = local;
+    this.#logger = logger;
+    this.#answerTimeoutMs = options.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+    this.#nodeTtlMs = options.nodeTtlMs ?? DEFAULT_NODE_TTL_MS;
+    this.#askChannel = cluster.key('monitor', 'ask');
+    this.#nodesKey = cluster.key('monitor', 'nodes');
+    this.#unsubscribe.push(
+      cluster.subscribe(this.#askChannel, (m) => {
+        void this.#answer(m);
+      }),
+      cluster.subscribe(this.#replyChannel(cluster.nodeName), (m) => {
+        this.#receive(m);
+      }),
+    );
+    this.#heartbeat = setInterval(
+      () => {
+        void this.#beat().catch(() => {});
+      },
+      Math.max(1, Math.floor(this.#nodeTtlMs / 3)),
+    );
+    this.#heartbeat.unref();
+    const off = cluster.onState((state) => {
+      if (state === 'reachable') void this.#beat().catch(() => {});
+    });
+    this.#unsubscribe.push(off);
+    void this.#beat().catch(() => {});
+  }
+
+  get stats(): MonitoredPop3['stats'] {
+    return this.#local.stats;
+  }
+
+  get limits(): MonitoredPop3['limits'] {
+    return this.#local.limits;
+  }
+
+  /** The nodes that did not answer the last ask in time. */
+  get nodesMissing(): readonly string[] {
+    return this.#missing;
+  }
+
+  setLimits(changes: Parameters<MonitoredPop3['setLimits']>[0]): unknown {
+    return this.#local.setLimits(changes);
+  }
+
+  /** This node's sessions and, as of the last {@link refresh}, every other node's. */
+  sessions(): readonly MonitoredSession[] {
+    const node = this.#cluster.nodeName;
+    return [...this.#local.sessions().map((s) => ({ ...s, node })), ...this.#remote];
+  }
+
+  async refresh(): Promise<void> {
+    const [, answers] = await Promise.all([this.#local.refresh?.(), this.#ask({ kind: 'sessions' })]);
+    this.#remote = answers.flatMap((a) => (Array.isArray(a.sessions) ? a.sessions : []));
+  }
+
+  async endSessionsOf(user: string, message?: string): Promise<number> {
+    const [here, answers] = await Promise.all([
+      this.#local.endSessionsOf(user, message),
+      this.#ask({ kind: 'end', user, ...(message === undefined ? {} : { message }) }),
+    ]);
+    return answers.reduce((sum, a) => sum + (typeof a.ended === 'number' ? a.ended : 0), here);
+  }
+
+  /** Leaves the registry and stops answering. */
+  async close(): Promise<void> {
+    clearInterval(this.#heartbeat);
+    for (const off of this.#unsubscribe) off();
+    await this.#cluster.run((r) => r.zrem(this.#nodesKey, this.#cluster.nodeName)).catch(() => {});
+  }
+
+  /** Says this node is alive; returns every live node. */
+  async #beat(): Promise<readonly string[]> {
+    const nodes = (await this.#cluster.run((r) =>
+      r.eval(HEARTBEAT_SCRIPT, 1, this.#nodesKey, this.#cluster.nodeName, String(this.#nodeTtlMs)),
+    )) as string[];
+    this.#liveNodes = nodes;
+    return nodes;
+  }
+
+  /** Asks every other live node; resolves with the answers that came within the timeout. */
+  async #ask(ask: Omit<Ask, 'id' | 'from'>): Promise<Answer[]> {
+    const self = this.#cluster.nodeName;
+    let nodes: readonly string[];
+    try {
+      nodes = await this.#beat();
+    } catch {
+      // Redis unreachable: this node alone; the others are those last seen.
+      this.#setMissing(this.#liveNodes.filter((n) => n !== self));
+      return [];
+    }
+    const others = new Set(nodes.filter((n) => n !== self));
+    if (others.size === 0) {
+      this.#setMissing([]);
+      return [];
+    }
+    const id = randomBytes(8).toString('hex');
+    const answers: Answer[] = [];
+    const finished = new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.#answerTimeoutMs);
+      const pending: Pending = { waitingFor: others, answers, done };
+      this.#pending.set(id, pending);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    try {
+      await this.#cluster.publish(this.#askChannel, JSON.stringify({ ...ask, id, from: self }));
+    } catch {
+      this.#pending.get(id)?.done();
+    }
+    await finished;
+    this.#pending.delete(id);
+    this.#setMissing([...others]);
+    return answers;
+  }
+
+  #setMissing(nodes: readonly string[]): void {
+    this.#missing = nodes;
+    if (nodes.length > 0)
+      this.#logger.warn({ nodes }, 'cluster monitor: nodes did not answer in time and are left out');
+  }
+
+  #receive(message: string): void {
+    let answer: Answer;
+    try {
+      answer = JSON.parse(message) as Answer;
+    } catch {
+      return;
+    }
+    const pending = this.#pending.get(answer.id);
+    if (pending === undefined || !pending.waitingFor.delete(answer.node)) return;
+    pending.answers.push(answer);
+    if (pending.waitingFor.size === 0) pending.done();
+  }
+
+  /** Another node's ask: answered from this node's own server. */
+  async #answer(message: string): Promise<void> {
+    let ask: Ask;
+    try {
+      ask = JSON.parse(message) as Ask;
+    } catch {
+      return;
+    }
+    const node = this.#cluster.nodeName;
+    if (ask.from === node || typeof ask.id !== 'string' || typeof ask.from !== 'string') return;
+    try {
+      let answer: Answer;
+      if (ask.kind === 'sessions') {
+        await this.#local.refresh?.();
+        const sessions = this.#local
+          .sessions()
+          .slice(0, MAX_SESSIONS_PER_ANSWER)
+          .map((s) => ({ ...s, node }));
+        answer = { id: ask.id, node, sessions };
+      } else if (ask.kind === 'end' && typeof ask.user === 'string') {
+        const ended = await this.#local.endSessionsOf(ask.user, ask.message);
+        if (ended > 0)
+          this.#logger.info({ user: ask.user, from: ask.from, sessionsEnded: ended }, 'sessions ended');
+        answer = { id: ask.id, node, ended };
+      } else return;
+      await this.#cluster.publish(this.#replyChannel(ask.from), JSON.stringify(answer));
+    } catch (err) {
+      this.#logger.debug({ err: String(err) }, 'cluster monitor: an ask was not answered');
+    }
+  }
+
+  #replyChannel(node: string): string {
+    return this.#cluster.key('monitor', 'reply', node);
+  }
+}
