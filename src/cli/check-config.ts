@@ -2,6 +2,8 @@ import { access } from 'node:fs/promises';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
 import type { DaemonConfig } from '../config/config.js';
+import { connectCluster, redactedUrl } from '../cluster/redis.js';
+import { silentLogger } from '../log.js';
 import { AdminStore } from '../monitor/admins.js';
 import { openUsers } from './users-source.js';
 import { textLine } from './logger.js';
@@ -70,10 +72,32 @@ export async function checkConfigCommand(argv: string[], readConfig: ConfigReade
       await admins.reload();
       admins.close();
     }
+    if (config.cluster !== undefined)
+      process.stderr.write(`poplar: ${await clusterAnswer(config, config.cluster)}\n`);
   } catch (error) {
     process.stderr.write(`poplar: ${(error as Error).message}\n`);
     return 1;
   }
   process.stdout.write(printConfig(config, `poplar ${version()}: the effective configuration`));
   return 0;
+}
+
+/**
+ * Whether the cluster's Redis answers a PING now. Not an error either way: the daemon starts while
+ * Redis is down (an unreadable password file is one: it throws, as at the daemon's start).
+ */
+async function clusterAnswer(config: DaemonConfig, url: string): Promise<string> {
+  const cluster = connectCluster(
+    { cluster: url, clusterPasswordFile: config.clusterPasswordFile, nodeName: config.nodeName },
+    silentLogger,
+  );
+  try {
+    await cluster.settled();
+    await cluster.ping();
+    return `the cluster at ${redactedUrl(url)} answers (this node: ${config.nodeName})`;
+  } catch (error) {
+    return `warning: the cluster at ${redactedUrl(url)} does not answer (${(error as Error).message}); the daemon would start and count on this node alone until it does`;
+  } finally {
+    await cluster.close();
+  }
 }
