@@ -2,29 +2,12 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import {
-  ClusterUnavailableError,
-  connectCluster,
-  redactedUrl,
-  type ClusterConnection,
-  type ClusterState,
-} from '../../src/cluster/redis.js';
+import { ClusterUnavailableError, connectCluster, redactedUrl } from '../../src/cluster/redis.js';
 import { ConfigError } from '../../src/errors.js';
+import { reach } from '../helpers/cluster-state.js';
 import { startRedis } from '../helpers/engines/redis.js';
 import { recordingLogger } from '../helpers/recording-logger.js';
 import { tempDir } from '../helpers/temp-dir.js';
-
-/** Resolves when `connection` is in `state` (now or later). */
-export function reach(connection: ClusterConnection, state: ClusterState): Promise<void> {
-  if (connection.state === state) return Promise.resolve();
-  return new Promise((resolve) => {
-    const off = connection.onState((s) => {
-      if (s !== state) return;
-      off();
-      resolve();
-    });
-  });
-}
 
 const fast = { reconnectStepMs: 10, reconnectMaxMs: 50 };
 
