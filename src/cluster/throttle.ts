@@ -58,6 +58,8 @@ export class ClusterThrottle implements Throttle {
   readonly #channel: string;
   readonly #unsubscribe: () => void;
   #isFallingBack = false;
+  /** The limits of the last check or failure: what a success is judged under. */
+  #limits: ThrottleLimits | undefined;
   /** Round trips to Redis for failed logins (for tests and the bench). */
   roundTrips = 0;
 
@@ -72,12 +74,14 @@ export class ClusterThrottle implements Throttle {
   }
 
   check(address: string, user: string | undefined, limits: ThrottleLimits): ThrottleVerdict {
+    this.#limits = limits;
     const shared = this.#copy.check(address, user, limits);
     const local = this.#local.check(address, user, limits);
     return local.delayMs > shared.delayMs ? local : shared;
   }
 
   async fail(address: string, user: string | undefined, limits: ThrottleLimits): Promise<ThrottleVerdict> {
+    this.#limits = limits;
     const head = JSON.stringify({ address, user, maxEntries: limits.authThrottleMaxEntries }).slice(0, -1);
     try {
       this.roundTrips += 1;
@@ -102,9 +106,16 @@ export class ClusterThrottle implements Throttle {
     }
   }
 
+  /**
+   * A success forgets the user name's failures on every node, in the background; a name with no
+   * failure in this process's copy (the usual case) costs no round trip at all.
+   */
   succeed(user: string): void {
+    const limits = this.#limits;
+    const hadFailures = limits === undefined || this.#copy.check('', user, limits).userFailures > 0;
     this.#copy.succeed(user);
     this.#local.succeed(user);
+    if (!hadFailures) return;
     const news: ThrottleNews = { addressFailures: 0, user, userFailures: 0, maxEntries: 1 };
     // Fire and forget: a success is never slowed; if Redis is down the count fades with its TTL.
     this.#cluster
