@@ -71,6 +71,7 @@ export class ClusterMonitoredPop3 implements MonitoredPop3 {
   #remote: MonitoredSession[] = [];
   #missing: readonly string[] = [];
   #liveNodes: readonly string[] = [];
+  #isListening = false;
 
   constructor(
     cluster: ClusterConnection,
@@ -85,26 +86,33 @@ export class ClusterMonitoredPop3 implements MonitoredPop3 {
     this.#nodeTtlMs = options.nodeTtlMs ?? DEFAULT_NODE_TTL_MS;
     this.#askChannel = cluster.key('monitor', 'ask');
     this.#nodesKey = cluster.key('monitor', 'nodes');
+    // This node says it is alive only once it hears the asks: the others would wait for it in vain.
     this.#unsubscribe.push(
-      cluster.subscribe(this.#askChannel, (m) => {
-        void this.#answer(m);
-      }),
+      cluster.subscribe(
+        this.#askChannel,
+        (m) => {
+          void this.#answer(m);
+        },
+        () => {
+          this.#isListening = true;
+          void this.#beat().catch(() => {});
+        },
+      ),
       cluster.subscribe(this.#replyChannel(cluster.nodeName), (m) => {
         this.#receive(m);
+      }),
+      cluster.onState((state) => {
+        // Listening again once the subscription is back (the callback above).
+        if (state === 'unreachable') this.#isListening = false;
       }),
     );
     this.#heartbeat = setInterval(
       () => {
-        void this.#beat().catch(() => {});
+        if (this.#isListening) void this.#beat().catch(() => {});
       },
       Math.max(1, Math.floor(this.#nodeTtlMs / 3)),
     );
     this.#heartbeat.unref();
-    const off = cluster.onState((state) => {
-      if (state === 'reachable') void this.#beat().catch(() => {});
-    });
-    this.#unsubscribe.push(off);
-    void this.#beat().catch(() => {});
   }
 
   get stats(): MonitoredPop3['stats'] {
@@ -150,10 +158,11 @@ export class ClusterMonitoredPop3 implements MonitoredPop3 {
     await this.#cluster.run((r) => r.zrem(this.#nodesKey, this.#cluster.nodeName)).catch(() => {});
   }
 
-  /** Says this node is alive; returns every live node. */
+  /** Says this node is alive (while it hears the asks); returns every live node. */
   async #beat(): Promise<readonly string[]> {
+    const ttlMs = this.#isListening ? this.#nodeTtlMs : 0;
     const nodes = (await this.#cluster.run((r) =>
-      r.eval(HEARTBEAT_SCRIPT, 1, this.#nodesKey, this.#cluster.nodeName, String(this.#nodeTtlMs)),
+      r.eval(HEARTBEAT_SCRIPT, 1, this.#nodesKey, this.#cluster.nodeName, String(ttlMs)),
     )) as string[];
     this.#liveNodes = nodes;
     return nodes;

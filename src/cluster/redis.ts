@@ -66,6 +66,8 @@ export class ClusterConnection {
   readonly #logger: Logger;
   #subscriber: Redis | undefined;
   readonly #handlers = new Map<string, Set<MessageHandler>>();
+  /** Called each time a channel's SUBSCRIBE has reached Redis (at first, and after every reconnect). */
+  readonly #onSubscribed = new Map<string, Set<() => void>>();
   #state: ClusterState = 'connecting';
   readonly #stateListeners = new Set<(state: ClusterState) => void>();
   readonly #beforeClose: (() => Promise<void>)[] = [];
@@ -141,10 +143,17 @@ export class ClusterConnection {
 
   /**
    * Calls `handler` with every message published on `channel` (a full name, from {@link key}),
-   * from now on and again after Redis comes back; returns the unsubscribe.
+   * from now on and again after Redis comes back; returns the unsubscribe. `onSubscribed` is
+   * called each time the subscription is in place in Redis (at first and after each reconnect):
+   * only from then on are messages on `channel` received.
    */
-  subscribe(channel: string, handler: MessageHandler): () => void {
+  subscribe(channel: string, handler: MessageHandler, onSubscribed?: () => void): () => void {
     const subscriber = this.#subscriberClient();
+    if (onSubscribed !== undefined) {
+      const callbacks = this.#onSubscribed.get(channel) ?? new Set();
+      callbacks.add(onSubscribed);
+      this.#onSubscribed.set(channel, callbacks);
+    }
     let handlers = this.#handlers.get(channel);
     if (handlers === undefined) {
       handlers = new Set();
@@ -156,6 +165,7 @@ export class ClusterConnection {
       const set = this.#handlers.get(channel);
       if (set === undefined) return;
       set.delete(handler);
+      if (onSubscribed !== undefined) this.#onSubscribed.get(channel)?.delete(onSubscribed);
       if (set.size > 0) return;
       this.#handlers.delete(channel);
       if (subscriber.status === 'ready') subscriber.unsubscribe(channel).catch(() => {});
@@ -208,9 +218,15 @@ export class ClusterConnection {
 
   #subscribeOn(subscriber: Redis, channels: readonly string[]): void {
     if (channels.length === 0) return;
-    subscriber.subscribe(...channels).catch((err: unknown) => {
-      this.#logger.debug({ err: String(err) }, 'cluster subscribe failed; retried on reconnect');
-    });
+    subscriber.subscribe(...channels).then(
+      () => {
+        for (const channel of channels)
+          for (const callback of this.#onSubscribed.get(channel) ?? []) callback();
+      },
+      (err: unknown) => {
+        this.#logger.debug({ err: String(err) }, 'cluster subscribe failed; retried on reconnect');
+      },
+    );
   }
 
   #setState(state: ClusterState, err?: Error): void {

@@ -120,7 +120,10 @@ test(
       runCtl(t, ['--host', '127.0.0.1', '--port', String(monitorPort(a.started)), ...args], {
         env: { POPLAR_TOKEN: TOKEN },
       });
-    const listed = await ctl(['sessions']);
+    // B's monitor joins once its subscription is in place, shortly after its start.
+    let listed = await ctl(['sessions']);
+    for (let i = 0; i < 20 && !listed.stdout.startsWith('1 open session\n'); i++)
+      listed = await ctl(['sessions']);
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /^1 open session\n/);
     assert.match(listed.stdout, /\bbob {2}127\.0\.0\.1 {2}TRANSACTION {2}\S+ {2}node-b\n/);

@@ -41,6 +41,11 @@ async function startNode(
   });
   const monitored = new ClusterMonitoredPop3(cluster, started.server, logger);
   cluster.beforeClose(() => monitored.close());
+  // A node joins the monitor's registry once it hears the asks.
+  await until(
+    async () => (await cluster.run((r) => r.zscore(cluster.key('monitor', 'nodes'), name))) !== null,
+    `${name} in the registry`,
+  );
   // After the server's close (registered by startServer): sessions end before Redis goes.
   t.after(() => cluster.close());
   return { ...started, name, cluster, counters, monitored, logger };
@@ -232,4 +237,25 @@ test('Redis stopped mid-run: logins, limits and the monitor go on with this node
   const verdict = await a.counters.loginThrottle.fail('127.0.0.1', 'alice', LIMITS);
   assert.equal(verdict.addressFailures, 1, 'Redis lost its counts; they start again from this failure');
   assert.ok(a.logger.lines.some((l) => l.includes("the cluster's counts apply again")));
+});
+
+test('a successful login with a clean record costs the throttle no round trip', async (t) => {
+  const redis = await startRedis(t);
+  const a = await startNode(t, redis, 'a');
+  await startNode(t, redis, 'b');
+  const publishes = async (): Promise<number> => {
+    const info = (await a.cluster.run((r) => r.call('INFO', 'commandstats'))) as string;
+    return Number(/cmdstat_publish:calls=(\d+)/.exec(info)?.[1] ?? 0);
+  };
+  const client = await connect(t, a);
+  await client.command('USER alice');
+  assert.match(await client.command('PASS pw'), /^\+OK/);
+  await client.command('QUIT');
+  assert.equal(await publishes(), 0);
+  // After a failure, the success is told to every node.
+  await failLogin(t, a, 'alice');
+  const again = await connect(t, a);
+  await again.command('USER alice');
+  assert.match(await again.command('PASS pw'), /^\+OK/);
+  await until(async () => (await publishes()) === 2, 'the news of the failure and of the success');
 });
