@@ -12,12 +12,12 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** A loopback port nobody listens on now (the engine may still lose it: callers retry). */
-export async function freePort(): Promise<number> {
+/** A port of loopback address `host` nobody listens on now (the engine may still lose it: callers retry). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
+    server.listen(0, host, resolve);
   });
   const address = server.address();
   await new Promise<void>((resolve) =>

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { access, constants, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { installCommand } from '../../interop/require-binary.js';
 import { tempDir } from '../temp-dir.js';
+import { freePort } from './engine-process.js';
 
 /** Debian's HAProxy (2.6 on bookworm). */
 export const HAPROXY_BINARY = '/usr/sbin/haproxy';
@@ -208,18 +209,6 @@ export async function startHaproxy(t: TestContext, options: HaproxyOptions): Pro
       await launch();
     },
   };
-}
-
-/** A port on `host` nobody listens on now (the system's choice). */
-async function freePort(host: string): Promise<number> {
-  const server = createServer();
-  server.listen(0, host);
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 /** Polls until a TCP connection to `host:port` is accepted (then closes it at once), bounded. */

@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import type { TestContext } from 'node:test';
 import { findBinary, installCommand } from '../../interop/require-binary.js';
 import { tempDir } from '../temp-dir.js';
+import { freePort } from './engine-process.js';
 
 /** A private redis-server for one test: its own folder, a free loopback port, nothing saved. */
 export interface RedisEngine {
@@ -113,18 +114,6 @@ export async function startRedis(
       await launch();
     },
   };
-}
-
-/** A loopback port nobody listens on now (the system's choice). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 /** Polls `port` with PING until a reply comes (+PONG, or -NOAUTH when a password is set), bounded. */
