@@ -56,12 +56,29 @@ async function stopChild(child, ms = 10_000) {
 
 /**
  * Poplar from the compiled build, limits raised (`limits`: others, or higher). `toml`: more lines for
- * its config file (e.g. to turn a feature off for an A/B run).
+ * its config file (e.g. to turn a feature off for an A/B run). `users`: a users file or database
+ * URL instead of the fixtures' file; `args`: more flags; `mail`: a mail root to share (several nodes)
+ * instead of this server's own copy of the fixtures; `port`: a port instead of a free one.
  */
-export async function startPoplar({ repo, fixtures, hashes, cpuProfDir, workers, toml = '', limits = {} }) {
+export async function startPoplar({
+  repo,
+  fixtures,
+  hashes,
+  cpuProfDir,
+  workers,
+  toml = '',
+  limits = {},
+  users,
+  args: extraArgs = [],
+  port: fixedPort,
+  mail,
+}) {
   const dir = await mkdtemp(join(tmpdir(), 'poplar-bench-poplar-'));
-  linkTree(fixtures.root, join(dir, 'mail'));
-  await addHashedUsers(join(dir, 'mail'));
+  const mailRoot = mail ?? join(dir, 'mail');
+  if (mail === undefined) {
+    linkTree(fixtures.root, mailRoot);
+    await addHashedUsers(mailRoot);
+  }
   await writeUsersFile(join(dir, 'users'), fixtures.users, hashes);
   const raised = { maxConnectionsPerIp: 20000, maxConnections: 20000, authFailureDelayMs: 0, ...limits };
   await writeFile(
@@ -70,7 +87,7 @@ export async function startPoplar({ repo, fixtures, hashes, cpuProfDir, workers,
       .map(([k, v]) => `${k} = ${v}\n`)
       .join('')}${toml}\n`,
   );
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const args = [
     NOFILE,
     process.execPath,
@@ -80,9 +97,9 @@ export async function startPoplar({ repo, fixtures, hashes, cpuProfDir, workers,
     '-p',
     String(port),
     '-m',
-    join(dir, 'mail'),
+    mailRoot,
     '--users',
-    join(dir, 'users'),
+    users ?? join(dir, 'users'),
     '--config',
     join(dir, 'poplar.toml'),
     '--listen',
@@ -91,6 +108,7 @@ export async function startPoplar({ repo, fixtures, hashes, cpuProfDir, workers,
     '0',
     '--log-level',
     'warn',
+    ...extraArgs,
   ];
   const logFile = join(dir, 'poplar.log');
   const fd = openSync(logFile, 'a');
@@ -109,10 +127,10 @@ export async function startPoplar({ repo, fixtures, hashes, cpuProfDir, workers,
     pid: child.pid,
     /** Processes that each keep their own authentication cache: the workers (as config.ts counts them). */
     authCaches: Number(workers ?? Math.min(availableParallelism(), 64)),
-    mailDir: (user) => join(dir, 'mail', user),
+    mailDir: (user) => join(mailRoot, user),
     /** Forgets the size index of a maildrop (first-open scenario). */
     async dropIndex(user) {
-      await rm(join(dir, 'mail', user, '.poplar-sizes'), { force: true });
+      await rm(join(mailRoot, user, '.poplar-sizes'), { force: true });
     },
     async stop() {
       await stopChild(child);
