@@ -385,22 +385,25 @@ test('three nodes behind HAProxy (send-proxy-v2), Redis and PostgreSQL', async (
 
   await t.test(
     'PostgreSQL stopped mid-run: a user seen recently still logs in, an unseen one gets [SYS/TEMP], never [AUTH]',
-    async () => {
+    async (t) => {
       // Seen on every node (round robin), so whichever node the next login reaches knows the user.
       for (let i = 0; i < c.nodes.length * 2; i++) {
         const seen = await login(c, 'cached');
         assert.match(seen.reply, /^\+OK/);
         await seen.client.command('QUIT');
       }
+      const since = c.nodes.map((n) => n.logs.length);
       await c.postgres.stop();
       try {
         for (let i = 0; i < c.nodes.length; i++) {
           const cached = await login(c, 'cached');
           assert.match(cached.reply, /^\+OK/);
+          if (i === 0) t.diagnostic(`PostgreSQL stopped; cached: ${cached.reply}`);
           assert.match(await cached.client.command('STAT'), /^\+OK 3 /);
           await cached.client.command('QUIT');
           const unseen = await login(c, 'unseen');
           assert.match(unseen.reply, /^-ERR \[SYS\/TEMP\]/);
+          if (i === 0) t.diagnostic(`PostgreSQL stopped; unseen: ${unseen.reply}`);
           unseen.client.close();
         }
       } finally {
@@ -408,6 +411,8 @@ test('three nodes behind HAProxy (send-proxy-v2), Redis and PostgreSQL', async (
       }
       const after = await loginWhenServed(c, 'unseen', /^-ERR \[SYS\/TEMP\]/);
       await after.client.command('QUIT');
+      const lines = c.nodes.flatMap((n, i) => n.logs.slice(since[i]).map((e) => `pop${i + 1}: ${e.raw}`));
+      for (const line of lines.filter((l) => /user database/.test(l))) t.diagnostic(line);
     },
   );
 });
