@@ -245,8 +245,12 @@ try {
   await loginCost(fixtures, redis, postgres, passwordFile);
   // The HAProxy scenario's clean-ups come after the engines': keep those until the end.
   const kept = cleanups.splice(0, engines);
-  await throughHaproxy(fixtures, redis);
-  cleanups.unshift(...kept);
+  try {
+    await throughHaproxy(fixtures, redis);
+  } finally {
+    // Even when it fails: the engines are stopped by the last clean-up below.
+    cleanups.unshift(...kept);
+  }
 } finally {
   await cleanUp();
 }
