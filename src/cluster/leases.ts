@@ -4,12 +4,11 @@ import { Pop3Error, RespCode } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import {
   inUseError,
-  lockLostError,
   type FencedMaildropLease,
-  type LosableMaildropLease,
   type MaildropKey,
   type MaildropLocks,
 } from '../mailstore/locks.js';
+import { RefreshedLease } from '../mailstore/refreshed-lease.js';
 import type { ClusterConnection } from './redis.js';
 
 /**
@@ -124,23 +123,16 @@ export class RedisMaildropLocks implements MaildropLocks {
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** One lease, held and refreshed; see {@link RedisMaildropLocks}. */
-export class RedisLease implements LosableMaildropLease, FencedMaildropLease {
+export class RedisLease extends RefreshedLease implements FencedMaildropLease {
   readonly fencing: number;
   readonly #cluster: ClusterConnection;
   readonly #key: string;
   readonly #value: string;
-  readonly #ttlMs: number;
-  readonly #log: Logger;
-  readonly #user: string;
-  readonly #lost = new AbortController();
-  readonly #timer: NodeJS.Timeout;
   /**
    * performance.now() until which the lease is surely ours: the sending time of the last request
    * that extended it, plus the TTL (Redis set the expiry after it received the request).
    */
   #validUntil: number;
-  #isHeld = true;
-  #isRefreshing = false;
 
   constructor(init: {
     cluster: ClusterConnection;
@@ -152,25 +144,12 @@ export class RedisLease implements LosableMaildropLease, FencedMaildropLease {
     log: Logger;
     user: string;
   }) {
+    super(init.ttlMs, init.log, init.user);
     this.#cluster = init.cluster;
     this.#key = init.key;
     this.#value = init.value;
     this.fencing = init.fencing;
-    this.#ttlMs = init.ttlMs;
-    this.#log = init.log;
-    this.#user = init.user;
     this.#validUntil = init.sentAt + init.ttlMs;
-    // Never keeps the process alive; stopped at release and at loss.
-    this.#timer = setInterval(
-      () => {
-        if (!this.#isRefreshing) void this.#extend();
-      },
-      Math.max(1, Math.floor(init.ttlMs / 3)),
-    ).unref();
-  }
-
-  get lost(): AbortSignal {
-    return this.#lost.signal;
   }
 
   /**
@@ -179,75 +158,50 @@ export class RedisLease implements LosableMaildropLease, FencedMaildropLease {
    * so a delete never starts, or goes on, on a lease about to expire.
    */
   get #marginMs(): number {
-    return this.#ttlMs / 3;
+    return this.ttlMs / 3;
   }
 
-  /** Extends the lease to a whole TTL if it is still ours; resolves to whether it did. */
-  async #extend(): Promise<boolean> {
-    if (!this.#isHeld || this.#lost.signal.aborted) return false;
-    this.#isRefreshing = true;
+  /**
+   * In one script, the lease must still hold our owner token and our fencing number, and is then
+   * given a whole TTL; safe to act on when the answer came back with more than the margin left.
+   */
+  protected async refresh(): Promise<boolean> {
     const sentAt = performance.now();
     try {
       const reply = await this.#cluster.run((r) =>
-        runScript(r, 'extend', [this.#key], [this.#value, this.#ttlMs]),
+        runScript(r, 'extend', [this.#key], [this.#value, this.ttlMs]),
       );
       if (reply !== 1) {
-        this.#lose({}, 'maildrop lease lost: it expired or another session holds it');
+        this.lose({}, 'maildrop lease lost: it expired or another session holds it');
         return false;
       }
-      this.#validUntil = sentAt + this.#ttlMs;
-      return true;
+      this.#validUntil = sentAt + this.ttlMs;
+      return this.#validUntil - performance.now() > this.#marginMs;
     } catch (error) {
       const leftMs = Math.round(this.#validUntil - performance.now());
       if (leftMs <= this.#marginMs) {
-        this.#lose({ err: errorText(error), leftMs }, 'maildrop lease could not be refreshed in time');
+        this.lose({ err: errorText(error), leftMs }, 'maildrop lease could not be refreshed in time');
       } else {
-        this.#log.warn(
-          { user: this.#user, err: errorText(error), leftMs },
+        this.log.warn(
+          { user: this.user, err: errorText(error), leftMs },
           'maildrop lease could not be refreshed',
         );
       }
       return false;
-    } finally {
-      this.#isRefreshing = false;
     }
   }
 
-  #isLost(): boolean {
-    return this.#lost.signal.aborted;
+  protected override lose(fields: object, message: string): void {
+    super.lose({ fencing: this.fencing, ...fields }, message);
   }
 
-  #lose(fields: object, message: string): void {
-    if (this.#lost.signal.aborted || !this.#isHeld) return;
-    clearInterval(this.#timer);
-    this.#log.warn({ user: this.#user, fencing: this.fencing, ...fields }, message);
-    this.#lost.abort();
-  }
-
-  /**
-   * In UPDATE, before any delete: in one script, the lease must still hold our owner token and our
-   * fencing number, and is then given a whole TTL; the answer must come back with more than the
-   * margin left. The refresh timer goes on during the deletes, which stop once the lease is lost.
-   */
-  async confirm(): Promise<void> {
-    if (!this.#isHeld) throw new Pop3Error('maildrop lock was released', RespCode.sysTemp);
-    if (this.#isLost()) throw lockLostError();
-    const isExtended = await this.#extend();
-    if (isExtended && this.#validUntil - performance.now() > this.#marginMs) return;
-    if (this.#isLost()) throw lockLostError();
-    throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp);
-  }
-
-  /** Removes the lease if it is still ours (a successor's is never touched); a second call does nothing. */
-  async release(): Promise<void> {
-    if (!this.#isHeld) return;
-    this.#isHeld = false;
-    clearInterval(this.#timer);
+  /** Removes the lease if it is still ours (a successor's is never touched). */
+  protected async giveUp(): Promise<void> {
     try {
       await this.#cluster.run((r) => runScript(r, 'release', [this.#key], [this.#value]));
     } catch (error) {
       // Redis unreachable: the lease expires by itself after the TTL.
-      this.#log.warn({ user: this.#user, err: errorText(error) }, 'maildrop lease not released; it expires');
+      this.log.warn({ user: this.user, err: errorText(error) }, 'maildrop lease not released; it expires');
     }
   }
 }

@@ -1,13 +1,8 @@
 import { dirname, join } from 'node:path';
 import { asError, isErrno, Pop3Error, RespCode } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
-import {
-  inUseError,
-  lockLostError,
-  type MaildropKey,
-  type MaildropLease,
-  type MaildropLocks,
-} from '../locks.js';
+import { inUseError, type MaildropKey, type MaildropLease, type MaildropLocks } from '../locks.js';
+import { RefreshedLease } from '../refreshed-lease.js';
 import { threadPoolFs, type MaildirFs } from './fs.js';
 import {
   createExclusive,
@@ -118,47 +113,35 @@ export class FileMaildropLocks implements MaildropLocks {
  * no longer this session's (broken by another node that found it stale, removed) or could not be
  * refreshed for two thirds of the TTL (it may be broken any time now).
  */
-class FileLease implements MaildropLease {
+class FileLease extends RefreshedLease {
   readonly #path: string;
   readonly #content: string;
   readonly #fs: MaildirFs;
-  readonly #ttlMs: number;
-  readonly #log: Logger;
-  readonly #user: string;
-  readonly #lost = new AbortController();
-  readonly #timer: NodeJS.Timeout;
   /** performance.now() of the last refresh that found the lock ours. */
   #refreshedAt = performance.now();
-  #isHeld = true;
 
   constructor(path: string, content: string, fs: MaildirFs, ttlMs: number, log: Logger, user: string) {
+    super(ttlMs, log, user);
     this.#path = path;
-    this.#user = user;
     this.#content = content;
     this.#fs = fs;
-    this.#ttlMs = ttlMs;
-    this.#log = log;
     heldContents.add(content);
-    // Never keeps the process alive; stopped at release and at loss.
-    this.#timer = setInterval(() => void this.#refresh(), Math.max(1, Math.floor(ttlMs / 3))).unref();
-  }
-
-  get lost(): AbortSignal {
-    return this.#lost.signal;
   }
 
   /**
    * Checks that the lock file still holds what this lease wrote, and sets its mtime to now.
    * Resolves to whether the lock is ours and safe to act on: refreshed now, or found ours but not
    * refreshed (a read-only file system) while within two thirds of the TTL since the last refresh.
-   * A lock found to be another's, or gone from a maildir still there, is lost.
+   * A lock found to be another's, or gone from a maildir still there, is lost. Before UPDATE, this
+   * means another node can only break the lock a whole TTL after the check: a lock file with
+   * another content means another session broke this one as stale and may be working on the
+   * maildrop now; a missing one, that it is about to.
    */
-  async #refresh(): Promise<boolean> {
-    if (!this.#isHeld || this.#lost.signal.aborted) return false;
+  protected async refresh(): Promise<boolean> {
     try {
       const current = await observeLock(this.#path, this.#fs);
       if (current.content !== this.#content) {
-        this.#lose({ owner: ownerOf(current.content) }, 'maildrop lock taken by another session');
+        this.lose({ owner: ownerOf(current.content) }, 'maildrop lock taken by another session');
         return false;
       }
     } catch (error) {
@@ -168,7 +151,7 @@ class FileLease implements MaildropLease {
       }
       // The whole maildir removed under the session: no one else's maildrop, nothing to refresh.
       if (!(await this.#fs.exists(dirname(this.#path)))) return true;
-      this.#lose({}, 'maildrop lock removed by another session');
+      this.lose({}, 'maildrop lock removed by another session');
       return false;
     }
     try {
@@ -183,54 +166,22 @@ class FileLease implements MaildropLease {
   /** A refresh that failed: lost once two thirds of the TTL have passed since the last one. */
   #failed(error: unknown): boolean {
     const sinceMs = Math.round(performance.now() - this.#refreshedAt);
-    if (sinceMs >= (this.#ttlMs * 2) / 3) {
-      this.#lose({ err: asError(error), sinceMs }, 'maildrop lock could not be refreshed in time');
+    if (sinceMs >= (this.ttlMs * 2) / 3) {
+      this.lose({ err: asError(error), sinceMs }, 'maildrop lock could not be refreshed in time');
       return false;
     }
-    this.#log.warn(
-      { user: this.#user, err: asError(error), sinceMs },
-      'maildrop lock could not be refreshed',
-    );
+    this.log.warn({ user: this.user, err: asError(error), sinceMs }, 'maildrop lock could not be refreshed');
     return true;
   }
 
-  #isLost(): boolean {
-    return this.#lost.signal.aborted;
-  }
-
-  #lose(fields: object, message: string): void {
-    if (this.#lost.signal.aborted || !this.#isHeld) return;
-    clearInterval(this.#timer);
-    this.#log.warn({ user: this.#user, ...fields }, message);
-    this.#lost.abort();
-  }
-
-  /**
-   * No other session holds the maildrop: the lock file still holds what this lease wrote. It is
-   * refreshed on the spot, so that another node can only break it a whole TTL after this check
-   * (the deletes that follow have that long; the refresh timer goes on meanwhile). A lock file
-   * with another content means another session broke this one as stale and may be working on
-   * the maildrop now; a missing one, that it is about to.
-   */
-  async confirm(): Promise<void> {
-    if (!this.#isHeld) throw new Pop3Error('maildrop lock was released', RespCode.sysTemp);
-    if (this.#lost.signal.aborted) throw lockLostError();
-    if (await this.#refresh()) return;
-    if (this.#isLost()) throw lockLostError();
-    throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp);
-  }
-
   /** Removes the lock file if it is still ours. */
-  async release(): Promise<void> {
-    if (!this.#isHeld) return;
-    this.#isHeld = false;
-    clearInterval(this.#timer);
+  protected async giveUp(): Promise<void> {
     try {
       const current = await observeLock(this.#path, this.#fs);
       if (current.content === this.#content) {
         // A lost lease's file may be broken by another node at any moment: moved aside and
         // compared, so that a successor's fresh lock is never the one removed.
-        if (this.#lost.signal.aborted) await removeIfSame(this.#path, current, this.#fs);
+        if (this.isLost()) await removeIfSame(this.#path, current, this.#fs);
         else await this.#fs.unlink(this.#path);
       }
     } catch (error) {
