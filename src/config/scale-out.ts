@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
-import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
+import { parseNetwork } from '../pop3/proxy-gate.js';
 import { unknownKeys } from './unknown-keys.js';
 
 /**
@@ -78,19 +78,6 @@ export type ScaleOutLayer = {
 /** Whether `users` names a database (`postgresql://`, `postgres://`, `ldap://`, `ldaps://`), not a file. */
 export const isUserdbUrl = (users: string): boolean => /^(postgres(ql)?|ldaps?):\/\//i.test(users);
 
-/** Parses `ADDRESS/PREFIX` (a bare address is the one host). */
-export function parseCidr(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
-  const [address = '', prefixText, ...rest] = text.split('/');
-  const version = isIP(address);
-  const max = version === 6 ? 128 : 32;
-  const prefix = prefixText === undefined ? max : /^[0-9]{1,3}$/.test(prefixText) ? Number(prefixText) : -1;
-  if (version === 0 || rest.length > 0 || prefix < 0 || prefix > max)
-    throw new ConfigError(`proxyProtocolFrom: ${JSON.stringify(text)} is not an ADDRESS/PREFIX network`, {
-      settings: ['proxyProtocolFrom'],
-    });
-  return { address, prefix, family: version === 6 ? 'ipv6' : 'ipv4' };
-}
-
 /** The scale-out keys of a TOML document (already checked for unknown top-level keys). */
 export function scaleOutLayerFromToml(doc: Record<string, unknown>, source: string): ScaleOutLayer {
   const layer: ScaleOutLayer = {};
@@ -146,7 +133,7 @@ export function scaleOutLayerFromToml(doc: Record<string, unknown>, source: stri
 /** Defaults and checks for the scale-out settings. */
 export function resolveScaleOut(merged: ScaleOutLayer): ScaleOutConfig {
   const proxyProtocolFrom = merged.proxyProtocolFrom ?? [];
-  for (const cidr of proxyProtocolFrom) parseCidr(cidr);
+  for (const network of proxyProtocolFrom) parseNetwork(network);
   const cluster = merged.cluster;
   if (cluster !== undefined && !/^rediss?:\/\/[^/]+(\/[0-9]{1,2})?\/?$/i.test(cluster))
     throw new ConfigError('cluster must be redis://HOST:PORT[/DB] or rediss://HOST:PORT[/DB]', {

@@ -2,8 +2,22 @@ import { BlockList, isIPv4, isIPv6, type Socket } from 'node:net';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Pop3Limits } from './limits.js';
+import { mappedIPv4 } from './throttle.js';
 import { readProxyHeader } from './proxy-header-reader.js';
 import type { ProxyEndpoint } from './proxy-protocol.js';
+
+/** Parses a `proxyProtocolFrom` network: `ADDRESS/PREFIX`, or a bare address (that one host). */
+export function parseNetwork(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
+  const [address = '', prefixText, ...rest] = text.split('/');
+  const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : undefined;
+  const max = family === 'ipv4' ? 32 : 128;
+  const prefix = prefixText === undefined ? max : /^[0-9]{1,3}$/.test(prefixText) ? Number(prefixText) : -1;
+  if (family === undefined || rest.length > 0 || prefix < 0 || prefix > max)
+    throw new ConfigError(`proxyProtocolFrom: ${JSON.stringify(text)} is not an ADDRESS/PREFIX network`, {
+      settings: ['proxyProtocolFrom'],
+    });
+  return { address, prefix, family };
+}
 
 /** Why a connection from a trusted balancer was refused before its header was read. */
 export const PROXY_BACKLOG_REFUSAL = 'too many connections waiting for their PROXY header';
@@ -25,15 +39,7 @@ export class ProxyGate {
     if (networks.length === 0) return;
     const trusted = new BlockList();
     for (const network of networks) {
-      const [address = '', prefixText, ...rest] = network.split('/');
-      const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : undefined;
-      const max = family === 'ipv4' ? 32 : 128;
-      const prefix =
-        prefixText === undefined ? max : /^[0-9]{1,3}$/.test(prefixText) ? Number(prefixText) : -1;
-      if (family === undefined || rest.length > 0 || prefix < 0 || prefix > max)
-        throw new ConfigError(
-          `proxyProtocolFrom: ${JSON.stringify(network)} is not an ADDRESS/PREFIX network`,
-        );
+      const { address, prefix, family } = parseNetwork(network);
       trusted.addSubnet(address, prefix, family);
     }
     this.#trusted = trusted;
@@ -43,9 +49,8 @@ export class ProxyGate {
   isTrusted(address: string | undefined): boolean {
     if (this.#trusted === undefined || address === undefined) return false;
     // An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d; the networks name it as IPv4.
-    const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address)?.[1];
-    if (mapped !== undefined && isIPv4(mapped)) return this.#trusted.check(mapped, 'ipv4');
-    return this.#trusted.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+    const ip = mappedIPv4(address) ?? address;
+    return this.#trusted.check(ip, isIPv4(ip) ? 'ipv4' : 'ipv6');
   }
 
   /**

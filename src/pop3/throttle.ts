@@ -251,14 +251,20 @@ function backoff(baseMs: number, failures: number, capMs: number): number {
   return Math.min(baseMs * 2 ** Math.min(failures - 1, MAX_DOUBLINGS), capMs);
 }
 
+/** The IPv4 address inside an IPv4-mapped IPv6 one (`::ffff:a.b.c.d`, as a dual-stack socket shows it), else undefined. */
+export function mappedIPv4(address: string): string | undefined {
+  const inner = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address)?.[1];
+  return inner !== undefined && isIPv4(inner) ? inner : undefined;
+}
+
 /**
  * The key an address is counted under: an IPv4 address as it is (also when IPv4-mapped), an IPv6
  * address as its /64, since one host is commonly given a whole /64 and could otherwise move to a
  * fresh address for every attempt.
  */
 export function addressKey(address: string): string {
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-  if (mapped?.[1] !== undefined && isIPv4(mapped[1])) return mapped[1];
+  const mapped = mappedIPv4(address);
+  if (mapped !== undefined) return mapped;
   const bare = address.split('%', 1)[0] ?? address;
   if (!isIPv6(bare)) return address;
   const groups = (text: string): string[] =>
