@@ -1,7 +1,14 @@
+import type { UserPolicy, UserPolicyOverrides } from './policy.js';
+
 /** An authenticated user, as the `Authenticator` returned it. The store maps it to a mailbox. */
 export interface MailUser {
   /** The user's name, valid under {@link isValidUserName}. */
   readonly name: string;
+  /**
+   * The user's own policy values, as the backend stores them (absent: none). The engine hands the
+   * store a user whose `policy` is complete: these over the server-wide defaults.
+   */
+  readonly policy?: UserPolicyOverrides | UserPolicy;
 }
 
 /**

@@ -17,6 +17,7 @@ import {
   type MonitorResponse,
 } from './protocol/messages.js';
 import { asError } from '../errors.js';
+import { MonitorRefusal, type MonitorExtensions, type MonitorTargetHandler } from './extensions.js';
 
 /** Where POP3 users are kept; PasswdFileAuthenticator is one. */
 export interface UserDirectory {
@@ -63,6 +64,8 @@ export interface MonitorBackends {
    * was refused (the old one stays). Absent: refused (status 0x04).
    */
   readonly reload?: () => Promise<ReloadReport>;
+  /** Targets served elsewhere (user info, UIDLs, app passwords); absent ones answer 0x03. */
+  readonly extensions?: MonitorExtensions;
 }
 
 /** What a reload changed: settings taken now, and changed ones that need a restart. */
@@ -72,11 +75,34 @@ export interface ReloadReport {
 }
 
 /** An expected refusal (status 0x04) with a reason for the log. */
-class BadData extends Error {}
+const BadData = MonitorRefusal;
+
+/** Targets served by {@link MonitorBackends.extensions}, not by this file. */
+type ExtensionGetTarget = 'userInfo' | 'uidl' | 'appPasswords';
+type ExtensionConfigTarget = 'importUidl' | 'addAppPassword' | 'revokeAppPassword';
+const EXTENSION_GET = new Set<GetTarget>(['userInfo', 'uidl', 'appPasswords'] satisfies ExtensionGetTarget[]);
+const EXTENSION_CONFIG = new Set<ConfigTarget>([
+  'importUidl',
+  'addAppPassword',
+  'revokeAppPassword',
+] satisfies ExtensionConfigTarget[]);
+const isExtensionGet = (target: GetTarget): target is ExtensionGetTarget => EXTENSION_GET.has(target);
+const isExtensionConfig = (target: ConfigTarget): target is ExtensionConfigTarget =>
+  EXTENSION_CONFIG.has(target);
 
 const OK: MonitorResponse = { status: 'ok', data: Buffer.alloc(0) };
 const MAX_FIELD_BYTES = 255;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** An extension target: its handler's answer, or 0x03 when this server does not serve it. */
+async function extension(
+  handler: MonitorTargetHandler | undefined,
+  data: Buffer,
+  admin: string,
+): Promise<MonitorResponse> {
+  if (handler === undefined) return { status: 'badTarget', data: Buffer.alloc(0) };
+  return { status: 'ok', data: await handler(data, { admin }) };
+}
 
 /**
  * Acts on one request whose framing is valid: checks the token first (a wrong one changes nothing
@@ -96,10 +122,16 @@ export async function handleRequest(
   }
   try {
     if (request.type === 'get') {
+      if (isExtensionGet(request.target)) {
+        return await extension(backends.extensions?.get?.[request.target], request.data, admin);
+      }
       await backends.pop3.refresh?.();
       // A database's list is a query: read before the synchronous encoding.
       const names = request.target === 'users' ? await backends.users?.userNames?.() : undefined;
       return { status: 'ok', data: readTarget(backends, request.target, request.data, names) };
+    }
+    if (isExtensionConfig(request.target)) {
+      return await extension(backends.extensions?.config?.[request.target], request.data, admin);
     }
     const answer = await configure(backends, request.target, request.data, admin);
     return answer === undefined ? OK : { status: 'ok', data: answer };
@@ -115,7 +147,7 @@ export async function handleRequest(
 
 function readTarget(
   backends: MonitorBackends,
-  target: GetTarget,
+  target: Exclude<GetTarget, ExtensionGetTarget>,
   data: Buffer,
   names: Iterable<string> | undefined,
 ): Buffer {
@@ -210,7 +242,7 @@ function snapshot(backends: MonitorBackends, uptimeSeconds: number): Buffer {
 
 async function configure(
   backends: MonitorBackends,
-  target: ConfigTarget,
+  target: Exclude<ConfigTarget, ExtensionConfigTarget>,
   data: Buffer,
   admin: string,
 ): Promise<Buffer | undefined> {

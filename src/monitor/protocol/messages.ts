@@ -31,6 +31,12 @@ export const GetTarget = {
   snapshot: 0x20,
   users: 0x21,
   admins: 0x22,
+  /** Poplar's (issue 15), DATA a user name, JSON answers: their policy and last logins. */
+  userInfo: 0x23,
+  /** The user's UIDL mapping and its history. */
+  uidl: 0x24,
+  /** The user's app passwords (labels, creation, last use; never the secrets). */
+  appPasswords: 0x25,
 } as const;
 export type GetTarget = keyof typeof GetTarget;
 
@@ -44,6 +50,12 @@ export const ConfigTarget = {
   endSessions: 0x06,
   /** Poplar's: what SIGHUP does; answers JSON `{ applied, needsRestart }`. */
   reload: 0x07,
+  /** Poplar's (issue 15): UIDLs imported for a user's messages. */
+  importUidl: 0x08,
+  /** A new app password for a user; answers JSON with the secret, shown once. */
+  addAppPassword: 0x09,
+  /** Revokes one app password of a user. */
+  revokeAppPassword: 0x0a,
 } as const;
 export type ConfigTarget = keyof typeof ConfigTarget;
 

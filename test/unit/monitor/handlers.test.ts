@@ -11,6 +11,7 @@ import { MemoryStore } from '../../../src/mailstore/memory.js';
 import { createServer, type Pop3Server, type SessionSnapshot } from '../../../src/pop3/server.js';
 import { AdminStore } from '../../../src/monitor/admins.js';
 import { handleRequest, type MonitorBackends, type UserDirectory } from '../../../src/monitor/handlers.js';
+import { MonitorRefusal } from '../../../src/monitor/extensions.js';
 import { encodeResponse } from '../../../src/monitor/protocol/encode.js';
 import type {
   ConfigTarget,
@@ -757,5 +758,39 @@ describe('handleRequest: CONFIG 0x06 end sessions', () => {
   test('an empty name is badData', async (t) => {
     const h = await setup(t);
     assert.equal(await wire(h, config('endSessions', '')), BAD_DATA);
+  });
+});
+
+describe('handleRequest: extension targets', () => {
+  test('answers 0x03 for an extension target the server does not serve, after the token', async (t) => {
+    const h = await setup(t);
+    assert.equal(await wire(h, get('userInfo')), '03000100');
+    assert.equal(await wire(h, config('addAppPassword', 'bob\0phone')), '03000100');
+    assert.equal(await wire(h, get('userInfo', 'wrong-token-0000')), AUTH_FAILED);
+  });
+
+  test('hands DATA and the admin to a registered handler: its answer, 0x04 on MonitorRefusal, 0x06 on anything else', async (t) => {
+    const h = await setup(t);
+    const seen: string[] = [];
+    const backends: MonitorBackends = {
+      ...h.backends,
+      extensions: {
+        get: {
+          userInfo: (data, { admin }) => {
+            seen.push(`${admin}:${data.toString()}`);
+            return Promise.resolve(Buffer.from('{"user":"bob"}'));
+          },
+        },
+        config: {
+          importUidl: () => Promise.reject(new MonitorRefusal('no such user')),
+          revokeAppPassword: () => Promise.reject(new Error('disk full')),
+        },
+      },
+    };
+    const info = await handleRequest(backends, { ...get('userInfo'), data: Buffer.from('bob') });
+    assert.deepEqual([info.status, info.data.toString()], ['ok', '{"user":"bob"}']);
+    assert.deepEqual(seen, ['root:bob']);
+    assert.equal((await handleRequest(backends, config('importUidl', 'x'))).status, 'badData');
+    assert.equal((await handleRequest(backends, config('revokeAppPassword', 'x'))).status, 'serverError');
   });
 });

@@ -352,6 +352,9 @@ const GET_WIRE: Readonly<Record<GetTarget, number>> = {
   snapshot: 0x20,
   users: 0x21,
   admins: 0x22,
+  userInfo: 0x23,
+  uidl: 0x24,
+  appPasswords: 0x25,
 };
 const CONFIG_WIRE: Readonly<Record<ConfigTarget, number>> = {
   maildir: 0x00,
@@ -362,6 +365,9 @@ const CONFIG_WIRE: Readonly<Record<ConfigTarget, number>> = {
   deleteUser: 0x05,
   endSessions: 0x06,
   reload: 0x07,
+  importUidl: 0x08,
+  addAppPassword: 0x09,
+  revokeAppPassword: 0x0a,
 };
 const getNames = Object.keys(GET_WIRE) as GetTarget[];
 const configNames = Object.keys(CONFIG_WIRE) as ConfigTarget[];
@@ -435,7 +441,7 @@ describe('framing errors', () => {
   });
 
   test('an unknown GET target is BAD_TARGET at byte 18', () => {
-    for (const target of ['0b', '1f', '23', 'ff']) {
+    for (const target of ['0b', '1f', '26', 'ff']) {
       assertFrameError(hex(`01 ${T} 00 ${target} 0001 00`), {
         at: 18,
         code: 'BAD_TARGET',
@@ -445,7 +451,7 @@ describe('framing errors', () => {
   });
 
   test('an unknown CONFIG target is BAD_TARGET at byte 18, including GET-only numbers', () => {
-    for (const target of ['08', '0a', '20', 'ff']) {
+    for (const target of ['0b', '0c', '20', 'ff']) {
       assertFrameError(hex(`01 ${T} 01 ${target} 0003 626f62`), {
         at: 18,
         code: 'BAD_TARGET',
