@@ -9,6 +9,8 @@ export interface MailUser {
    * store a user whose `policy` is complete: these over the server-wide defaults.
    */
   readonly policy?: UserPolicyOverrides | UserPolicy;
+  /** Set when the user logged in with an app password: its label (for logs and the access record). */
+  readonly appPassword?: string;
 }
 
 /**

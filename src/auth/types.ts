@@ -130,6 +130,19 @@ export interface AuthenticatorWithUserCheck extends Authenticator {
   credentialVersion(username: string): string | undefined;
 }
 
+/**
+ * Finds a user without checking a secret: the `MailUser` (with the user's own policy) that a
+ * successful login would return. App passwords use it to confirm the user still exists and to get
+ * their policy; the monitor's user info to show it.
+ */
+export interface AuthenticatorWithLookup extends Authenticator {
+  /** The user, or undefined for no such user; rejects when the backend cannot answer now. */
+  lookupUser(username: string, signal: AbortSignal): Promise<MailUser | undefined>;
+}
+
+export const hasLookup = (a: Authenticator): a is AuthenticatorWithLookup =>
+  typeof (a as Partial<AuthenticatorWithLookup>).lookupUser === 'function';
+
 export const hasUserCheck = (a: Authenticator): a is AuthenticatorWithUserCheck =>
   typeof (a as Partial<AuthenticatorWithUserCheck>).credentialVersion === 'function';
 
