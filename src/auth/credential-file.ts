@@ -6,6 +6,7 @@ import { asError, isErrno } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { parsePasswdFile, type PasswdFileProblem } from './passwd-file-format.js';
 import type { StoredPassword } from './passwords/types.js';
+import type { UserPolicyOverrides } from '../policy.js';
 
 /**
  * A file of `name:{SCHEME}secret` lines (Dovecot's passwd-file form), held in memory, re-read when
@@ -23,6 +24,7 @@ export class CredentialFile {
   /** Logs at debug level only: another process reports on the same file. */
   readonly #isQuiet: boolean;
   #entries: ReadonlyMap<string, StoredPassword> = new Map();
+  #policies: ReadonlyMap<string, UserPolicyOverrides> = new Map();
   /** The text last loaded and its problems: a reload that finds the same text logs nothing. */
   #loaded: { readonly text: string; readonly problems: readonly PasswdFileProblem[] } | undefined;
   #watcher: FSWatcher | undefined;
@@ -47,12 +49,17 @@ export class CredentialFile {
     return this.#entries;
   }
 
+  /** The entries' own policies (`poplar_*` extra fields), for those that have one; replaced with `entries`. */
+  get policies(): ReadonlyMap<string, UserPolicyOverrides> {
+    return this.#policies;
+  }
+
   /** Reads the file; resolves to the problems found. Rejects only if the file cannot be read. */
   async reload(): Promise<readonly PasswdFileProblem[]> {
     const text = await readFile(this.path, 'utf8');
     // The file watch and a reload request often both follow one change: the second finds nothing new.
     if (text === this.#loaded?.text) return this.#loaded.problems;
-    const { users, problems } = parsePasswdFile(text);
+    const { users, policies, problems } = parsePasswdFile(text);
     const log = this.#isQuiet ? this.#logger.debug.bind(this.#logger) : undefined;
     for (const p of problems) {
       (log ?? this.#logger.warn.bind(this.#logger))(
@@ -61,6 +68,7 @@ export class CredentialFile {
       );
     }
     this.#entries = users;
+    this.#policies = policies;
     this.#loaded = { text, problems };
     const info = log ?? this.#logger.info.bind(this.#logger);
     const warn = log ?? this.#logger.warn.bind(this.#logger);

@@ -2,6 +2,8 @@ import type { StoredPassword } from './passwords/types.js';
 import { parseStoredPassword } from './passwords/registry.js';
 import { hasControlCharacter } from '../text.js';
 import { isValidUserName } from '../user.js';
+import type { UserPolicyOverrides } from '../policy.js';
+import { hasPolicy, POLICY_FIELDS, POLICY_KEYS, readPolicy, type PolicyKey } from '../policy-fields.js';
 
 export interface PasswdFileProblem {
   readonly line: number;
@@ -10,18 +12,25 @@ export interface PasswdFileProblem {
 
 export interface ParsedPasswdFile {
   readonly users: ReadonlyMap<string, StoredPassword>;
+  /** The users' own policy (`poplar_*` extra fields), for the users that have one. */
+  readonly policies: ReadonlyMap<string, UserPolicyOverrides>;
   readonly problems: readonly PasswdFileProblem[];
 }
 
 /**
  * Parses Dovecot's passwd-file form: `user:{SCHEME}data`, optionally followed by more
- * `:`-separated fields (uid, gid, home, ...) that Poplar ignores. Blank lines and lines starting
+ * `:`-separated fields (`uid:gid:gecos:home:shell:extra_fields`). Poplar ignores them but the
+ * extra fields (space-separated `key=value`), of which it reads the `poplar_*` ones (the user's
+ * own policy, docs/policy.md) and ignores the others (Dovecot's). A `poplar_*` field Poplar does
+ * not know or cannot read makes the line a problem like any other: the user cannot log in (a
+ * typo in `poplar_app_passwords_only` must not let the main password in). Blank lines and lines starting
  * with `#` are skipped. A line that cannot be used (control characters, no `{SCHEME}`, an invalid
  * or duplicate user name...) is reported with its number and skipped: a later line never replaces
  * a user already defined.
  */
 export function parsePasswdFile(text: string): ParsedPasswdFile {
   const users = new Map<string, StoredPassword>();
+  const policies = new Map<string, UserPolicyOverrides>();
   const problems: PasswdFileProblem[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -55,7 +64,36 @@ export function parsePasswdFile(text: string): ParsedPasswdFile {
       problems.push({ line: number, message: stored });
       continue;
     }
+    const policy = policyOf(rest.split(':').slice(6).join(':'));
+    if (!policy.ok) {
+      problems.push({ line: number, message: policy.problems.join('; ') });
+      continue;
+    }
     users.set(name, stored);
+    if (hasPolicy(policy.policy)) policies.set(name, policy.policy);
   }
-  return { users, problems };
+  return { users, policies, problems };
+}
+
+const FIELD_KEYS = new Map(POLICY_KEYS.map((key) => [POLICY_FIELDS[key].field, key]));
+
+/**
+ * The `poplar_*` fields of the extra fields (Dovecot joins the fields past the shell with `:`
+ * again, and so does Poplar). Others, Dovecot's own, are ignored.
+ */
+function policyOf(extra: string): ReturnType<typeof readPolicy> {
+  const values = new Map<PolicyKey, string>();
+  const problems: string[] = [];
+  for (const pair of extra.split(/[ \t]+/)) {
+    if (!pair.toLowerCase().startsWith('poplar_')) continue;
+    const equals = pair.indexOf('=');
+    const field = equals === -1 ? pair : pair.slice(0, equals);
+    const key = FIELD_KEYS.get(field);
+    if (key === undefined) problems.push(`unknown field ${field}`);
+    else if (equals === -1) problems.push(`${field} needs a value (${field}=...)`);
+    else if (values.has(key)) problems.push(`${field} given twice`);
+    else values.set(key, pair.slice(equals + 1));
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return readPolicy((key) => values.get(key));
 }

@@ -8,11 +8,16 @@ import { DEFAULT_SCHEME, hashPassword } from './passwords/registry.js';
 import { SCRAM_DEFAULT_ITERATIONS, scramCredentials } from './passwords/scram.js';
 import { checkedDecoySecret, DecoyRing, randomDecoySecret } from './decoy.js';
 import { checkApop, checkCramMd5, checkPassword, DefaultDecoy, scramOf } from './stored-credentials.js';
+import { formatPolicyFields } from '../policy-fields.js';
+import type { MailUser } from '../user.js';
+import type { UserPolicyOverrides } from '../policy.js';
+import { withUser } from './with-user.js';
 import type {
   ApopAuthRequest,
   AuthenticatorWithApop,
   AuthenticatorWithBearer,
   AuthenticatorWithCramMd5,
+  AuthenticatorWithLookup,
   AuthenticatorWithScram,
   AuthenticatorWithUserCheck,
   AuthResult,
@@ -56,7 +61,8 @@ export class PasswdFileAuthenticator
     AuthenticatorWithCramMd5,
     AuthenticatorWithScram,
     AuthenticatorWithBearer,
-    AuthenticatorWithUserCheck
+    AuthenticatorWithUserCheck,
+    AuthenticatorWithLookup
 {
   readonly #file: CredentialFile;
   readonly #scheme: string;
@@ -129,20 +135,35 @@ export class PasswdFileAuthenticator
 
   async authenticate(request: PasswordAuthRequest): Promise<AuthResult> {
     const stored = this.#file.entries.get(request.username);
+    const version = this.credentialVersion(request.username);
     const check = await checkPassword(stored, () => this.#decoyFor(request.username), request);
     if (check === 'temporary') return { ok: false, reason: 'temporary' };
     if (stored === undefined) return { ok: false, reason: 'invalid' };
-    // The file may have changed during the hash: a password that no longer holds logs nobody in.
-    const isCurrent = this.credentialVersion(request.username) === versionOf(stored);
+    // The file may have changed during the hash: a password (or policy) that no longer holds logs
+    // nobody in.
+    const isCurrent = this.credentialVersion(request.username) === version;
     return check === 'match' && isCurrent
-      ? { ok: true, user: { name: request.username } }
+      ? { ok: true, user: this.#userOf(request.username) }
       : { ok: false, reason: 'invalid' };
   }
 
-  /** A digest of the user's stored password: it changes with the password, and is undefined once the user is gone. */
+  /**
+   * A digest of the user's stored password and own policy: it changes with either (a cached login
+   * never serves an old policy), and is undefined once the user is gone.
+   */
   credentialVersion(username: string): string | undefined {
     const stored = this.#file.entries.get(username);
-    return stored === undefined ? undefined : versionOf(stored);
+    return stored === undefined ? undefined : versionOf(stored, this.#file.policies.get(username));
+  }
+
+  /** The user a login would return (with the user's own policy), without a password; undefined: no such user. */
+  lookupUser(username: string): Promise<MailUser | undefined> {
+    return Promise.resolve(this.#file.entries.has(username) ? this.#userOf(username) : undefined);
+  }
+
+  #userOf(name: string): MailUser {
+    const policy = this.#file.policies.get(name);
+    return policy === undefined ? { name } : { name, policy };
   }
 
   /**
@@ -155,7 +176,9 @@ export class PasswdFileAuthenticator
 
   /** APOP works only for users whose password is stored as `{PLAIN}`. */
   authenticateApop(request: ApopAuthRequest): Promise<AuthResult> {
-    return Promise.resolve(checkApop(request, this.#file.entries.get(request.username)));
+    return Promise.resolve(
+      withUser(checkApop(request, this.#file.entries.get(request.username)), (name) => this.#userOf(name)),
+    );
   }
 
   /** CRAM-MD5, like APOP, needs `{PLAIN}` passwords: it is offered only when every user has one. */
@@ -164,7 +187,9 @@ export class PasswdFileAuthenticator
   }
 
   authenticateCramMd5(request: CramMd5AuthRequest): Promise<AuthResult> {
-    return Promise.resolve(checkCramMd5(request, this.#file.entries.get(request.username)));
+    return Promise.resolve(
+      withUser(checkCramMd5(request, this.#file.entries.get(request.username)), (name) => this.#userOf(name)),
+    );
   }
 
   /**
@@ -193,9 +218,10 @@ export class PasswdFileAuthenticator
   }
 
   /** A valid token logs in the user it names, if that user is in the file. */
-  authenticateBearer(request: BearerAuthRequest): Promise<AuthResult> {
-    if (this.#oauth === undefined) return Promise.resolve({ ok: false, reason: 'invalid' });
-    return authenticateBearerWith(this.#oauth, request, (name) => this.#file.entries.has(name));
+  async authenticateBearer(request: BearerAuthRequest): Promise<AuthResult> {
+    if (this.#oauth === undefined) return { ok: false, reason: 'invalid' };
+    const result = await authenticateBearerWith(this.#oauth, request, (name) => this.#file.entries.has(name));
+    return withUser(result, (name) => this.#userOf(name));
   }
 
   #currentOffers(): { allPlain: boolean; allScram: boolean } {
@@ -233,5 +259,8 @@ export class PasswdFileAuthenticator
   }
 }
 
-const versionOf = (stored: StoredPassword): string =>
-  createHash('sha256').update(`{${stored.scheme.name}}${stored.data}`, 'utf8').digest('base64');
+const versionOf = (stored: StoredPassword, policy: UserPolicyOverrides | undefined): string =>
+  createHash('sha256')
+    .update(`{${stored.scheme.name}}${stored.data}`, 'utf8')
+    .update(policy === undefined ? '' : `\n${formatPolicyFields(policy)}`, 'utf8')
+    .digest('base64');

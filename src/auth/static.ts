@@ -4,12 +4,16 @@ import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js'
 import { checkedDecoySecret, randomDecoySecret, scramSaltFor } from './decoy.js';
 import type { ScramCredentials } from './passwords/types.js';
 import { scramCredentialsOf } from './passwords/scram.js';
-import { isValidUserName } from '../user.js';
+import { isValidUserName, type MailUser } from '../user.js';
+import type { UserPolicyOverrides } from '../policy.js';
+import { hasPolicy } from '../policy-fields.js';
+import { withUser } from './with-user.js';
 import type {
   ApopAuthRequest,
   AuthenticatorWithApop,
   AuthenticatorWithBearer,
   AuthenticatorWithCramMd5,
+  AuthenticatorWithLookup,
   AuthenticatorWithScram,
   AuthResult,
   BearerAuthRequest,
@@ -27,6 +31,8 @@ export interface StaticAuthenticatorOptions {
    * cannot be told apart. Default: random for this authenticator.
    */
   readonly decoySecret?: Uint8Array;
+  /** Users' own policies (docs/policy.md), by name: returned in the user a login gives. */
+  readonly policies?: Readonly<Record<string, UserPolicyOverrides>>;
 }
 
 /**
@@ -37,9 +43,15 @@ export interface StaticAuthenticatorOptions {
  * `isValidUserName` never logs in, as a users file skips its line.
  */
 export class StaticAuthenticator
-  implements AuthenticatorWithApop, AuthenticatorWithCramMd5, AuthenticatorWithScram, AuthenticatorWithBearer
+  implements
+    AuthenticatorWithApop,
+    AuthenticatorWithCramMd5,
+    AuthenticatorWithScram,
+    AuthenticatorWithBearer,
+    AuthenticatorWithLookup
 {
   readonly #users: ReadonlyMap<string, string>;
+  readonly #policies: ReadonlyMap<string, UserPolicyOverrides>;
   readonly #oauth: OAuthVerifier | undefined;
   /** Every user's SCRAM keys, made at the first exchange (see {@link scramCredentials}). */
   #scram: Promise<ReadonlyMap<string, ScramCredentials>> | undefined;
@@ -47,6 +59,7 @@ export class StaticAuthenticator
 
   constructor(users: Readonly<Record<string, string>>, options: StaticAuthenticatorOptions = {}) {
     this.#users = new Map(Object.entries(users).filter(([name]) => isValidUserName(name)));
+    this.#policies = new Map(Object.entries(options.policies ?? {}).filter(([, p]) => hasPolicy(p)));
     this.#oauth = options.oauth;
     this.#decoySecret =
       options.decoySecret === undefined ? randomDecoySecret() : checkedDecoySecret(options.decoySecret);
@@ -56,22 +69,34 @@ export class StaticAuthenticator
     const secret = this.#users.get(request.username);
     const isMatch = safeEqual(secret ?? '\0', request.password) && secret !== undefined;
     return Promise.resolve(
-      isMatch ? { ok: true, user: { name: request.username } } : { ok: false, reason: 'invalid' },
+      isMatch ? { ok: true, user: this.#userOf(request.username) } : { ok: false, reason: 'invalid' },
     );
+  }
+
+  /** The user a login would return, without a password; undefined: no such user. */
+  lookupUser(username: string): Promise<MailUser | undefined> {
+    return Promise.resolve(this.#users.has(username) ? this.#userOf(username) : undefined);
+  }
+
+  #userOf(name: string): MailUser {
+    const policy = this.#policies.get(name);
+    return policy === undefined ? { name } : { name, policy };
   }
 
   authenticateApop(request: ApopAuthRequest): Promise<AuthResult> {
     const secret = this.#users.get(request.username);
-    return Promise.resolve(
-      checkDigest(request.username, secret, request.digest, (s) => apopDigest(request.timestamp, s)),
+    const result = checkDigest(request.username, secret, request.digest, (s) =>
+      apopDigest(request.timestamp, s),
     );
+    return Promise.resolve(withUser(result, (name) => this.#userOf(name)));
   }
 
   authenticateCramMd5(request: CramMd5AuthRequest): Promise<AuthResult> {
     const secret = this.#users.get(request.username);
-    return Promise.resolve(
-      checkDigest(request.username, secret, request.digest, (s) => cramMd5Digest(request.challenge, s)),
+    const result = checkDigest(request.username, secret, request.digest, (s) =>
+      cramMd5Digest(request.challenge, s),
     );
+    return Promise.resolve(withUser(result, (name) => this.#userOf(name)));
   }
 
   /**
@@ -99,9 +124,10 @@ export class StaticAuthenticator
     return this.#oauth !== undefined;
   }
 
-  authenticateBearer(request: BearerAuthRequest): Promise<AuthResult> {
-    if (this.#oauth === undefined) return Promise.resolve({ ok: false, reason: 'invalid' });
-    return authenticateBearerWith(this.#oauth, request, (name) => this.#users.has(name));
+  async authenticateBearer(request: BearerAuthRequest): Promise<AuthResult> {
+    if (this.#oauth === undefined) return { ok: false, reason: 'invalid' };
+    const result = await authenticateBearerWith(this.#oauth, request, (name) => this.#users.has(name));
+    return withUser(result, (name) => this.#userOf(name));
   }
 }
 

@@ -7,7 +7,9 @@
  * password, an unknown user and a name that is not valid under `isValidUserName` get one and the
  * same refusal, so a reply never tells whether a name exists. Each capability the backend says it
  * offers (APOP, CRAM-MD5, SCRAM-SHA-256, bearer tokens) works and refuses the same way; the ones it
- * does not offer are not offered (`canApop()`... say no).
+ * does not offer are not offered (`canApop()`... say no). Every successful login, by any
+ * mechanism, returns the user's own policy as the backend holds it (docs/policy.md), and
+ * `lookupUser` returns that same user without a secret.
  *
  * Not checked: timing (see the decoy-work test of the passwd-file backend), and an aborted
  * `signal` (no shipped backend waits on anything the signal could cut short).
@@ -18,6 +20,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { apopDigest, cramMd5Digest } from '../../src/auth/digests.js';
 import type { OAuthVerifier, TokenVerdict } from '../../src/auth/oauth/verifier.js';
 import {
+  hasLookup,
   canApop,
   canBearer,
   canCramMd5,
@@ -25,7 +28,8 @@ import {
   type Authenticator,
   type AuthResult,
 } from '../../src/auth/types.js';
-import { isValidUserName } from '../../src/user.js';
+import { isValidUserName, type MailUser } from '../../src/user.js';
+import type { UserPolicyOverrides } from '../../src/policy.js';
 
 /** The capabilities a backend can offer besides passwords; the suite checks each one it says it offers. */
 export type AuthenticatorCapability = 'APOP' | 'CRAM-MD5' | 'SCRAM-SHA-256' | 'BEARER';
@@ -41,13 +45,32 @@ export interface AuthenticatorUnderTest {
  * password, SCRAM-SHA-256 keys are worked out from it). Some names in `users` are not valid
  * under `isValidUserName`: store them like the others if the storage can hold them (the suite
  * checks they never log in), or leave them out. `oauth` checks the suite's bearer tokens, for a
- * backend that offers bearer logins. Everything it creates is removed after `t`.
+ * backend that offers bearer logins. `policies` gives some users their own policy, to store the
+ * backend's way (extra fields, columns, attributes). Everything it creates is removed after `t`.
  */
 export type MakeAuthenticator = (
   t: TestContext,
   users: Readonly<Record<string, string>>,
   oauth: OAuthVerifier,
+  policies: Readonly<Record<string, UserPolicyOverrides>>,
 ) => Promise<AuthenticatorUnderTest>;
+
+/** Own policies of some contract users: every setting for alice, a few for carol, none for bob. */
+export const CONTRACT_POLICIES: Readonly<Record<string, UserPolicyOverrides>> = {
+  alice: {
+    delete: { mode: 'move', folder: 'Trash' },
+    expire: 0,
+    loginDelaySeconds: 300,
+    maxSessions: 2,
+    downloadPerDay: 1_048_576,
+    appPasswordsOnly: false,
+  },
+  'carol.smith@example.com': {
+    delete: { mode: 'keep-days', days: 30 },
+    expire: 'never',
+    appPasswordsOnly: true,
+  },
+};
 
 /** Users whose names are valid: spaces, non-ASCII and a colon-free mix in the passwords. */
 export const CONTRACT_USERS: Readonly<Record<string, string>> = {
@@ -89,7 +112,13 @@ const base = () => ({ remoteAddress: '192.0.2.7', isTls: true, signal: new Abort
 const login = (a: Authenticator, username: string, password: string): Promise<AuthResult> =>
   a.authenticate({ mechanism: 'USER', username, password, ...base() });
 
-const accepted = (name: string): AuthResult => ({ ok: true, user: { name } });
+/** The user a login returns: the name, and the user's own policy when there is one. */
+const userOf = (name: string): MailUser => {
+  const policy = CONTRACT_POLICIES[name];
+  return policy === undefined ? { name } : { name, policy };
+};
+
+const accepted = (name: string): AuthResult => ({ ok: true, user: userOf(name) });
 
 const TIMESTAMP = '<4242.1700000000@poplar.test>';
 const CHALLENGE = '<1896.697170952@poplar.test>';
@@ -110,7 +139,7 @@ function scramKeys(
 
 export function describeAuthenticator(name: string, make: MakeAuthenticator): void {
   const build = (t: TestContext): Promise<AuthenticatorUnderTest> =>
-    make(t, { ...CONTRACT_USERS, ...INVALID_USERS }, contractVerifier);
+    make(t, { ...CONTRACT_USERS, ...INVALID_USERS }, contractVerifier, CONTRACT_POLICIES);
   const offered = (backend: AuthenticatorUnderTest, capability: AuthenticatorCapability): boolean =>
     backend.offers.includes(capability);
 
@@ -150,6 +179,18 @@ export function describeAuthenticator(name: string, make: MakeAuthenticator): vo
       }
       for (const near of NEAR_ALICE) {
         assert.deepEqual(await login(authenticator, near, 'correct horse'), REFUSED, JSON.stringify(near));
+      }
+    });
+
+    test('lookupUser finds each user with the policy a login returns, and no one else', async (t) => {
+      const { authenticator } = await build(t);
+      assert.ok(hasLookup(authenticator), 'every backend implements lookupUser');
+      const signal = new AbortController().signal;
+      for (const user of Object.keys(CONTRACT_USERS)) {
+        assert.deepEqual(await authenticator.lookupUser(user, signal), userOf(user), user);
+      }
+      for (const user of ['mallory', ...NEAR_ALICE, ...Object.keys(INVALID_USERS)]) {
+        assert.equal(await authenticator.lookupUser(user, signal), undefined, JSON.stringify(user));
       }
     });
 

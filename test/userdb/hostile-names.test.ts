@@ -43,7 +43,8 @@ test('hostile names never reach the backend, also while it is down: [AUTH], neve
   const down: UserdbBackend = {
     kind: 'postgresql',
     location: 'postgresql://test',
-    findStored: (name) => {
+    hasPasswords: true,
+    findUser: (name) => {
       asked.push(name);
       return Promise.reject(new Error('connect ECONNREFUSED'));
     },

@@ -1,6 +1,9 @@
 import { Pop3Error, RespCode } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
-import { isValidUserName } from '../../user.js';
+import { isValidUserName, type MailUser } from '../../user.js';
+import type { UserPolicyOverrides } from '../../policy.js';
+import { hasPolicy, readPolicy, type PolicyKey } from '../../policy-fields.js';
+import { withUser } from '../with-user.js';
 import { DEFAULT_SCHEME, hashPassword } from '../passwords/registry.js';
 import type { ScramCredentials, StoredPassword } from '../passwords/types.js';
 import {
@@ -16,6 +19,7 @@ import type {
   ApopAuthRequest,
   AuthenticatorWithApop,
   AuthenticatorWithCramMd5,
+  AuthenticatorWithLookup,
   AuthenticatorWithScram,
   AuthResult,
   CramMd5AuthRequest,
@@ -44,6 +48,37 @@ export function usableStored(field: unknown, name: string, logger: Logger): Stor
 }
 
 /**
+ * A user's own policy from a database row or entry: `valueOf` gives each setting's raw value
+ * (undefined or null: not set). Undefined, logged, when a value cannot be read: the caller then
+ * treats the user as one who cannot log in (fail-closed, as the users file skips such a line).
+ */
+export function usablePolicy(
+  valueOf: (key: PolicyKey) => string | number | bigint | boolean | null | undefined,
+  nameOf: (key: PolicyKey) => string,
+  name: string,
+  logger: Logger,
+): { readonly policy: UserPolicyOverrides | undefined } | undefined {
+  const reading = readPolicy(valueOf, nameOf);
+  if (reading.ok) return { policy: hasPolicy(reading.policy) ? reading.policy : undefined };
+  logger.warn({ user: name, problem: reading.problems.join('; ') }, 'user policy not usable: login refused');
+  return undefined;
+}
+
+/** A user as the database holds it. */
+export interface UserdbRecord {
+  /** The stored `{SCHEME}` password; undefined in LDAP's bind mode (the directory checks passwords). */
+  readonly stored: StoredPassword | undefined;
+  /** The user's own policy (`poplar_*` columns, `poplar*` attributes); undefined: none set. */
+  readonly policy: UserPolicyOverrides | undefined;
+}
+
+/** What a bind-mode check found, and the user's own policy when it matched. */
+export interface BindCheck {
+  readonly check: 'match' | 'mismatch' | 'unknown';
+  readonly policy?: UserPolicyOverrides | undefined;
+}
+
+/**
  * A user database as the authenticator sees it: PostgreSQL, or an LDAP directory. Every method
  * rejects when the database gives no answer (unreachable, timed out, shutting down, a query it
  * refuses): the authenticator then turns to its outage cache.
@@ -52,16 +87,15 @@ export interface UserdbBackend {
   readonly kind: 'postgresql' | 'ldap';
   /** Where, for logs and messages: the URL without its password. */
   readonly location: string;
+  /** True when {@link findUser} gives stored passwords; false in LDAP's bind mode. */
+  readonly hasPasswords: boolean;
   /**
-   * The stored `{SCHEME}` password of `name`; undefined when there is no such user, or none that
-   * can log in. Absent in LDAP's bind mode, where the directory checks passwords itself.
+   * `name`'s record; undefined when there is no such user, or none that can log in (a password
+   * that cannot be used, a policy value that cannot be read).
    */
-  readonly findStored?:
-    ((name: string, signal: AbortSignal) => Promise<StoredPassword | undefined>) | undefined;
+  findUser(name: string, signal: AbortSignal): Promise<UserdbRecord | undefined>;
   /** Bind mode: whether the directory takes `password` for the entry `name` finds. */
-  readonly bind?:
-    | ((name: string, password: string, signal: AbortSignal) => Promise<'match' | 'mismatch' | 'unknown'>)
-    | undefined;
+  readonly bind?: ((name: string, password: string, signal: AbortSignal) => Promise<BindCheck>) | undefined;
   /** The monitor's changes (PostgreSQL with the queries set): `stored` is a `{SCHEME}hash`. */
   readonly addUser?: ((name: string, stored: string) => Promise<void>) | undefined;
   readonly deleteUser?: ((name: string) => Promise<boolean>) | undefined;
@@ -83,7 +117,7 @@ export interface DatabaseAuthenticatorOptions {
   readonly cacheTtlMs: number;
 }
 
-type Check = PasswordCheck | 'unknown';
+type Check = { readonly check: PasswordCheck | 'unknown'; readonly policy?: UserPolicyOverrides | undefined };
 
 /**
  * Users in a database: every login asks it (a changed password or a disabled account counts at
@@ -93,7 +127,7 @@ type Check = PasswordCheck | 'unknown';
  * `[AUTH]`. One line is logged when the database stops answering and one when it is back.
  */
 export class DatabaseAuthenticator
-  implements AuthenticatorWithApop, AuthenticatorWithCramMd5, AuthenticatorWithScram
+  implements AuthenticatorWithApop, AuthenticatorWithCramMd5, AuthenticatorWithScram, AuthenticatorWithLookup
 {
   readonly backend: UserdbBackend;
   readonly #logger: Logger;
@@ -133,14 +167,14 @@ export class DatabaseAuthenticator
       if (request.signal.aborted) return { ok: false, reason: 'temporary' };
       this.#wentDown(error);
       const cached = this.#cache.check(username, password);
-      if (cached === 'match') return { ok: true, user: { name: username } };
+      if (cached === 'match') return { ok: true, user: userOf(username, this.#cache.policyOf(username)) };
       return { ok: false, reason: cached === 'mismatch' ? 'invalid' : 'temporary' };
     }
     this.#cameBack();
-    switch (check) {
+    switch (check.check) {
       case 'match':
-        this.#cache.remember(username, password);
-        return { ok: true, user: { name: username } };
+        this.#cache.remember(username, password, check.policy);
+        return { ok: true, user: userOf(username, check.policy) };
       case 'temporary':
         return { ok: false, reason: 'temporary' };
       case 'unknown':
@@ -154,22 +188,43 @@ export class DatabaseAuthenticator
 
   async #check(request: PasswordAuthRequest): Promise<Check> {
     const { backend } = this;
-    if (backend.findStored === undefined) {
-      if (backend.bind === undefined) throw new Error('a user database backend needs findStored or bind');
+    if (!backend.hasPasswords) {
+      if (backend.bind === undefined) throw new Error('a user database backend needs passwords or bind');
       return backend.bind(request.username, request.password, request.signal);
     }
-    const stored = await backend.findStored(request.username, request.signal);
-    const check = await checkPassword(stored, () => this.#decoy.get(), request);
-    return stored === undefined && check === 'mismatch' ? 'unknown' : check;
+    const record = await backend.findUser(request.username, request.signal);
+    const check = await checkPassword(record?.stored, () => this.#decoy.get(), request);
+    return {
+      check: record === undefined && check === 'mismatch' ? 'unknown' : check,
+      policy: record?.policy,
+    };
   }
 
-  /** The stored password of a valid name; undefined for the rest; throws Pop3Error [SYS/TEMP] when no answer. */
-  async #stored(username: string, signal: AbortSignal): Promise<StoredPassword | undefined> {
-    if (!isValidUserName(username) || this.backend.findStored === undefined) return undefined;
+  /**
+   * The user a login would return (with the user's own policy), without a password; undefined: no
+   * such user. Rejects when the database gives no answer (the outage cache is not asked: it holds
+   * passwords that logged in, not who exists).
+   */
+  async lookupUser(username: string, signal: AbortSignal): Promise<MailUser | undefined> {
+    if (!isValidUserName(username)) return undefined;
+    let record: UserdbRecord | undefined;
     try {
-      const stored = await this.backend.findStored(username, signal);
+      record = await this.backend.findUser(username, signal);
+    } catch (error) {
+      this.#wentDown(error);
+      throw error;
+    }
+    this.#cameBack();
+    return record === undefined ? undefined : userOf(username, record.policy);
+  }
+
+  /** The record of a valid name; undefined for the rest; throws Pop3Error [SYS/TEMP] when no answer. */
+  async #record(username: string, signal: AbortSignal): Promise<UserdbRecord | undefined> {
+    if (!isValidUserName(username) || !this.backend.hasPasswords) return undefined;
+    try {
+      const record = await this.backend.findUser(username, signal);
       this.#cameBack();
-      return stored;
+      return record;
     } catch (error) {
       this.#wentDown(error);
       throw new Pop3Error('authentication is temporarily unavailable, try again later', RespCode.sysTemp, {
@@ -179,11 +234,12 @@ export class DatabaseAuthenticator
   }
 
   isApopOffered(): boolean {
-    return this.#scheme === 'PLAIN' && this.backend.findStored !== undefined;
+    return this.#scheme === 'PLAIN' && this.backend.hasPasswords;
   }
 
   async authenticateApop(request: ApopAuthRequest): Promise<AuthResult> {
-    return checkApop(request, await this.#stored(request.username, request.signal));
+    const record = await this.#record(request.username, request.signal);
+    return withUser(checkApop(request, record?.stored), (name) => userOf(name, record?.policy));
   }
 
   isCramMd5Offered(): boolean {
@@ -191,21 +247,22 @@ export class DatabaseAuthenticator
   }
 
   async authenticateCramMd5(request: CramMd5AuthRequest): Promise<AuthResult> {
-    return checkCramMd5(request, await this.#stored(request.username, request.signal));
+    const record = await this.#record(request.username, request.signal);
+    return withUser(checkCramMd5(request, record?.stored), (name) => userOf(name, record?.policy));
   }
 
   isScramOffered(): boolean {
-    return this.#scheme === 'SCRAM-SHA-256' && this.backend.findStored !== undefined;
+    return this.#scheme === 'SCRAM-SHA-256' && this.backend.hasPasswords;
   }
 
   async scramCredentials(request: ScramCredentialsRequest): Promise<ScramCredentials | undefined> {
-    return scramOf(await this.#stored(request.username, request.signal));
+    return scramOf((await this.#record(request.username, request.signal))?.stored);
   }
 
   /** The scheme `name`'s password is stored with; undefined: no such user; `bind`: the directory checks it. */
   async schemeOf(name: string): Promise<string | undefined> {
-    if (this.backend.findStored === undefined) return 'bind';
-    return (await this.backend.findStored(name, AbortSignal.timeout(60_000)))?.scheme.name;
+    if (!this.backend.hasPasswords) return 'bind';
+    return (await this.backend.findUser(name, AbortSignal.timeout(60_000)))?.stored?.scheme.name;
   }
 
   /** The monitor's add: the password hashed with the configured scheme, stored by `addQuery`. */
@@ -243,6 +300,9 @@ export class DatabaseAuthenticator
     );
   }
 }
+
+const userOf = (name: string, policy: UserPolicyOverrides | undefined): MailUser =>
+  policy === undefined ? { name } : { name, policy };
 
 /** An error as a log field without its stack or properties (which may echo a connection string). */
 const describe = (error: unknown): string => {

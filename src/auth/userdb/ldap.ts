@@ -1,12 +1,15 @@
-import { Client, InvalidCredentialsError } from 'ldapts';
+import { Client, InvalidCredentialsError, type Entry } from 'ldapts';
 import { silentLogger, type Logger } from '../../log.js';
-import type { StoredPassword } from '../passwords/types.js';
+import { POLICY_FIELDS, POLICY_KEYS, type PolicyKey } from '../../policy-fields.js';
 import {
+  usablePolicy,
   usableStored,
   USERDB_CONNECT_TIMEOUT_MS,
   USERDB_POOL_SIZE,
   USERDB_QUERY_TIMEOUT_MS,
+  type BindCheck,
   type UserdbBackend,
+  type UserdbRecord,
 } from './authenticator.js';
 import { withoutPassword } from './postgres.js';
 
@@ -43,9 +46,14 @@ export const filterFor = (template: string, name: string): string =>
  * that hand over the password, USER/PASS, PLAIN and LOGIN, can work). Each lookup opens its own
  * connection, bounded by {@link USERDB_CONNECT_TIMEOUT_MS} and {@link USERDB_QUERY_TIMEOUT_MS},
  * at most {@link USERDB_POOL_SIZE} at a time. Read-only: the monitor cannot change users.
+ *
+ * The entry's attributes `poplarDelete`, `poplarExpire`... (docs/policy.md, schema in
+ * docs/poplar.schema) give the user's own policy, read as the users file's extra fields are; a
+ * value that cannot be read, or an attribute with more than one value, refuses the user.
  */
 export class LdapUsers implements UserdbBackend {
   readonly kind = 'ldap';
+  readonly hasPasswords: boolean;
   readonly location: string;
   readonly #options: LdapUsersOptions;
   readonly #filter: string;
@@ -60,30 +68,42 @@ export class LdapUsers implements UserdbBackend {
     this.#filter = options.filter ?? DEFAULT_LDAP_FILTER;
     this.#nameAttribute = /\(([A-Za-z][A-Za-z0-9-]*)=%u\)/.exec(this.#filter)?.[1] ?? 'uid';
     this.#logger = options.logger ?? silentLogger;
+    this.hasPasswords = options.passwordAttribute !== undefined;
   }
 
-  get findStored(): ((name: string, signal: AbortSignal) => Promise<StoredPassword | undefined>) | undefined {
+  /** The entry's password (in password mode) and policy; undefined: no entry, or one that cannot log in. */
+  findUser(name: string, signal: AbortSignal): Promise<UserdbRecord | undefined> {
     const attribute = this.#options.passwordAttribute;
-    if (attribute === undefined) return undefined;
-    return (name, signal) =>
-      this.#withClient(signal, async (client) => {
-        const entry = await this.#find(client, name, [attribute]);
-        if (entry === undefined) return undefined;
+    return this.#withClient(signal, async (client) => {
+      const entry = await this.#find(client, name, [
+        ...(attribute === undefined ? [] : [attribute]),
+        ...POLICY_ATTRIBUTES,
+      ]);
+      if (entry === undefined) return undefined;
+      let stored: UserdbRecord['stored'];
+      if (attribute !== undefined) {
         const raw = entry[attribute];
         const value = Array.isArray(raw) ? raw[0] : raw;
-        return usableStored(Buffer.isBuffer(value) ? value.toString('utf8') : value, name, this.#logger);
-      });
+        stored = usableStored(Buffer.isBuffer(value) ? value.toString('utf8') : value, name, this.#logger);
+        if (stored === undefined) return undefined;
+      }
+      const policy = this.#policyOf(entry, name);
+      return policy === undefined ? undefined : { stored, policy: policy.policy };
+    });
   }
 
-  get bind():
-    | ((name: string, password: string, signal: AbortSignal) => Promise<'match' | 'mismatch' | 'unknown'>)
-    | undefined {
+  get bind(): ((name: string, password: string, signal: AbortSignal) => Promise<BindCheck>) | undefined {
     if (this.#options.passwordAttribute !== undefined) return undefined;
     return async (name, password, signal) => {
-      const dn = await this.#withClient(
-        signal,
-        async (client) => (await this.#find(client, name, ['1.1']))?.dn,
-      );
+      const found = await this.#withClient(signal, async (client) => {
+        const entry = await this.#find(client, name, POLICY_ATTRIBUTES);
+        const policy = entry === undefined ? undefined : this.#policyOf(entry, name);
+        // An entry whose policy cannot be read is refused as if absent (after the same bind).
+        return entry === undefined || policy === undefined
+          ? undefined
+          : { dn: entry.dn, policy: policy.policy };
+      });
+      const dn = found?.dn;
       // An unknown name binds too, as a DN nobody has: it costs what a user costs.
       const bound = await this.#withClient(
         signal,
@@ -100,8 +120,24 @@ export class LdapUsers implements UserdbBackend {
         },
         { isAnonymous: true },
       );
-      return dn === undefined ? 'unknown' : bound ? 'match' : 'mismatch';
+      if (found === undefined) return { check: 'unknown' };
+      return bound ? { check: 'match', policy: found.policy } : { check: 'mismatch' };
     };
+  }
+
+  #policyOf(entry: Entry, name: string): ReturnType<typeof usablePolicy> {
+    // Attribute names ignore case: the server answers with the schema's spelling.
+    const byLowerName = new Map(Object.entries(entry).map(([k, v]) => [k.toLowerCase(), v]));
+    const valueOf = (key: PolicyKey): string | undefined => {
+      const raw = byLowerName.get(POLICY_FIELDS[key].ldap.toLowerCase());
+      const values = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+      if (values.length === 0) return undefined;
+      // Two values are a problem the reader reports: neither is taken.
+      if (values.length > 1) return '(more than one value)';
+      const value = values[0];
+      return Buffer.isBuffer(value) ? value.toString('utf8') : String(value);
+    };
+    return usablePolicy(valueOf, (key) => `attribute ${POLICY_FIELDS[key].ldap}`, name, this.#logger);
   }
 
   async ping(): Promise<void> {
@@ -163,6 +199,8 @@ export class LdapUsers implements UserdbBackend {
     }
   }
 }
+
+const POLICY_ATTRIBUTES = POLICY_KEYS.map((key) => POLICY_FIELDS[key].ldap);
 
 /** At most `size` at a time; a waiter gives up after the connect timeout, or when `signal` aborts. */
 class Slots {

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { UserPolicyOverrides } from '../../policy.js';
 
 /** Most names the outage cache holds; past it, the least recently verified goes first (~200 bytes each). */
 export const USERDB_CACHE_MAX_ENTRIES = 100_000;
@@ -8,6 +9,8 @@ interface Entry {
   readonly digest: Buffer;
   /** `Date.now()` when the database last accepted this password. */
   readonly verifiedAt: number;
+  /** The user's own policy as the database last gave it (a login from the cache keeps it). */
+  readonly policy: UserPolicyOverrides | undefined;
 }
 
 /** What the cache says of a name and password while the database cannot answer. */
@@ -40,11 +43,11 @@ export class OutageCache {
     return this.#entries.size;
   }
 
-  /** The database accepted `password` for `name` just now. */
-  remember(name: string, password: string): void {
+  /** The database accepted `password` for `name` just now, with the user's own `policy`. */
+  remember(name: string, password: string, policy?: UserPolicyOverrides): void {
     if (this.#ttlMs === 0 || this.#maxEntries === 0) return;
     this.#entries.delete(name);
-    this.#entries.set(name, { digest: this.#digest(name, password), verifiedAt: Date.now() });
+    this.#entries.set(name, { digest: this.#digest(name, password), verifiedAt: Date.now(), policy });
     for (const stalest of this.#entries.keys()) {
       if (this.#entries.size <= this.#maxEntries) break;
       this.#entries.delete(stalest);
@@ -72,6 +75,11 @@ export class OutageCache {
       return 'absent';
     }
     return timingSafeEqual(entry.digest, this.#digest(name, password)) ? 'match' : 'mismatch';
+  }
+
+  /** The policy kept with `name` (read after {@link check} said `match`). */
+  policyOf(name: string): UserPolicyOverrides | undefined {
+    return this.#entries.get(name)?.policy;
   }
 
   #digest(name: string, password: string): Buffer {

@@ -1,12 +1,14 @@
 import pg from 'pg';
 import { silentLogger, type Logger } from '../../log.js';
-import type { StoredPassword } from '../passwords/types.js';
+import { POLICY_FIELDS, type PolicyKey } from '../../policy-fields.js';
 import {
+  usablePolicy,
   usableStored,
   USERDB_CONNECT_TIMEOUT_MS,
   USERDB_POOL_SIZE,
   USERDB_QUERY_TIMEOUT_MS,
   type UserdbBackend,
+  type UserdbRecord,
 } from './authenticator.js';
 
 /** Postfixadmin's `mailbox` table: the password of an active mailbox. */
@@ -29,12 +31,15 @@ export interface PostgresUsersOptions {
 /**
  * Users in PostgreSQL, found with Dovecot-style queries (`$1` the user name, always a bound
  * parameter, never spliced into the SQL). The first column of the one row `passwordQuery` returns
- * is the password: `{SCHEME}hash`, or a bare crypt hash as Postfixadmin stores it. Each query
+ * is the password: `{SCHEME}hash`, or a bare crypt hash as Postfixadmin stores it. Columns named
+ * `poplar_delete`, `poplar_expire`... (docs/policy.md; NULL: not set) give the user's own policy,
+ * read as the users file's extra fields are; a value that cannot be read refuses the user. Each query
  * waits at most {@link USERDB_CONNECT_TIMEOUT_MS} for a connection and
  * {@link USERDB_QUERY_TIMEOUT_MS} for its answer.
  */
 export class PostgresUsers implements UserdbBackend {
   readonly kind = 'postgresql';
+  readonly hasPasswords = true;
   readonly location: string;
   readonly #pool: pg.Pool;
   readonly #logger: Logger;
@@ -62,8 +67,8 @@ export class PostgresUsers implements UserdbBackend {
     });
   }
 
-  async findStored(name: string): Promise<StoredPassword | undefined> {
-    const { rows } = await this.#pool.query<unknown[]>({
+  async findUser(name: string): Promise<UserdbRecord | undefined> {
+    const { rows, fields } = await this.#pool.query<unknown[]>({
       text: this.#passwordQuery,
       values: [name],
       rowMode: 'array',
@@ -76,7 +81,16 @@ export class PostgresUsers implements UserdbBackend {
       );
       return undefined;
     }
-    return usableStored(rows[0]?.[0], name, this.#logger);
+    const row = rows[0] ?? [];
+    const stored = usableStored(row[0], name, this.#logger);
+    if (stored === undefined) return undefined;
+    const columns = new Map(fields.map((field, index) => [field.name, index]));
+    const valueOf = (key: PolicyKey) => {
+      const index = columns.get(POLICY_FIELDS[key].field);
+      return index === undefined || index === 0 ? undefined : columnValue(row[index]);
+    };
+    const policy = usablePolicy(valueOf, (key) => `column ${POLICY_FIELDS[key].field}`, name, this.#logger);
+    return policy === undefined ? undefined : { stored, policy: policy.policy };
   }
 
   get addUser(): ((name: string, stored: string) => Promise<void>) | undefined {
@@ -110,6 +124,16 @@ export class PostgresUsers implements UserdbBackend {
     return this.#pool.end();
   }
 }
+
+/** A column's value as the policy reader takes it: NULL is not set; a type it cannot read, text it refuses. */
+const columnValue = (value: unknown): string | number | bigint | boolean | undefined =>
+  value === null || value === undefined
+    ? undefined
+    : typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
+      ? value
+      : typeof value === 'bigint'
+        ? value
+        : Object.prototype.toString.call(value);
 
 /**
  * The URL with `password` in it (pg reads the connection string over any separate password,

@@ -46,11 +46,23 @@ export interface PostgresEngine {
   query(sql: string, params?: readonly unknown[]): Promise<pg.QueryResult<Record<string, unknown>>>;
   /** Creates Postfixadmin's `mailbox` table (or `table`, e.g. `s1.mailbox` in a new schema), owned by the role. */
   createMailboxTable(table?: string): Promise<void>;
-  /** Adds a mailbox row with its password field as given (`{SCHEME}hash` or a bare crypt hash). */
+  /**
+   * Adds Poplar's policy columns to a mailbox table, each in a type an operator might choose:
+   * text (delete, expire), integer (login delay, sessions), bigint (download), boolean.
+   */
+  addPolicyColumns(table?: string): Promise<void>;
+  /**
+   * Adds a mailbox row with its password field as given (`{SCHEME}hash` or a bare crypt hash), and
+   * `policy` values by column (`{ poplar_delete: 'hide' }`; the columns added first).
+   */
   addMailbox(
     username: string,
     password: string,
-    options?: { readonly active?: boolean; readonly table?: string },
+    options?: {
+      readonly active?: boolean;
+      readonly table?: string;
+      readonly policy?: Readonly<Record<string, string | number | boolean>>;
+    },
   ): Promise<void>;
   /** Fast shutdown: connections are cut, new ones refused, until start(). */
   stop(): Promise<void>;
@@ -143,11 +155,36 @@ export async function startPostgres(t: Cleanup): Promise<PostgresEngine> {
       await engine.query(MAILBOX_TABLE.replace('mailbox', table));
       await engine.query(`ALTER TABLE ${table} OWNER TO poplar`);
     },
+    async addPolicyColumns(table = 'mailbox') {
+      await engine.query(
+        `ALTER TABLE ${table} ADD COLUMN poplar_delete text, ADD COLUMN poplar_expire text, ` +
+          'ADD COLUMN poplar_login_delay integer, ADD COLUMN poplar_max_sessions integer, ' +
+          'ADD COLUMN poplar_download_per_day bigint, ADD COLUMN poplar_app_passwords_only boolean',
+      );
+    },
     async addMailbox(username, stored, options = {}) {
       const [local = '', domain = ''] = username.split('@');
+      const policy = Object.entries(options.policy ?? {});
+      const columns = [
+        'username',
+        'password',
+        'local_part',
+        'domain',
+        'maildir',
+        'active',
+        ...policy.map(([c]) => c),
+      ];
       await engine.query(
-        `INSERT INTO ${options.table ?? 'mailbox'} (username, password, local_part, domain, maildir, active) VALUES ($1, $2, $3, $4, $5, $6)`,
-        [username, stored, local, domain, `${username}/`, options.active ?? true],
+        `INSERT INTO ${options.table ?? 'mailbox'} (${columns.join(', ')}) VALUES (${columns.map((_, i) => `$${i + 1}`).join(', ')})`,
+        [
+          username,
+          stored,
+          local,
+          domain,
+          `${username}/`,
+          options.active ?? true,
+          ...policy.map(([, v]) => v),
+        ],
       );
     },
     stop: () => engineProcess.stop(),

@@ -1,5 +1,5 @@
 // A private OpenLDAP slapd for tests: a slapd.conf in a temp folder (mdb backend, suffix
-// dc=example,dc=org, the core/cosine/inetorgperson/nis schemas), entries loaded with slapadd, on a
+// dc=example,dc=org, the core/cosine/inetorgperson/nis schemas and Poplar's deploy/ldap/poplar.schema), entries loaded with slapadd, on a
 // free loopback port; stop() and start() for the outage tests. Missing binaries fail the test with
 // the command that installs them.
 import { execFile } from 'node:child_process';
@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'ldapts';
 import { engineDir, requireEngine, superviseEngine, type Cleanup } from './engine-process.js';
+import { projectRoot } from '../../package/project.js';
 
 const run = promisify(execFile);
 
@@ -21,6 +22,8 @@ export interface LdapUser {
   readonly uid: string;
   /** The userPassword value as stored: `{SSHA}...`, `{CRYPT}$6$...`, or a clear password. */
   readonly userPassword: string;
+  /** Poplar's policy attributes (`poplarDelete: hide`...): the entry gets the class poplarUser. */
+  readonly policy?: Readonly<Record<string, string>>;
 }
 
 export interface SlapdEngine {
@@ -58,6 +61,7 @@ export async function startSlapd(t: Cleanup, users: readonly LdapUser[] = []): P
     conf,
     [
       ...['core', 'cosine', 'inetorgperson', 'nis'].map((s) => `include /etc/ldap/schema/${s}.schema`),
+      `include ${join(projectRoot(), 'deploy', 'ldap', 'poplar.schema')}`,
       `pidfile ${join(dir, 'slapd.pid')}`,
       'modulepath /usr/lib/ldap',
       'moduleload back_mdb',
@@ -116,7 +120,12 @@ export async function startSlapd(t: Cleanup, users: readonly LdapUser[] = []): P
     async addUser(user, under = PEOPLE) {
       await asRoot(port, (client) =>
         client.add(`uid=${user.uid.replace(/[+,;"\\<>=]/g, (c) => `\\${c}`)},${under}`, {
-          objectClass: ['inetOrgPerson', 'posixAccount'],
+          objectClass: [
+            'inetOrgPerson',
+            'posixAccount',
+            ...(user.policy === undefined ? [] : ['poplarUser']),
+          ],
+          ...user.policy,
           uid: user.uid,
           cn: user.uid,
           sn: user.uid,

@@ -82,7 +82,7 @@ describe('parsePasswdFile', () => {
   });
 
   test('an empty file has no users and no problems', () => {
-    assert.deepEqual(parsePasswdFile(''), { users: new Map(), problems: [] });
+    assert.deepEqual(parsePasswdFile(''), { users: new Map(), policies: new Map(), problems: [] });
   });
 
   test('malformed lines are reported with their 1-based number and skipped', () => {
