@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import { resolveConfig, type DaemonConfig } from '../config/config.js';
 import type { OAuthConfig } from '../config/oauth.js';
+import type { UserPolicyOverrides } from '../policy.js';
+import { formatPolicyValue, POLICY_FIELDS, POLICY_KEYS } from '../policy-fields.js';
 import { isUserdbUrl, type UserdbConfig } from '../config/scale-out.js';
 import { DEFAULT_CHALLENGE_DOMAIN } from '../pop3/server.js';
 import { planOf } from './plan.js';
@@ -108,8 +110,21 @@ export function printConfig(config: DaemonConfig, heading: string): string {
     line('key', absolute(files.key), absolute(files.key));
   }
   if (config.oauth !== undefined) out.push('', '[oauth]', ...oauthLines(config.oauth));
+  if (Object.keys(config.policy).length > 0) out.push('', '[policy]', ...policyLines(config.policy));
   if (isDatabase) out.push('', '[userdb]', ...userdbLines(config.userdb));
   return `${out.join('\n')}\n`;
+}
+
+/** The `[policy]` table as TOML, in the users file's spelling of each value. */
+function policyLines(policy: UserPolicyOverrides): string[] {
+  return POLICY_KEYS.filter((key) => policy[key] !== undefined).map((key) => {
+    const value = policy[key];
+    const toml =
+      typeof value === 'number' || typeof value === 'boolean'
+        ? String(value)
+        : JSON.stringify(formatPolicyValue(key, value as never));
+    return `${POLICY_FIELDS[key].toml} = ${toml}`;
+  });
 }
 
 function oauthLines(oauth: OAuthConfig): string[] {

@@ -7,6 +7,8 @@ import { ConfigError } from '../errors.js';
 import { DEFAULT_LIMITS, resolveLimits, type Pop3Limits } from '../pop3/limits.js';
 import { parseOAuthTable, type OAuthConfig } from './oauth.js';
 import { unknownKeys } from './unknown-keys.js';
+import { parsePolicyTable } from './policy.js';
+import type { UserPolicyOverrides } from '../policy.js';
 import * as so from './scale-out.js';
 
 export type { OAuthConfig } from './oauth.js';
@@ -52,6 +54,8 @@ export interface DaemonConfig extends so.ScaleOutConfig {
   /** Started as root: the user (and group; default the user's own) every process switches to once its ports are bound. */
   readonly user: string | undefined;
   readonly group: string | undefined;
+  /** Server-wide defaults of every user's policy (the `[policy]` table; docs/policy.md). */
+  readonly policy: UserPolicyOverrides;
 }
 
 /** Most worker processes allowed (each holds its own copy of the users file and caches). */
@@ -91,6 +95,7 @@ export const TOP_KEYS = [
   'blockingIo',
   'user',
   'group',
+  'policy',
   ...so.SCALE_OUT_KEYS,
 ];
 
@@ -260,6 +265,7 @@ export function layerFromToml(doc: Record<string, unknown>, source: string): Con
     layer.sni = entries;
   }
   if (doc['oauth'] !== undefined) layer.oauth = parseOAuthTable(doc['oauth'], source);
+  if (doc['policy'] !== undefined) layer.policy = parsePolicyTable(doc['policy'], source);
   const limits = doc['limits'];
   if (limits !== undefined) {
     if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
@@ -352,6 +358,7 @@ export function resolveConfig(...layers: ConfigLayer[]): DaemonConfig {
     blockingIo: merged.blockingIo ?? true,
     user: merged.user,
     group: merged.group,
+    policy: merged.policy ?? {},
   };
 }
 

@@ -12,12 +12,13 @@ import { parse as parseToml } from 'smol-toml';
 import { compareConfigs } from '../../src/cli/reload.js';
 import { layerFromToml, resolveConfig, TOP_KEYS, type DaemonConfig } from '../../src/config/config.js';
 import { OAUTH_KEYS } from '../../src/config/oauth.js';
+import { POLICY_TOML_KEYS } from '../../src/config/policy.js';
 import { USERDB_KEYS } from '../../src/config/scale-out.js';
 import { DEFAULT_LIMITS } from '../../src/pop3/limits.js';
 import { projectRoot } from './project.js';
 
 const run = promisify(execFile);
-const TABLES = new Set(['limits', 'oauth', 'sni', 'userdb']);
+const TABLES = new Set(['limits', 'oauth', 'sni', 'userdb', 'policy']);
 
 /** Every key the parser takes, dotted for the tables' keys. */
 function parserKeys(): string[] {
@@ -26,6 +27,7 @@ function parserKeys(): string[] {
     ...Object.keys(DEFAULT_LIMITS).map((k) => `limits.${k}`),
     ...OAUTH_KEYS.map((k) => `oauth.${k}`),
     ...USERDB_KEYS.map((k) => `userdb.${k}`),
+    ...POLICY_TOML_KEYS.map((k) => `policy.${k}`),
     'sni."NAME".cert',
     'sni."NAME".key',
   ];

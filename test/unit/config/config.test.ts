@@ -57,6 +57,7 @@ describe('resolveConfig', () => {
       blockingIo: true,
       user: undefined,
       group: undefined,
+      policy: {},
       proxyProtocolFrom: [],
       cluster: undefined,
       clusterPasswordFile: undefined,
