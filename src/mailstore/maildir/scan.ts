@@ -7,6 +7,7 @@ import { curNameFor, parseMaildirName, uidFor, type MaildirName } from './filena
 import { pauser, type MaildirFs } from './fs.js';
 import { MEASURE_BUFFER_BYTES, measureMessageFile } from './read.js';
 import { SizeIndex, type ListedMessage } from './size-index.js';
+import { assignUidls, loadUidlMap, warnOnce } from './uidl-map.js';
 import { listMessageFolder } from './undecodable.js';
 
 /** A message as the scan found it; `file` follows renames by other programs during the session. */
@@ -44,6 +45,13 @@ export async function scanMaildrop(dir: string, options: ScanOptions): Promise<S
   const checkedAtMs = Date.now();
   const curMtimeNs = await fs.mtimeNs(cur);
   const index = await SizeIndex.load(dir, fs);
+  // Never opened by Poplar (no size index): another server's UIDLs are converted, once.
+  const kept = await loadUidlMap(dir, { fs, log, mayMigrate: !index.wasFound });
+  // Two files with one base (a copy left in `new/` and `cur/`, say) would share a uid: the later one gets a suffix.
+  const uniqueUids = (messages: ScannedMessage[]): ScannedMessage[] =>
+    assignUidls(messages, kept, uidFor, (m, uidl) => {
+      warnOnce(log, join(dir, m.file.base), { uidl }, 'UIDL clash: the message gets a Poplar UIDL');
+    });
   const listed = index.listingFor(curMtimeNs);
   if (listed !== undefined) return uniqueUids(listed.map(fromListing));
   const entries = await listMessageFolder(cur, fs, log);
@@ -63,7 +71,7 @@ export async function scanMaildrop(dir: string, options: ScanOptions): Promise<S
     if (message.size < 0) toMeasure.push(message);
     found.push(message);
   }
-  // Two files with one base (see uniqueUids) would share one index entry: measure each of them.
+  // Two files with one base (the later one's UIDL gets a suffix) would share one index entry: measure each of them.
   const seen = new Set<string>();
   const shared = new Set<string>();
   for (const m of found) (seen.has(m.file.base) ? shared : seen).add(m.file.base);
@@ -173,18 +181,6 @@ function byDelivery(a: ScannedMessage, b: ScannedMessage): number {
   const tb = b.file.deliveredAt ?? Number.MAX_SAFE_INTEGER;
   if (ta !== tb) return ta - tb;
   return a.file.base < b.file.base ? -1 : a.file.base > b.file.base ? 1 : 0;
-}
-
-/** Two files with one base (a copy left in `new/` and `cur/`, say) would share a uid: the later one gets a suffix. */
-function uniqueUids(messages: ScannedMessage[]): ScannedMessage[] {
-  const seen = new Set<string>();
-  for (const m of messages) {
-    let uid = m.uid;
-    for (let n = 2; seen.has(uid); n++) uid = uidFor(`${m.file.base}~${n}`);
-    m.uid = uid;
-    seen.add(uid);
-  }
-  return messages;
 }
 
 /** Moves delivered messages from `new/` to `cur/` (each rename is atomic: a message is in one place or the other). */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { isErrno } from '../../errors.js';
 import { hasControlCharacter } from '../../text.js';
 import { threadPoolFs, type MaildirFs } from './fs.js';
 
@@ -70,6 +71,7 @@ export class SizeIndex {
   #stamp: ListingStamp | undefined;
   readonly #fs: MaildirFs;
   #isDirty = false;
+  #wasFound = false;
 
   private constructor(dir: string, fs: MaildirFs) {
     this.#path = join(dir, INDEX_FILE);
@@ -82,9 +84,11 @@ export class SizeIndex {
     let text: string;
     try {
       text = await fs.readText(index.#path, MAX_INDEX_BYTES);
-    } catch {
+    } catch (error) {
+      index.#wasFound = !isErrno(error, 'ENOENT');
       return index;
     }
+    index.#wasFound = true;
     const header = text.slice(0, Math.max(0, text.indexOf('\n')));
     const stamp = header === HEADER_V1 ? undefined : parseHeader(header);
     if (stamp === null) return index;
@@ -105,6 +109,11 @@ export class SizeIndex {
       index.#stamp = stamp;
     }
     return index;
+  }
+
+  /** Whether the file was there (even damaged): the maildrop was opened by Poplar before. */
+  get wasFound(): boolean {
+    return this.#wasFound;
   }
 
   #sizes(): Map<string, IndexEntry> {
