@@ -124,7 +124,10 @@ async function clients(t: TestContext): Promise<Clients | undefined> {
 async function deliver(maildir: string, n: number, account?: { uid: number; gid: number }): Promise<void> {
   const name = `${1_750_000_000 + n}.M${n}P${100 + n}.mx.example`;
   const path = join(maildir, 'new', name);
-  await writeFile(path, `From: sender@example.org\nSubject: message ${n}\n\nBody of message ${n}.\n.dot line\n`);
+  await writeFile(
+    path,
+    `From: sender@example.org\nSubject: message ${n}\n\nBody of message ${n}.\n.dot line\n`,
+  );
   if (account !== undefined) await chown(path, account.uid, account.gid);
 }
 
@@ -133,58 +136,62 @@ async function poplar(t: TestContext, cwd: string): Promise<RunningDaemon> {
   return startDaemon(t, { cwd, args: [...args, '--metrics-listen', '127.0.0.1:0'] });
 }
 
-test('Dovecot -> Poplar: the same UIDL for every message Dovecot listed; fetchmail and mpop download nothing twice', LIMIT, async (t) => {
-  const c = await clients(t);
-  if (c === undefined) return;
-  const cwd = await tempDir(t, 'poplar-migration-');
-  await chmod(cwd, 0o755); // Dovecot's mail processes run as nobody
-  const account = await engineAccount(DOVECOT_MAIL_ACCOUNT);
-  const dovecotRoot = join(cwd, 'dovecot-mail');
-  const maildir = join(dovecotRoot, USER);
-  for (const sub of ['', 'cur', 'new', 'tmp']) {
-    await mkdir(join(maildir, sub), { recursive: true });
-    if (account !== undefined) await chown(join(maildir, sub), account.uid, account.gid);
-  }
-  if (account !== undefined) await chown(dovecotRoot, account.uid, account.gid);
-  for (let n = 1; n <= 3; n++) await deliver(maildir, n, account);
+test(
+  'Dovecot -> Poplar: the same UIDL for every message Dovecot listed; fetchmail and mpop download nothing twice',
+  LIMIT,
+  async (t) => {
+    const c = await clients(t);
+    if (c === undefined) return;
+    const cwd = await tempDir(t, 'poplar-migration-');
+    await chmod(cwd, 0o755); // Dovecot's mail processes run as nobody
+    const account = await engineAccount(DOVECOT_MAIL_ACCOUNT);
+    const dovecotRoot = join(cwd, 'dovecot-mail');
+    const maildir = join(dovecotRoot, USER);
+    for (const sub of ['', 'cur', 'new', 'tmp']) {
+      await mkdir(join(maildir, sub), { recursive: true });
+      if (account !== undefined) await chown(join(maildir, sub), account.uid, account.gid);
+    }
+    if (account !== undefined) await chown(dovecotRoot, account.uid, account.gid);
+    for (let n = 1; n <= 3; n++) await deliver(maildir, n, account);
 
-  const dovecot = await startDovecot(t, { mailRoot: dovecotRoot, users: { [USER]: PASSWORD } });
-  const first = await c.poplib(dovecot.port, [1, 2]);
-  assert.equal(first.uidls.length, 3);
-  // Dovecot's default pop3_uidl_format %08Xu%08Xv: its %X modifier prints lower-case hex.
-  for (const uidl of first.uidls) assert.match(uidl, /^[0-9a-f]{16}$/);
-  for (let n = 4; n <= 5; n++) await deliver(maildir, n, account);
-  assert.equal(await c.fetchmail(dovecot.port), 5);
-  assert.equal(await c.mpop(dovecot.port), 5);
-  await deliver(maildir, 6, account);
-  const last = await c.poplib(dovecot.port, [6]);
-  assert.equal(last.uidls.length, 6);
-  assert.deepEqual(last.uidls.slice(0, 3), first.uidls, 'Dovecot itself kept its UIDLs');
-  await dovecot.stop();
-  assert.match(await readFile(join(maildir, 'dovecot-uidlist'), 'latin1'), /^3 V\d+ N7/);
+    const dovecot = await startDovecot(t, { mailRoot: dovecotRoot, users: { [USER]: PASSWORD } });
+    const first = await c.poplib(dovecot.port, [1, 2]);
+    assert.equal(first.uidls.length, 3);
+    // Dovecot's default pop3_uidl_format %08Xu%08Xv: its %X modifier prints lower-case hex.
+    for (const uidl of first.uidls) assert.match(uidl, /^[0-9a-f]{16}$/);
+    for (let n = 4; n <= 5; n++) await deliver(maildir, n, account);
+    assert.equal(await c.fetchmail(dovecot.port), 5);
+    assert.equal(await c.mpop(dovecot.port), 5);
+    await deliver(maildir, 6, account);
+    const last = await c.poplib(dovecot.port, [6]);
+    assert.equal(last.uidls.length, 6);
+    assert.deepEqual(last.uidls.slice(0, 3), first.uidls, 'Dovecot itself kept its UIDLs');
+    await dovecot.stop();
+    assert.match(await readFile(join(maildir, 'dovecot-uidlist'), 'latin1'), /^3 V\d+ N7/);
 
-  // The move: the maildir as Dovecot left it (its index files too), and one message Dovecot never saw.
-  await deliver(maildir, 7, account);
-  await mkdir(join(cwd, 'mail'));
-  await rename(maildir, join(cwd, 'mail', USER));
-  await writeFile(join(cwd, 'users'), `${USER}:{PLAIN}${PASSWORD}\n`);
-  const daemon = await poplar(t, cwd);
-  const served = await c.poplib(daemon.port, []);
-  assert.equal(served.uidls.length, 7);
-  assert.deepEqual(served.uidls.slice(0, 6), last.uidls, 'every message keeps its Dovecot UIDL, in order');
-  for (const uidl of last.uidls) assert.equal(served.hashes[uidl], last.hashes[uidl], `message ${uidl}`);
-  assert.equal(served.uidls[6], `${1_750_000_007}.M7P107.mx.example`, 'new mail: Poplar own UIDL');
-  const migrated = daemon.logs.find((e) => e.msg === 'UIDLs kept from dovecot-uidlist');
-  assert.equal(migrated?.['messages'], 6);
-  assert.ok((await stat(join(cwd, 'mail', USER, '.poplar-uidl'))).isFile());
+    // The move: the maildir as Dovecot left it (its index files too), and one message Dovecot never saw.
+    await deliver(maildir, 7, account);
+    await mkdir(join(cwd, 'mail'));
+    await rename(maildir, join(cwd, 'mail', USER));
+    await writeFile(join(cwd, 'users'), `${USER}:{PLAIN}${PASSWORD}\n`);
+    const daemon = await poplar(t, cwd);
+    const served = await c.poplib(daemon.port, []);
+    assert.equal(served.uidls.length, 7);
+    assert.deepEqual(served.uidls.slice(0, 6), last.uidls, 'every message keeps its Dovecot UIDL, in order');
+    for (const uidl of last.uidls) assert.equal(served.hashes[uidl], last.hashes[uidl], `message ${uidl}`);
+    assert.equal(served.uidls[6], '1750000007.M7P107.mx.example', 'new mail: Poplar own UIDL');
+    const migrated = daemon.logs.find((e) => e.msg === 'UIDLs kept from dovecot-uidlist');
+    assert.equal(migrated?.['messages'], 6);
+    assert.ok((await stat(join(cwd, 'mail', USER, '.poplar-uidl'))).isFile());
 
-  // Messages 6 (delivered to Dovecot after they last ran) and 7 (after the move): nothing else.
-  assert.equal(await c.fetchmail(daemon.port), 2, 'fetchmail fetches only the messages it never saw');
-  assert.equal(await c.mpop(daemon.port), 2, 'mpop fetches only the messages it never saw');
-  const again = await c.poplib(daemon.port, []);
-  assert.deepEqual(again.uidls, served.uidls, 'the UIDLs stay');
-  assert.equal(await c.fetchmail(daemon.port), 0);
-  assert.equal(await c.mpop(daemon.port), 0);
-  const restarted = daemon.logs.filter((e) => e.msg === 'UIDLs kept from dovecot-uidlist').length;
-  assert.equal(restarted, 1, 'converted once');
-});
+    // Messages 6 (delivered to Dovecot after they last ran) and 7 (after the move): nothing else.
+    assert.equal(await c.fetchmail(daemon.port), 2, 'fetchmail fetches only the messages it never saw');
+    assert.equal(await c.mpop(daemon.port), 2, 'mpop fetches only the messages it never saw');
+    const again = await c.poplib(daemon.port, []);
+    assert.deepEqual(again.uidls, served.uidls, 'the UIDLs stay');
+    assert.equal(await c.fetchmail(daemon.port), 0);
+    assert.equal(await c.mpop(daemon.port), 0);
+    const restarted = daemon.logs.filter((e) => e.msg === 'UIDLs kept from dovecot-uidlist').length;
+    assert.equal(restarted, 1, 'converted once');
+  },
+);

@@ -68,7 +68,7 @@ test('a maildrop without .poplar-uidl costs one failed open of it, and no look f
   await uids();
   const reads = t.mock.method(blockingFs, 'readText');
   await uids();
-  const names = reads.mock.calls.map((c) => String(c.arguments[0]).slice(dir.length + 1));
+  const names = reads.mock.calls.map((c) => c.arguments[0].slice(dir.length + 1));
   reads.mock.restore();
   assert.deepEqual(names.sort(), [INDEX_FILE, UIDL_MAP_FILE]);
 });
@@ -91,7 +91,11 @@ for (const [what, text] of [
 
 test('a damaged .poplar-uidl is logged once and ignored: Poplar own UIDLs', async (t) => {
   const { dir, log, uids } = await setup(t, null);
-  for (const text of ['poplar-uidl 1\ndovecot bad uidl\n', `poplar-uidl 1\nother X ${A}\n`, 'poplar-uidl 1\ndovecot X A']) {
+  for (const text of [
+    'poplar-uidl 1\ndovecot bad uidl\n',
+    `poplar-uidl 1\nother X ${A}\n`,
+    'poplar-uidl 1\ndovecot X A',
+  ]) {
     await writeFile(join(dir, UIDL_MAP_FILE), text);
     assert.deepEqual(await uids(), [A, B, C]);
     assert.deepEqual(await uids(), [A, B, C]);

@@ -5,7 +5,13 @@ import { writeFileSync } from 'node:fs';
 import { chmod, readFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { engineDir, requireEngine, superviseEngine, type Cleanup, type EngineProcess } from './engine-process.js';
+import {
+  engineDir,
+  requireEngine,
+  superviseEngine,
+  type Cleanup,
+  type EngineProcess,
+} from './engine-process.js';
 
 export const DOVECOT = '/usr/sbin/dovecot';
 /** The account Dovecot's mail processes run as: Dovecot refuses root; the mail root must be its. */
