@@ -116,3 +116,18 @@ test('clashes: a kept UIDL wins over a new message own one; one kept UIDL twice 
   assert.notEqual(served[2], C);
   assert.equal(log.lines.filter((l) => l.includes('UIDL clash')).length, 1);
 });
+
+test('courierpop3dsizelist: its UIDLs, converted once; a Dovecot list next to it wins (Dovecot served it later)', async (t) => {
+  const sizelist = `/3 4 1796673584\n${A}:2, 2 1:1796673584:0\n${B}:2,S 2 0:0:0\n`;
+  const courier = await setup(t, null);
+  await courier.uids();
+  await writeFile(join(courier.dir, 'courierpop3dsizelist'), sizelist);
+  assert.deepEqual(await courier.uids(), [A, B, C], 'served by Poplar before: not converted');
+  const fresh = await setup(t, null);
+  await writeFile(join(fresh.dir, 'courierpop3dsizelist'), sizelist);
+  assert.deepEqual(await fresh.uids(), ['UID1-1796673584', B, C]);
+  assert.match(await readFile(join(fresh.dir, UIDL_MAP_FILE), 'utf8'), /^courier UID1-1796673584 /m);
+  const both = await setup(t);
+  await writeFile(join(both.dir, 'courierpop3dsizelist'), sizelist);
+  assert.deepEqual(await both.uids(), ['000000016b170b5e', 'UID7-99', C]);
+});

@@ -7,7 +7,8 @@ import { curNameFor, parseMaildirName, uidFor, type MaildirName } from './filena
 import { pauser, type MaildirFs } from './fs.js';
 import { MEASURE_BUFFER_BYTES, measureMessageFile } from './read.js';
 import { SizeIndex, type ListedMessage } from './size-index.js';
-import { assignUidls, loadUidlMap, warnOnce } from './uidl-map.js';
+import { assignUidls, warnOnce } from './uidl-map.js';
+import { loadUidlMap } from './uidl-migrate.js';
 import { listMessageFolder } from './undecodable.js';
 
 /** A message as the scan found it; `file` follows renames by other programs during the session. */

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { asError, isErrno } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { hasControlCharacter } from '../../text.js';
 import type { MaildirFs } from './fs.js';
-import { DamagedUidlistError, DOVECOT_UIDLIST, isValidUidl, parseDovecotUidlist } from './uidl-dovecot.js';
+import { isValidUidl } from './uidl-dovecot.js';
 
 /**
  * A maildrop's own UIDLs kept from another server (docs/migration.md): `<root>/<user>/.poplar-uidl`
@@ -102,85 +101,6 @@ export function warnOnce(log: Logger, path: string, fields: Record<string, unkno
   if (loggedDamaged.size >= MAX_LOGGED) loggedDamaged.clear();
   loggedDamaged.add(key);
   log.warn({ file: path, ...fields }, message);
-}
-
-const REDOWNLOAD =
-  'its messages are served with Poplar own UIDLs, which clients that knew the old ones download again';
-
-/**
- * The maildrop's kept UIDLs. Reads `.poplar-uidl` (a maildrop without one costs one failed open).
- * When there is none and `mayMigrate` (the maildrop was never opened by Poplar: it has no size
- * index yet), converts `dovecot-uidlist` once into a new `.poplar-uidl`. A damaged file is logged
- * once and ignored.
- */
-export async function loadUidlMap(
-  dir: string,
-  options: { readonly fs: MaildirFs; readonly log: Logger; readonly mayMigrate: boolean },
-): Promise<UidlMap> {
-  const { fs, log } = options;
-  const path = join(dir, UIDL_MAP_FILE);
-  let text: string;
-  try {
-    text = await fs.readText(path, MAX_UIDL_MAP_BYTES);
-  } catch (error) {
-    if (!isErrno(error, 'ENOENT')) {
-      warnOnce(log, path, { err: asError(error) }, `UIDL map unreadable: ${REDOWNLOAD}`);
-      return new Map();
-    }
-    return options.mayMigrate ? migrate(dir, fs, log) : new Map();
-  }
-  try {
-    return parseUidlMap(text);
-  } catch (error) {
-    warnOnce(log, path, { err: asError(error) }, `UIDL map damaged, ignored: ${REDOWNLOAD}`);
-    return new Map();
-  }
-}
-
-/** Converts another server's list into `.poplar-uidl`, if the maildrop has one. */
-async function migrate(dir: string, fs: MaildirFs, log: Logger): Promise<UidlMap> {
-  const path = join(dir, DOVECOT_UIDLIST);
-  let text: string;
-  try {
-    text = await fs.readText(path, MAX_UIDL_MAP_BYTES);
-  } catch (error) {
-    if (!isErrno(error, 'ENOENT')) {
-      warnOnce(log, path, { err: asError(error) }, `dovecot-uidlist unreadable: ${REDOWNLOAD}`);
-    }
-    return new Map();
-  }
-  const map = new Map<string, KeptUidl>();
-  try {
-    const list = parseDovecotUidlist(text);
-    if (list.skipped > 0) {
-      log.warn(
-        { file: path, lines: list.skipped, first: list.firstProblem },
-        'dovecot-uidlist lines left out: those messages get Poplar UIDLs (clients download them again)',
-      );
-    }
-    const seen = new Set<string>();
-    for (const record of list.records) {
-      if (!isBaseName(record.base)) continue;
-      if (seen.has(record.uidl)) {
-        log.warn(
-          { file: path, uidl: record.uidl, message: record.base },
-          'UIDL clash in dovecot-uidlist: the later message gets a Poplar UIDL',
-        );
-        continue;
-      }
-      seen.add(record.uidl);
-      map.set(record.base, { uidl: record.uidl, source: 'dovecot' });
-    }
-  } catch (error) {
-    if (!(error instanceof DamagedUidlistError)) throw error;
-    warnOnce(log, path, { err: error }, `dovecot-uidlist damaged, ignored: ${REDOWNLOAD}`);
-    return new Map();
-  }
-  // Not saved, the login fails (try again later): served once with these UIDLs and then forgotten,
-  // they would be Poplar's own from the next login on.
-  await saveUidlMap(dir, map, fs);
-  log.info({ file: path, messages: map.size }, 'UIDLs kept from dovecot-uidlist');
-  return map;
 }
 
 /** A message as the scan lists it, for {@link assignUidls}. */
