@@ -1,7 +1,7 @@
 import type { StoredPassword } from './passwords/types.js';
 import { parseStoredPassword } from './passwords/registry.js';
 import { hasControlCharacter } from '../text.js';
-import { isValidUserName } from '../user.js';
+import { isValidUserName, prepareUserName } from '../user.js';
 import type { UserPolicyOverrides } from '../policy.js';
 import { hasPolicy, POLICY_FIELDS, POLICY_KEYS, readPolicy, type PolicyKey } from '../policy-fields.js';
 
@@ -52,7 +52,11 @@ export function parsePasswdFile(text: string): ParsedPasswdFile {
     const rest = line.slice(colon + 1);
     const field = rest.split(':', 1)[0] ?? '';
     if (!isValidUserName(name)) {
-      problems.push({ line: number, message: 'invalid user name' });
+      // A name in another spelling (decomposed, fullwidth...) is not read as its prepared form: the
+      // file would then hold two spellings of one user, and edits find a line by its exact name.
+      const prepared = prepareUserName(name);
+      const hint = prepared !== name && isValidUserName(prepared) ? `, write it as ${prepared}` : '';
+      problems.push({ line: number, message: `invalid user name${hint}` });
       continue;
     }
     if (users.has(name)) {

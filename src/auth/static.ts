@@ -4,6 +4,7 @@ import { authenticateBearerWith, type OAuthVerifier } from './oauth/verifier.js'
 import { checkedDecoySecret, randomDecoySecret, scramSaltFor } from './decoy.js';
 import type { ScramCredentials } from './passwords/types.js';
 import { scramCredentialsOf } from './passwords/scram.js';
+import { preparePassword } from './passwords/prepare.js';
 import { isValidUserName, type MailUser } from '../user.js';
 import type { UserPolicyOverrides } from '../policy.js';
 import { hasPolicy } from '../policy-fields.js';
@@ -58,7 +59,14 @@ export class StaticAuthenticator
   readonly #decoySecret: Buffer;
 
   constructor(users: Readonly<Record<string, string>>, options: StaticAuthenticatorOptions = {}) {
-    this.#users = new Map(Object.entries(users).filter(([name]) => isValidUserName(name)));
+    // Passwords in their prepared form, as a users file's hashes are made; a name must be valid as
+    // the users file's are (prepared already), else it never logs in.
+    const prepared = new Map<string, string>();
+    for (const [name, secret] of Object.entries(users)) {
+      const password = preparePassword(secret);
+      if (isValidUserName(name) && password !== undefined) prepared.set(name, password);
+    }
+    this.#users = prepared;
     this.#policies = new Map(Object.entries(options.policies ?? {}).filter(([, p]) => hasPolicy(p)));
     this.#oauth = options.oauth;
     this.#decoySecret =
@@ -67,7 +75,8 @@ export class StaticAuthenticator
 
   authenticate(request: PasswordAuthRequest): Promise<AuthResult> {
     const secret = this.#users.get(request.username);
-    const isMatch = safeEqual(secret ?? '\0', request.password) && secret !== undefined;
+    const password = preparePassword(request.password);
+    const isMatch = safeEqual(secret ?? '\0', password ?? '\0') && secret !== undefined && password !== undefined;
     return Promise.resolve(
       isMatch ? { ok: true, user: this.#userOf(request.username) } : { ok: false, reason: 'invalid' },
     );

@@ -1,5 +1,6 @@
 import { apopDigest, checkDigest, cramMd5Digest } from './digests.js';
 import { HashPoolError, HashPoolErrorCode } from './passwords/hash-pool.js';
+import { preparePassword } from './passwords/prepare.js';
 import { DEFAULT_SCHEME, hashPassword, parseStoredPassword } from './passwords/registry.js';
 import { scramCredentials } from './passwords/scram.js';
 import type { ScramCredentials, StoredPassword } from './passwords/types.js';
@@ -16,24 +17,27 @@ import type { ApopAuthRequest, AuthResult, CramMd5AuthRequest, PasswordAuthReque
 export type PasswordCheck = 'match' | 'mismatch' | 'temporary';
 
 /**
- * Checks `request.password` against `stored`, or, when there is none (an unknown name), against
- * `decoy()` with the result thrown away, so that an unknown name costs what a user costs.
+ * Checks `request.password`, prepared as it was when stored (`preparePassword`), against `stored`,
+ * or, when there is none (an unknown name), against `decoy()` with the result thrown away, so that
+ * an unknown name costs what a user costs. A password SASLprep refuses matches nothing (it is still
+ * checked, against the decoy: the answer takes as long).
  */
 export async function checkPassword(
   stored: StoredPassword | undefined,
   decoy: () => Promise<StoredPassword>,
   request: Pick<PasswordAuthRequest, 'password' | 'signal'>,
 ): Promise<PasswordCheck> {
-  const checked = stored ?? (await decoy());
+  const prepared = preparePassword(request.password);
+  const checked = prepared === undefined ? await decoy() : (stored ?? (await decoy()));
   let isMatch: boolean;
   try {
-    isMatch = await checked.scheme.verify(request.password, checked.data, request.signal);
+    isMatch = await checked.scheme.verify(prepared ?? request.password, checked.data, request.signal);
   } catch (error) {
     // The hash pool is full (a flood of expensive guesses), or the client has gone: no answer now.
     if (isPoolRefusal(error)) return 'temporary';
     throw error;
   }
-  return isMatch && stored !== undefined ? 'match' : 'mismatch';
+  return isMatch && stored !== undefined && checked === stored ? 'match' : 'mismatch';
 }
 
 const isPoolRefusal = (error: unknown): boolean =>

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { isValidUserName } from '../user.js';
+import { canonicalUserName } from '../user.js';
 import { commandLogger, type ConfigReader } from './check-config.js';
 import { openUsers } from './users-source.js';
 import { planOf } from './plan.js';
@@ -30,12 +30,13 @@ export async function authTestCommand(argv: string[], readConfig: ConfigReader):
   }
   const leading = argv.findIndex((word) => word.startsWith('-'));
   const words = leading === -1 ? argv : argv.slice(0, leading);
-  const [user, given, ...extra] = words;
-  if (user === undefined || extra.length > 0) {
+  const [typed, given, ...extra] = words;
+  if (typed === undefined || extra.length > 0) {
     process.stderr.write(`poplar auth-test: give USER [PASSWORD], then the daemon's options\n`);
     return 2;
   }
-  if (!isValidUserName(user)) {
+  const user = canonicalUserName(typed);
+  if (user === undefined) {
     process.stderr.write('poplar auth-test: invalid user name\n');
     return 2;
   }

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_SCHEME, findScheme, hashPassword, schemeNames } from '../auth/passwords/registry.js';
 import { hasControlCharacter } from '../text.js';
-import { isValidUserName } from '../user.js';
+import { preparePassword } from '../auth/passwords/prepare.js';
+import { canonicalUserName } from '../user.js';
 import { exitForSecretError, readSecret } from './prompt.js';
 
 const USAGE = `Usage: poplar hash-password [--scheme SCHEME] [--user NAME]
@@ -53,7 +54,9 @@ export async function hashPasswordCommand(argv: string[]): Promise<number> {
     );
     return 2;
   }
-  if (values.user !== undefined && !isValidUserName(values.user)) {
+  // The name as the users file must hold it: in its prepared form (composed, one spelling).
+  const user = values.user === undefined ? undefined : canonicalUserName(values.user);
+  if (values.user !== undefined && user === undefined) {
     process.stderr.write('poplar hash-password: invalid user name\n');
     return 2;
   }
@@ -75,7 +78,14 @@ export async function hashPasswordCommand(argv: string[]): Promise<number> {
     );
     return 2;
   }
+  if (preparePassword(password) === undefined) {
+    process.stderr.write(
+      'poplar hash-password: the password holds characters SASLprep (RFC 4013) refuses (a bidirectional ' +
+        'or other control character, or right-to-left letters mixed with left-to-right ones)\n',
+    );
+    return 2;
+  }
   const field = await hashPassword(password, scheme.name);
-  process.stdout.write(values.user === undefined ? `${field}\n` : `${values.user}:${field}\n`);
+  process.stdout.write(user === undefined ? `${field}\n` : `${user}:${field}\n`);
   return 0;
 }

@@ -1,7 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { hasControlCharacter } from '../text.js';
-import { isValidUserName } from '../user.js';
+import { canonicalUserName } from '../user.js';
+import { preparePassword } from '../auth/passwords/prepare.js';
 import type { Logger } from '../log.js';
 import type { Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
@@ -269,8 +270,8 @@ async function configure(
       return;
     }
     case 'addAdmin': {
-      const [name, token] = pair(data);
-      checkName(name);
+      const [given, token] = pair(data);
+      const name = checkedName(given);
       if (!TOKEN_PATTERN.test(token)) throw new BadData('a token is 16 printable ASCII characters');
       if (backends.refusesDefaultToken && token === DEFAULT_ADMIN_TOKEN) {
         throw new BadData('the default token is for demo mode on loopback only');
@@ -290,10 +291,13 @@ async function configure(
     case 'setUser': {
       if (backends.users?.setPassword === undefined)
         throw new BadData('users cannot be changed on this server');
-      const [name, password] = pair(data);
-      checkName(name);
+      const [given, password] = pair(data);
+      const name = checkedName(given);
       if (password === '' || hasControlCharacter(password)) {
         throw new BadData('a password is non-empty, without control characters');
+      }
+      if (preparePassword(password) === undefined) {
+        throw new BadData('the password holds characters SASLprep (RFC 4013) refuses');
       }
       await backends.users.setPassword(name, password);
       logger.info({ admin, user: name }, 'user set');
@@ -346,8 +350,11 @@ function pair(data: Buffer): [string, string] {
   ];
 }
 
-function checkName(name: string): void {
-  if (!isValidUserName(name)) throw new BadData('invalid name');
+/** A name in its prepared form (`canonicalUserName`: typed composed or decomposed, one user). */
+function checkedName(given: string): string {
+  const name = canonicalUserName(given);
+  if (name === undefined) throw new BadData('invalid name');
+  return name;
 }
 
 /**
@@ -355,7 +362,5 @@ function checkName(name: string): void {
  * applies it, so a name can never reach a file edit or a session lookup in another shape.
  */
 function nameField(data: Buffer): string {
-  const name = field(data, 'name', MAX_FIELD_BYTES);
-  checkName(name);
-  return name;
+  return checkedName(field(data, 'name', MAX_FIELD_BYTES));
 }

@@ -84,7 +84,8 @@ export const INVALID_USERS: Readonly<Record<string, string>> = {
   '../alice': 'dot dot',
   'bad name': 'a space',
   '.hidden': 'leading dot',
-  jörg: 'not ASCII',
+  'jo\u0308rg': 'not in its prepared form (decomposed)',
+  'a\u202eb': 'a bidirectional control',
   ['x'.repeat(65)]: 'too long',
 };
 

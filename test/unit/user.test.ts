@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { isValidUserName, MAX_USER_NAME_BYTES } from '../../src/user.js';
+import { canonicalUserName, isValidUserName, MAX_USER_NAME_BYTES, prepareUserName } from '../../src/user.js';
 
 describe('isValidUserName', () => {
   test('accepts ordinary names', () => {
@@ -68,23 +68,62 @@ describe('isValidUserName', () => {
     }
   });
 
-  test('refuses non-ASCII, even when it looks like a permitted character', () => {
-    for (const name of [
-      'jöhn',
-      'ālice',
-      '用户',
-      'a\u00a0b',
-      'a\u2024b' /* one dot leader */,
-      'a\uff0fb' /* fullwidth / */,
-      '🔑',
-    ]) {
-      assert.equal(isValidUserName(name), false, JSON.stringify(name));
+  test('accepts letters, marks and digits of any script, in their prepared (NFKC) form', () => {
+    for (const name of ['jöhn', 'ālice', '用户', 'ñandú', 'Ωmega', 'иван.петров', 'हिन्दी', 'משה', '٣٤', 'é'.repeat(32)]) {
+      assert.equal(isValidUserName(name), true, JSON.stringify(name));
     }
   });
 
-  test('property: a valid name is 1-64 chars of [A-Za-z0-9._+@-], not starting with a dot', () => {
+  test('the 64-byte limit counts UTF-8 bytes', () => {
+    assert.equal(isValidUserName('é'.repeat(32)), true);
+    assert.equal(isValidUserName('é'.repeat(33)), false);
+    assert.equal(isValidUserName(`a${'用'.repeat(21)}`), true);
+    assert.equal(isValidUserName(`ab${'用'.repeat(21)}`), false);
+  });
+
+  test('refuses a name in another spelling than its prepared one, and gives that one', () => {
+    for (const [given, prepared] of [
+      ['jo\u0308hn', 'jöhn'],
+      ['ﬁle', 'file'],
+      ['ｊｏｈｎ', 'john'],
+      ['x\u00adz', 'xz'],
+      ['a\u2024b', 'a.b'] /* one dot leader: a dot */,
+    ] as const) {
+      assert.equal(isValidUserName(given), false, JSON.stringify(given));
+      assert.equal(prepareUserName(given), prepared);
+      assert.equal(canonicalUserName(given), prepared);
+    }
+  });
+
+  test('refuses what looks like a permitted character, or becomes a forbidden one when prepared', () => {
+    for (const name of [
+      'a\u00a0b' /* no-break space: a space */,
+      'a\uff0fb' /* fullwidth solidus: "/" */,
+      '\u2024\u2024' /* "..", prepared */,
+      '．hidden' /* fullwidth full stop: ".hidden" */,
+      '🔑',
+      'a\u0085b' /* NEL, a C1 control */,
+      'a\u200bb' /* zero width space */,
+    ]) {
+      assert.equal(isValidUserName(name), false, JSON.stringify(name));
+      assert.equal(canonicalUserName(name), undefined, JSON.stringify(name));
+    }
+  });
+
+  test('refuses bidirectional controls and right-to-left letters mixed with left-to-right ones', () => {
+    for (const name of ['a\u202eb', 'a\u200fb', '\u202bmsh', 'משהa', 'a\u05d0', 'משה1', '\u0301a']) {
+      assert.equal(isValidUserName(name), false, JSON.stringify(name));
+      assert.equal(canonicalUserName(name), undefined, JSON.stringify(name));
+    }
+  });
+
+  test('ASCII names are prepared to themselves', () => {
+    for (const name of ['alice', 'a.b', 'x@example.org', '-', '@']) assert.equal(prepareUserName(name), name);
+  });
+
+  test('property: an ASCII name is valid when 1-64 chars of [A-Za-z0-9._+@-], not starting with a dot', () => {
     fc.assert(
-      fc.property(fc.string({ unit: 'binary', maxLength: 70 }), (name) => {
+      fc.property(fc.string({ unit: 'binary-ascii', maxLength: 70 }), (name) => {
         const expected =
           name.length >= 1 && name.length <= 64 && /^[A-Za-z0-9._+@-]*$/.test(name) && !name.startsWith('.');
         assert.equal(isValidUserName(name), expected);
@@ -97,6 +136,19 @@ describe('isValidUserName', () => {
         assert.equal(isValidUserName(name), expected);
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  test('property: a valid name is a safe path segment, prepared, at most 64 bytes', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 70 }), (name) => {
+        if (!isValidUserName(name)) return;
+        assert.ok(Buffer.byteLength(name) <= 64 && name !== '' && !name.startsWith('.'));
+        assert.ok(!/[\/\\\0-\x1f\x7f-\x9f\s]/.test(name), JSON.stringify(name));
+        assert.equal(prepareUserName(name), name);
+        assert.equal(name.normalize('NFC'), name);
+      }),
+      { numRuns: 5000 },
     );
   });
 });

@@ -1,4 +1,4 @@
-import { isValidUserName } from '../../user.js';
+import { canonicalUserName, prepareUserName } from '../../user.js';
 import type { AuthResult, BearerAuthRequest } from '../types.js';
 
 /** What a verifier decided about one token. */
@@ -30,9 +30,11 @@ export async function authenticateBearerWith(
 ): Promise<AuthResult> {
   const verdict = await verifier.verify(request.token, request.signal);
   if (!verdict.ok) return { ok: false, reason: verdict.reason };
-  const name = verdict.username;
-  if (!isValidUserName(name) || !isKnownUser(name)) return { ok: false, reason: 'invalid' };
-  if (request.username !== undefined && request.username !== name) return { ok: false, reason: 'invalid' };
+  const name = canonicalUserName(verdict.username);
+  if (name === undefined || !isKnownUser(name)) return { ok: false, reason: 'invalid' };
+  if (request.username !== undefined && prepareUserName(request.username) !== name) {
+    return { ok: false, reason: 'invalid' };
+  }
   return { ok: true, user: { name } };
 }
 

@@ -2,6 +2,7 @@ import { ARGON2_SCHEMES } from './argon2.js';
 import { CRYPT_SCHEMES } from './crypt.js';
 import { pbkdf2Scheme } from './pbkdf2.js';
 import { plain } from './plain.js';
+import { PasswordRefusedError, preparePassword } from './prepare.js';
 import { SSHA_SCHEMES } from './salted-sha.js';
 import { scramSha256 } from './scram.js';
 import type { PasswordScheme, StoredPassword } from './types.js';
@@ -42,10 +43,15 @@ export function parseStoredPassword(field: string): StoredPassword | string {
   return { scheme, data };
 }
 
-/** `{SCHEME}data` for a new password. */
+/**
+ * `{SCHEME}data` for a new password, hashed in its prepared form (see {@link preparePassword}, which
+ * every check applies too). Throws `PasswordRefusedError` for a password SASLprep refuses.
+ */
 export async function hashPassword(password: string, schemeName = DEFAULT_SCHEME): Promise<string> {
   const scheme = findScheme(schemeName);
   if (scheme === undefined)
     throw new Error(`unknown scheme ${schemeName}; known: ${schemeNames().join(', ')}`);
-  return `{${scheme.name}}${await scheme.hash(password)}`;
+  const prepared = preparePassword(password);
+  if (prepared === undefined) throw new PasswordRefusedError();
+  return `{${scheme.name}}${await scheme.hash(prepared)}`;
 }

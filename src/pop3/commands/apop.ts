@@ -3,6 +3,7 @@ import { Pop3Error, ProtocolError } from '../../errors.js';
 import { splitArgs } from '../arguments.js';
 import { finishLogin } from '../login-flow.js';
 import type { Command } from '../command.js';
+import { prepareUserName } from '../../user.js';
 
 const MD5_HEX = /^[0-9a-fA-F]{32}$/;
 
@@ -15,10 +16,11 @@ export const apop: Command = {
     if (session.apopTimestamp === undefined || !canApop(authenticator)) {
       throw new Pop3Error('APOP is not available');
     }
-    const [username, digest] = splitArgs(args, 2);
-    if (username === undefined || digest === undefined || !MD5_HEX.test(digest)) {
+    const [given, digest] = splitArgs(args, 2);
+    if (given === undefined || digest === undefined || !MD5_HEX.test(digest)) {
       throw new ProtocolError('usage: APOP name digest');
     }
+    const username = prepareUserName(given);
     session.pendingUser = undefined;
     const result = await authenticator.authenticateApop({
       mechanism: 'APOP',

@@ -1,5 +1,6 @@
 import { ProtocolError } from '../../errors.js';
 import { requireSafeChannel } from '../login-policy.js';
+import { prepareUserName } from '../../user.js';
 import type { Command } from '../command.js';
 
 /** Longest name USER takes; longer ones can never be valid and are refused as a syntax error. */
@@ -13,7 +14,8 @@ export const user: Command = {
     const name = args.replace(/^[ \t]+|[ \t]+$/g, '');
     if (name === '') throw new ProtocolError('USER needs a name');
     if (Buffer.byteLength(name) > MAX_USER_ARG_BYTES) throw new ProtocolError('user name too long');
-    session.pendingUser = name;
+    // One spelling per name (SASLprep, RFC 6856 section 2.2): composed or decomposed, one user.
+    session.pendingUser = prepareUserName(name);
     await session.reply.ok('send PASS');
   },
 };

@@ -1,6 +1,7 @@
 import { cramMd5Challenge } from '../../auth/digests.js';
 import { canCramMd5, hasCramMd5 } from '../../auth/types.js';
 import { hasControlCharacter } from '../../text.js';
+import { prepareUserName } from '../../user.js';
 import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
 // A user name (checked for control characters below), a space, and 16 octets in hex (RFC 2195 section 2).
@@ -32,8 +33,9 @@ export function createCramMd5(options: CramMd5Options = {}): SaslMechanism {
         const text = decodeUtf8(response);
         const m = RESPONSE.exec(text);
         if (m === null) throw new SaslError('expected "user digest"');
-        const [, username = '', digest = ''] = m;
-        if (hasControlCharacter(username)) throw new SaslError('expected "user digest"');
+        const [, given = '', digest = ''] = m;
+        if (hasControlCharacter(given)) throw new SaslError('expected "user digest"');
+        const username = prepareUserName(given);
         const { authenticator } = context;
         if (!hasCramMd5(authenticator)) throw new Error('CRAM-MD5 is not available');
         const result = await authenticator.authenticateCramMd5({

@@ -6,6 +6,7 @@ import {
   type SaslMechanism,
   type SaslStep,
 } from './types.js';
+import { prepareUserName } from '../../user.js';
 
 /** The answer to a password over `maxBytes` UTF-8 bytes, or undefined when it is short enough. */
 export function passwordTooLong(password: string, maxBytes: number): string | undefined {
@@ -15,14 +16,17 @@ export function passwordTooLong(password: string, maxBytes: number): string | un
 }
 
 /**
- * Checks a user name and password through the authenticator, as USER/PASS does. A password over
- * `maxPasswordBytes` fails before any lookup or hash, for every name alike.
+ * Checks a user name and password through the authenticator, as USER/PASS does: the name in its
+ * prepared form (SASLprep, RFC 4616 section 2), the password as given (the password check prepares
+ * it, as it was when stored). A password over `maxPasswordBytes` fails before any lookup or hash,
+ * for every name alike.
  */
 export async function verifyPassword(
   context: SaslContext,
-  username: string,
+  given: string,
   password: string,
 ): Promise<SaslStep> {
+  const username = prepareUserName(given);
   const tooLong = passwordTooLong(password, context.maxPasswordBytes);
   if (tooLong !== undefined) throw new SaslError(tooLong);
   const result = await context.checkPassword({
@@ -54,7 +58,7 @@ export const plain: SaslMechanism = {
       const authcid = decodeUtf8(message.subarray(first + 1, second), 'user name');
       const password = decodeUtf8(message.subarray(second + 1), 'password');
       if (authcid === '' || password === '') throw new SaslError('empty user name or password');
-      if (authzid !== '' && authzid !== authcid) {
+      if (authzid !== '' && prepareUserName(authzid) !== prepareUserName(authcid)) {
         return { kind: 'done', username: authcid, result: { ok: false, reason: 'invalid' } };
       }
       return verifyPassword(context, authcid, password);

@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { scramDecoy } from '../../auth/decoy.js';
 import { SCRAM_DEFAULT_ITERATIONS } from '../../auth/passwords/scram.js';
 import { canScram, hasScram, type ScramCredentials } from '../../auth/types.js';
+import { prepareUserName } from '../../user.js';
 import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -43,11 +44,12 @@ function parseClientFirst(message: string): ClientFirst {
   if (!first.startsWith('n=') || !second.startsWith('r=') || !extensions.every((e) => /^[A-Za-z]=/.test(e))) {
     throw new SaslError('malformed client-first message');
   }
-  const username = decodeSaslName(first.slice(2));
+  // RFC 5802 section 5.1: the client prepared the name already; preparing it again changes nothing then.
+  const username = prepareUserName(decodeSaslName(first.slice(2)));
   const nonce = second.slice(2);
   if (!NONCE.test(nonce)) throw new SaslError('malformed nonce');
   // Poplar does not let one user act for another (as with PLAIN).
-  if (authzid !== '' && decodeSaslName(authzid.slice(2)) !== username) {
+  if (authzid !== '' && prepareUserName(decodeSaslName(authzid.slice(2))) !== username) {
     throw new SaslError('the authorization identity must be empty or the user name');
   }
   return { gs2Header, bare, username, nonce };

@@ -116,6 +116,27 @@ describe('parsePasswdFile', () => {
     ]);
   });
 
+  test('UTF-8 names in their prepared form are read; another spelling is reported with the right one', () => {
+    const text = [
+      'zoë:{PLAIN}pw', // 1: composed
+      'zoe\u0308:{PLAIN}pw', // 2: decomposed
+      '用户:{PLAIN}pw', // 3
+      'ｊｏｈｎ:{PLAIN}pw', // 4: fullwidth
+      'a\u202eb:{PLAIN}pw', // 5: a bidirectional control
+      'ａ／ｂ:{PLAIN}pw', // 6: fullwidth, "a/b" prepared
+      `${'é'.repeat(33)}:{PLAIN}pw`, // 7: 66 bytes
+    ].join('\n');
+    const { users, problems } = parsePasswdFile(text);
+    assert.deepEqual([...users.keys()], ['zoë', '用户']);
+    assert.deepEqual(problems, [
+      { line: 2, message: 'invalid user name, write it as zoë' },
+      { line: 4, message: 'invalid user name, write it as john' },
+      { line: 5, message: 'invalid user name' },
+      { line: 6, message: 'invalid user name' },
+      { line: 7, message: 'invalid user name' },
+    ]);
+  });
+
   test('line numbers count CRLF lines and blank lines', () => {
     const { problems } = parsePasswdFile('\r\n# x\r\nbad\r\n');
     assert.deepEqual(problems, [{ line: 3, message: 'expected user:{SCHEME}password' }]);

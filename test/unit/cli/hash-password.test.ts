@@ -45,6 +45,22 @@ describe('poplar hash-password', () => {
     assert.equal(stdout, 'alice:{PLAIN}pw\n');
   });
 
+  test('--user prints a UTF-8 name composed; the password is hashed prepared (NFKC)', async () => {
+    const { code, stdout } = await hashPasswordCli(['--scheme', 'plain', '--user', 'zoe\u0308'], 'pa\u0308ss\n');
+    assert.equal(code, 0);
+    assert.equal(stdout, 'zoë:{PLAIN}päss\n');
+  });
+
+  test('a password SASLprep refuses, and an invalid name, are refused', async () => {
+    const refused = await hashPasswordCli([], 'pässwörd\u202e\n');
+    assert.equal(refused.code, 2);
+    assert.equal(refused.stdout, '');
+    assert.match(refused.stderr, /SASLprep \(RFC 4013\) refuses/);
+    const badName = await hashPasswordCli(['--user', 'a\u202eb'], 'pw\n');
+    assert.equal(badName.code, 2);
+    assert.equal(badName.stderr, 'poplar hash-password: invalid user name\n');
+  });
+
   test('an unknown scheme is refused, listing the known ones', async () => {
     const { code, stdout, stderr } = await hashPasswordCli(['--scheme', 'md5-crypt'], 'pw\n');
     assert.equal(code, 2);

@@ -627,6 +627,26 @@ describe('handleRequest: CONFIG 0x04 set user', () => {
     ]);
   });
 
+  test('a UTF-8 name goes to the directory in its prepared form, typed composed or decomposed', async (t) => {
+    const h = await setup(t);
+    assert.equal(await wire(h, config('setUser', `zoë\0${PASSWORD}`)), OK);
+    assert.equal(await wire(h, config('setUser', `zoe\u0308\0${UTF8_PASSWORD}`)), OK);
+    assert.equal(await wire(h, config('setUser', `用户\0${PASSWORD}`)), OK);
+    assert.deepEqual(h.users.calls, [
+      ['setPassword', 'zoë', PASSWORD],
+      ['setPassword', 'zoë', UTF8_PASSWORD],
+      ['setPassword', '用户', PASSWORD],
+    ]);
+  });
+
+  test('a password SASLprep refuses is badData (it could never match)', async (t) => {
+    const h = await setup(t);
+    for (const password of ['pässwörd\u202e', 'שלוםabc', 'pw\u200f!']) {
+      assert.equal(await wire(h, config('setUser', `bob\0${password}`)), BAD_DATA, JSON.stringify(password));
+    }
+    assert.deepEqual(h.users.calls, []);
+  });
+
   test('a password of 255 bytes is accepted, 256 is not', async (t) => {
     const h = await setup(t);
     assert.equal(await wire(h, config('setUser', `bob\0${'p'.repeat(255)}`)), OK);
@@ -636,7 +656,7 @@ describe('handleRequest: CONFIG 0x04 set user', () => {
 
   test('an invalid user name is badData and the directory is not called', async (t) => {
     const h = await setup(t);
-    for (const name of ['../x', '.x', 'a'.repeat(65), '', 'zoë', 'a/b', 'a:b', 'a b']) {
+    for (const name of ['../x', '.x', 'a'.repeat(65), '', 'ë'.repeat(33), 'a/b', 'a:b', 'a b', 'a\u202eb', 'א1']) {
       assert.equal(await wire(h, config('setUser', `${name}\0${PASSWORD}`)), BAD_DATA, JSON.stringify(name));
     }
     assert.deepEqual(h.users.calls, []);
@@ -711,7 +731,7 @@ describe('handleRequest: CONFIG 0x05 delete user', () => {
 
 describe('handleRequest: every target that takes a name applies the user-name rule', () => {
   // A name with ":" could hit a users-file line by its secret field; one with "/" or ".." a path.
-  const INVALID = ['bob:{PLAIN}pw', 'bob:', '../bob', '.bob', 'a/b', 'bob ', 'zoë', 'a'.repeat(65)];
+  const INVALID = ['bob:{PLAIN}pw', 'bob:', '../bob', '.bob', 'a/b', 'bob ', 'a\u202eb', 'ë'.repeat(33), 'a'.repeat(65)];
 
   test('delete user: badData, the directory is not asked and no session is ended', async (t) => {
     const h = await setup(t);
