@@ -7,7 +7,8 @@ import type { CommandInfo, Session } from './session.js';
 /** Outcome of one command, for logs and metrics. */
 export type CommandResult = CommandInfo['result'];
 
-const VERB = /^[A-Za-z]{1,8}$/;
+/** A verb: letters, then letters or digits (UTF8), at most 8 (RFC 2449 keywords are 3 or 4). */
+const VERB = /^[A-Za-z][A-Za-z0-9]{0,7}$/;
 /** An HTTP request line sent to the POP3 port (a cross-protocol attack, or a lost browser). */
 const HTTP_REQUEST = /^[A-Z]+ \S+ HTTP\/\d/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });

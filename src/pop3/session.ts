@@ -121,6 +121,8 @@ export class Session {
   readonly apopTimestamp: string | undefined;
 
   state: Pop3State = 'AUTHORIZATION';
+  /** The client sent UTF8 (RFC 6856): UTF-8 mode, for the logs (Poplar reads UTF-8 in any mode). */
+  isUtf8 = false;
   /** Name given by USER, waiting for PASS. */
   pendingUser: string | undefined;
   user: MailUser | undefined;

@@ -77,6 +77,7 @@ test('implicit TLS: handshake first, then the greeting; CAPA has USER and no STL
     'RESP-CODES',
     'AUTH-RESP-CODE',
     'PIPELINING',
+    'UTF8 USER',
     'IMPLEMENTATION Poplar',
   ]);
   assert.deepEqual(cleartextSaslOf(caps), ['PLAIN', 'LOGIN']);

@@ -37,6 +37,7 @@ test('not TLS, not local: CAPA lacks USER, PLAIN and LOGIN; USER, PASS and AUTH 
     'RESP-CODES',
     'AUTH-RESP-CODE',
     'PIPELINING',
+    'UTF8 USER',
     'IMPLEMENTATION Poplar',
   ]);
   assert.deepEqual(cleartextSaslOf(caps), [], 'neither PLAIN nor LOGIN offered');

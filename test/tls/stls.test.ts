@@ -27,6 +27,7 @@ const CAPA_PLAIN = [
   'RESP-CODES',
   'AUTH-RESP-CODE',
   'PIPELINING',
+  'UTF8 USER',
   'IMPLEMENTATION Poplar',
 ];
 const CAPA_TLS = CAPA_PLAIN.filter((c) => c !== 'STLS');
@@ -73,6 +74,7 @@ test('STLS: +OK, a TLS handshake on the same connection, then CAPA without STLS;
     'RESP-CODES',
     'AUTH-RESP-CODE',
     'PIPELINING',
+    'UTF8 USER',
     'IMPLEMENTATION Poplar',
   ]);
   assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 message left)');

@@ -15,7 +15,8 @@ export function capabilities(session: Session): string[] {
     const sasl = usableMechanisms(session).map((m) => m.name);
     if (sasl.length > 0) caps.push(`SASL ${sasl.join(' ')}`);
   }
-  caps.push('RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING', `IMPLEMENTATION ${session.engine.implementation}`);
+  // RFC 6856 section 2: UTF8 in both states; its USER argument says UTF-8 names and passwords work.
+  caps.push('RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING', 'UTF8 USER', `IMPLEMENTATION ${session.engine.implementation}`);
   return caps;
 }
 

@@ -14,6 +14,7 @@ import { top } from './top.js';
 import type { Command } from '../command.js';
 import { uidl } from './uidl.js';
 import { user } from './user.js';
+import { utf8 } from './utf8.js';
 
 /** Every verb the engine knows, keyed by its upper-case name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map([
@@ -32,4 +33,5 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['CAPA', capa],
   ['STLS', stls],
   ['AUTH', auth],
+  ['UTF8', utf8],
 ]);
