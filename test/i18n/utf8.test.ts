@@ -22,8 +22,8 @@ const utf8 = (latin1: string): string => Buffer.from(latin1, 'latin1').toString(
 
 async function start(t: Parameters<typeof startServer>[0], limits = {}) {
   return startServer(t, {
-    mailboxes: { [NFC]: [MESSAGE], 'ñandú': [], alice: [] },
-    authenticator: new StaticAuthenticator({ [NFC]: PASSWORD_NFC, 'ñandú': 'secreto', alice: 'pw' }),
+    mailboxes: { [NFC]: [MESSAGE], ñandú: [], alice: [] },
+    authenticator: new StaticAuthenticator({ [NFC]: PASSWORD_NFC, ñandú: 'secreto', alice: 'pw' }),
     limits,
   });
 }
@@ -49,11 +49,12 @@ test('UTF8 in AUTHORIZATION: +OK, again +OK, refused with an argument', async (t
   ]);
 });
 
-test("UTF8 after PASS (Outlook) is +OK and never counts towards maxProtocolErrors", async (t) => {
+test('UTF8 after PASS (Outlook) is +OK and never counts towards maxProtocolErrors', async (t) => {
   const { port } = await start(t, { maxProtocolErrors: 2 });
   const client = await Pop3TestClient.connect(port);
   await client.login('alice', 'pw');
-  for (let i = 0; i < 5; i++) assert.equal(await client.command('UTF8'), '+OK UTF8 changes nothing after login');
+  for (let i = 0; i < 5; i++)
+    assert.equal(await client.command('UTF8'), '+OK UTF8 changes nothing after login');
   // One real protocol error is still the first of two: the connection stays open.
   assert.equal(await client.command('BOGUS'), '-ERR unknown command BOGUS');
   assert.equal(await client.command('NOOP'), '+OK');
@@ -126,6 +127,10 @@ const HOSTILE = [
   '\u05d0a', // Hebrew mixed with Latin
   'a\u0001b',
   'a\u0085b', // NEL, a C1 control
+  'alice\ufeff', // BOM: not alice
+  'alice\u200b', // zero-width space: not alice
+  '\u0430lice', // Cyrillic a: not a look-alike second alice
+  'a\u0338lice', // combining long solidus overlay
   '🔑',
 ];
 
@@ -143,6 +148,7 @@ test('hostile names never log in, by USER/PASS or SASL PLAIN, even if the backen
   for (const name of HOSTILE) {
     const viaSasl = await dialog(port, [`AUTH PLAIN ${plain('', name, 'pw')}`]);
     assert.match(viaSasl[1] ?? '', /^-ERR \[SYS\/PERM\] invalid user name$/, JSON.stringify(name));
+    // eslint-disable-next-line no-control-regex -- C0 and C1 controls
     if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) continue; // not a command line at all
     const viaUser = await dialog(port, ['UTF8', `USER ${name}`, 'PASS pw']);
     assert.match(viaUser[3] ?? '', /^-ERR /, JSON.stringify(name));
@@ -164,7 +170,7 @@ test('hostile names in a users list are dropped: no login', async (t) => {
 test('the Maildir folder of a UTF-8 user is its name in UTF-8, composed, whichever form was typed', async (t) => {
   const root = await tempDir(t);
   const { port } = await startServer(t, {
-    authenticator: new StaticAuthenticator({ [NFC]: PASSWORD_NFC, '用户': 'pw' }),
+    authenticator: new StaticAuthenticator({ [NFC]: PASSWORD_NFC, 用户: 'pw' }),
     store: new MaildirStore({ root }),
   });
   const replies = await dialog(port, ['UTF8', `USER ${NFD}`, `PASS ${PASSWORD_NFD}`, 'QUIT']);

@@ -54,7 +54,16 @@ const LINES: readonly Line[] = [
   { text: '`touch pwned2`:{PLAIN}sh-pw', bad: [{ user: '`touch pwned2`', password: 'sh-pw' }] },
   { text: 'tab\tname:{PLAIN}tab-pw', bad: [{ user: 'tab\tname', password: 'tab-pw' }] },
   { text: ' space:{PLAIN}space-pw', bad: [{ user: 'space', password: 'space-pw' }] },
-  { text: 'caf\u00e9:{PLAIN}cafe-pw', bad: [{ user: 'caf\u00e9', password: 'cafe-pw' }] },
+  // A UTF-8 name (issue 15) is good in its normalised (composed) spelling; another spelling of it is
+  // a bad line, and its password opens nothing, not even under the composed name.
+  { text: 'caf\u00e9:{PLAIN}cafe-pw', good: { user: 'caf\u00e9', password: 'cafe-pw' } },
+  {
+    text: 'cafe\u0301:{PLAIN}cafe2-pw',
+    bad: [
+      { user: 'cafe\u0301', password: 'cafe2-pw' },
+      { user: 'caf\u00e9', password: 'cafe2-pw' },
+    ],
+  },
   { text: '\u0430lice:{PLAIN}cyr-pw', bad: [{ user: '\u0430lice', password: 'cyr-pw' }] },
   { text: ':{PLAIN}empty-name-pw', bad: [] },
   { text: 'noscheme:plain-pw', bad: [{ user: 'noscheme', password: 'plain-pw' }] },
