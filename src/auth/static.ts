@@ -76,7 +76,8 @@ export class StaticAuthenticator
   authenticate(request: PasswordAuthRequest): Promise<AuthResult> {
     const secret = this.#users.get(request.username);
     const password = preparePassword(request.password);
-    const isMatch = safeEqual(secret ?? '\0', password ?? '\0') && secret !== undefined && password !== undefined;
+    const isMatch =
+      safeEqual(secret ?? '\0', password ?? '\0') && secret !== undefined && password !== undefined;
     return Promise.resolve(
       isMatch ? { ok: true, user: this.#userOf(request.username) } : { ok: false, reason: 'invalid' },
     );

@@ -65,9 +65,13 @@ test('poplib: CAPA shows UTF8 USER; UTF8, then a decomposed UTF-8 name and passw
   const python = await requireBinary(t, 'python3');
   if (python === undefined) return;
   const { d, cwd } = await start(t);
-  const result = await runClient(python, ['-c', POPLIB, '127.0.0.1', String(d.port), NAME_NFD, PASSWORD_NFD], {
-    env: clientEnv(cwd),
-  });
+  const result = await runClient(
+    python,
+    ['-c', POPLIB, '127.0.0.1', String(d.port), NAME_NFD, PASSWORD_NFD],
+    {
+      env: clientEnv(cwd),
+    },
+  );
   assert.equal(result.code, 0, describeRun('python3', result));
   const out = JSON.parse(result.stdout.toString('utf8')) as Record<string, unknown>;
   assert.deepEqual((out['capa'] as Record<string, string[]>)['UTF8'], ['USER']);
@@ -117,5 +121,10 @@ test('curl: a UTF-8 user and password in the URL (SASL PLAIN), and the Maildir f
   const first = await run('用户', 'pw 密码', '');
   assert.equal(first.code, 0, describeRun('curl', first));
   for (const sub of ['cur', 'new', 'tmp']) assert.ok(existsSync(join(mail, '用户', sub)), sub);
-  assert.deepEqual(readdirSync(mail).filter((n) => !n.startsWith('.')).sort(), ['用户', NAME].sort());
+  assert.deepEqual(
+    readdirSync(mail)
+      .filter((n) => !n.startsWith('.'))
+      .sort(),
+    ['用户', NAME].sort(),
+  );
 });

@@ -28,6 +28,8 @@ export function preparePassword(password: string): string | undefined {
 export class PasswordRefusedError extends Error {
   override name = 'PasswordRefusedError';
   constructor() {
-    super('the password holds characters SASLprep (RFC 4013) refuses: a bidirectional or other control, or mixed directions');
+    super(
+      'the password holds characters SASLprep (RFC 4013) refuses: a bidirectional or other control, or mixed directions',
+    );
   }
 }

@@ -16,7 +16,13 @@ export function capabilities(session: Session): string[] {
     if (sasl.length > 0) caps.push(`SASL ${sasl.join(' ')}`);
   }
   // RFC 6856 section 2: UTF8 in both states; its USER argument says UTF-8 names and passwords work.
-  caps.push('RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING', 'UTF8 USER', `IMPLEMENTATION ${session.engine.implementation}`);
+  caps.push(
+    'RESP-CODES',
+    'AUTH-RESP-CODE',
+    'PIPELINING',
+    'UTF8 USER',
+    `IMPLEMENTATION ${session.engine.implementation}`,
+  );
   return caps;
 }
 

@@ -19,6 +19,8 @@ export const utf8: Command = {
       await session.reply.ok('UTF8 changes nothing after login');
       return;
     }
-    await session.reply.ok(wasUtf8 ? 'already in UTF-8 mode' : 'UTF-8 mode, user names and passwords may be UTF-8');
+    await session.reply.ok(
+      wasUtf8 ? 'already in UTF-8 mode' : 'UTF-8 mode, user names and passwords may be UTF-8',
+    );
   },
 };

@@ -46,7 +46,10 @@ describe('poplar hash-password', () => {
   });
 
   test('--user prints a UTF-8 name composed; the password is hashed prepared (NFKC)', async () => {
-    const { code, stdout } = await hashPasswordCli(['--scheme', 'plain', '--user', 'zoe\u0308'], 'pa\u0308ss\n');
+    const { code, stdout } = await hashPasswordCli(
+      ['--scheme', 'plain', '--user', 'zoe\u0308'],
+      'pa\u0308ss\n',
+    );
     assert.equal(code, 0);
     assert.equal(stdout, 'zoë:{PLAIN}päss\n');
   });

@@ -656,7 +656,18 @@ describe('handleRequest: CONFIG 0x04 set user', () => {
 
   test('an invalid user name is badData and the directory is not called', async (t) => {
     const h = await setup(t);
-    for (const name of ['../x', '.x', 'a'.repeat(65), '', 'ë'.repeat(33), 'a/b', 'a:b', 'a b', 'a\u202eb', 'א1']) {
+    for (const name of [
+      '../x',
+      '.x',
+      'a'.repeat(65),
+      '',
+      'ë'.repeat(33),
+      'a/b',
+      'a:b',
+      'a b',
+      'a\u202eb',
+      'א1',
+    ]) {
       assert.equal(await wire(h, config('setUser', `${name}\0${PASSWORD}`)), BAD_DATA, JSON.stringify(name));
     }
     assert.deepEqual(h.users.calls, []);
@@ -731,7 +742,17 @@ describe('handleRequest: CONFIG 0x05 delete user', () => {
 
 describe('handleRequest: every target that takes a name applies the user-name rule', () => {
   // A name with ":" could hit a users-file line by its secret field; one with "/" or ".." a path.
-  const INVALID = ['bob:{PLAIN}pw', 'bob:', '../bob', '.bob', 'a/b', 'bob ', 'a\u202eb', 'ë'.repeat(33), 'a'.repeat(65)];
+  const INVALID = [
+    'bob:{PLAIN}pw',
+    'bob:',
+    '../bob',
+    '.bob',
+    'a/b',
+    'bob ',
+    'a\u202eb',
+    'ë'.repeat(33),
+    'a'.repeat(65),
+  ];
 
   test('delete user: badData, the directory is not asked and no session is ended', async (t) => {
     const h = await setup(t);

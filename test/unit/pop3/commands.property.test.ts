@@ -31,7 +31,7 @@ const MAILBOXES = {
 // What dispatch.ts refuses before looking at any state: kept as plain as the rule in
 // docs/architecture.md ("UTF-8, no control characters, the verb letters only").
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const VERB = /^[A-Za-z]{1,8}$/;
+const VERB = /^[A-Za-z][A-Za-z0-9]{0,7}$/;
 const HTTP_REQUEST = /^[A-Z]+ \S+ HTTP\/\d/;
 
 /** Whether the line is a protocol error in any state (overlong, not UTF-8, control bytes, no such verb). */

@@ -17,7 +17,15 @@ const NFC = 'pässwörd';
 const NFD = 'pa\u0308sswo\u0308rd';
 
 test('an ASCII password is left exactly as it is, a tab and other controls included', () => {
-  for (const password of ['pw', 'a b', 'tab\there', ' lead', 'trail ', '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~', '\x7f'])
+  for (const password of [
+    'pw',
+    'a b',
+    'tab\there',
+    ' lead',
+    'trail ',
+    '!"#$%&\'()*+,-./:;<=>?@[\\]^_`{|}~',
+    '\x7f',
+  ])
     assert.equal(preparePassword(password), password);
 });
 
