@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { MessageGoneError, Pop3Error, RespCode } from '../../src/errors.js';
 import type { Maildrop, MailStore } from '../../src/mailstore/types.js';
+import type { DeletePolicy } from '../../src/policy.js';
 import { readContent } from '../helpers/content.js';
 
 /** A store under test and ways to look at, and change, its mail behind its back. */
@@ -51,6 +52,10 @@ export const SAMPLE = [
 ] as const;
 
 const signal = (): AbortSignal => new AbortController().signal;
+
+/** Every kind of delete policy. */
+const DELETE_POLICIES: readonly DeletePolicy[] = [{ mode: 'expunge' }, { mode: 'hide' }];
+const policyName = (p: DeletePolicy): string => p.mode;
 
 /** Opens a maildrop and closes it after the test, whatever happens (close is idempotent in both stores). */
 async function openFor(t: TestContext, store: MailStore, name: string): Promise<Maildrop> {
@@ -161,6 +166,30 @@ export function describeMailStore(name: string, makeFixture: MakeMailStoreFixtur
         [21, 26, 18],
       );
     });
+
+    // What DELE means is the user's policy (src/policy.ts); under every one of them a deleted
+    // message is never listed again and the others keep their uids and bytes.
+    for (const policy of DELETE_POLICIES) {
+      test(`under poplar_delete=${policyName(policy)}, a deleted message is never listed again`, async (t) => {
+        const { store } = await makeFixture(t, { alice: all });
+        const user = { name: 'alice', policy: { delete: policy } };
+        const drop = await store.open(user, signal());
+        const uids = uidsOf(drop);
+        assert.deepEqual(await drop.commit({ deleted: [uids[1] ?? ''], retrieved: [uids[2] ?? ''] }), {
+          notDeleted: [],
+        });
+        await drop.close();
+        for (const again of [user, { name: 'alice' }]) {
+          const next = await store.open(again, signal());
+          try {
+            assert.deepEqual(uidsOf(next), [uids[0], uids[2], uids[3], uids[4]]);
+            assert.deepEqual(await readUid(next, uids[2] ?? ''), SAMPLE[2].bytes);
+          } finally {
+            await next.close();
+          }
+        }
+      });
+    }
 
     test('commit with nothing to do changes nothing', async (t) => {
       const { store, remaining } = await makeFixture(t, { alice: all });

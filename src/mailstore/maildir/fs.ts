@@ -7,6 +7,7 @@ import {
   existsSync,
   fstat,
   fstatSync,
+  fsyncSync,
   linkSync,
   lstatSync,
   mkdirSync,
@@ -31,6 +32,7 @@ import {
   lstat,
   lutimes,
   mkdir,
+  open as openFile,
   readdir,
   readlink,
   rename,
@@ -75,6 +77,10 @@ export interface MaildirFs {
   mtimeNs(path: string): Promise<bigint>;
   /** Writes a new file, mode 0600: `exclusive` fails with EEXIST if the name is taken. */
   writeText(path: string, text: string, exclusive: boolean): Promise<void>;
+  /** Writes a new file (mode 0600, EEXIST if the name is taken) and fsync(2)s it before resolving. */
+  writeTextSynced(path: string, text: string): Promise<void>;
+  /** fsync(2) of a folder: a rename or unlink in it survives a power loss. */
+  syncFolder(path: string): Promise<void>;
   access(path: string): Promise<void>;
   /** Whether something is at `path` (following a symbolic link), without an exception when not. */
   exists(path: string): Promise<boolean>;
@@ -217,6 +223,23 @@ export const threadPoolFs: MaildirFs = {
   mtimeNs: async (path) => (await lstat(path, { bigint: true })).mtimeNs,
   writeText: (path, text, exclusive) =>
     writeFile(path, text, { mode: FILE_MODE, flag: exclusive ? 'wx' : 'w' }),
+  writeTextSynced: async (path, text) => {
+    const handle = await openFile(path, 'wx', FILE_MODE);
+    try {
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+  syncFolder: async (path) => {
+    const handle = await openFile(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
   access: (path) => access(path),
   exists: (path) =>
     access(path).then(
@@ -273,6 +296,25 @@ export const blockingFs: MaildirFs = {
   writeText: (path, text, exclusive) =>
     settled(() => {
       writeFileSync(path, text, { mode: FILE_MODE, flag: exclusive ? 'wx' : 'w' });
+    }),
+  writeTextSynced: (path, text) =>
+    settled(() => {
+      const fd = openSync(path, 'wx', FILE_MODE);
+      try {
+        writeFileSync(fd, text);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }),
+  syncFolder: (path) =>
+    settled(() => {
+      const fd = openSync(path, 'r');
+      try {
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
     }),
   access: (path) =>
     settled(() => {

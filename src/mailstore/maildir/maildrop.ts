@@ -2,7 +2,7 @@ import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
 import { asError, isErrno, MessageGoneError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { canBeLost, lockLostError, type MaildropLease } from '../locks.js';
+import { canBeLost, type MaildropLease } from '../locks.js';
 import type {
   CommitResult,
   MaildropWithLoss,
@@ -11,6 +11,7 @@ import type {
   MessageInfo,
   ReadOptions,
 } from '../types.js';
+import { deleteByPolicy, type PolicyRun, type WithMessageFile } from './deletion.js';
 import { parseMaildirName, withFlag } from './filename.js';
 import { NotRegularFileError, pauser, type MaildirFs } from './fs.js';
 import { readMessageFile } from './read.js';
@@ -36,6 +37,8 @@ export class MaildirMaildrop implements MaildropWithLoss {
   readonly #fs: MaildirFs;
   /** With blocking calls: the longest run of them at QUIT before other sessions get a turn. */
   readonly #burstMs: number;
+  /** The user's delete and EXPIRE policy and the maildrop's state. */
+  readonly #run: PolicyRun;
 
   constructor(
     dir: string,
@@ -44,7 +47,9 @@ export class MaildirMaildrop implements MaildropWithLoss {
     log: Logger,
     fs: MaildirFs,
     burstMs: number,
+    run: PolicyRun,
   ) {
+    this.#run = run;
     this.#dir = dir;
     this.#fs = fs;
     this.#burstMs = burstMs;
@@ -81,35 +86,16 @@ export class MaildirMaildrop implements MaildropWithLoss {
       this.#log.error({ err: asError(error) }, 'maildrop no longer ours: nothing deleted or marked seen');
       throw error;
     }
-    const notDeleted: string[] = [];
-    // Tens of thousands of renames or deletions (a big maildrop emptied) would otherwise block
-    // every other session of this process until they are all done.
     const pause = pauser(this.#fs, this.#burstMs);
-    for (const uid of changes.retrieved) {
+    const retrieved = changes.retrieved.map((uid) => this.#message(uid));
+    for (const message of retrieved) {
       await pause();
-      await this.#markSeen(this.#message(uid));
+      await this.#markSeen(message);
     }
-    for (const [index, uid] of changes.deleted.entries()) {
-      await pause();
-      if (this.lost.aborted) {
-        // Lost half-way (a refresh failed for too long): another node may hold the maildrop now.
-        this.#log.error(
-          { err: lockLostError(), left: changes.deleted.length - index },
-          'maildrop lost during UPDATE: the rest is not deleted',
-        );
-        notDeleted.push(...changes.deleted.slice(index));
-        break;
-      }
-      const message = this.#message(uid);
-      try {
-        // A message that is already gone counts as deleted.
-        await this.#withCurrentName(message, (path) => this.#fs.unlink(path));
-      } catch (error) {
-        this.#log.error({ file: message.file.name, err: asError(error) }, 'cannot delete message');
-        notDeleted.push(uid);
-      }
-    }
-    return { notDeleted };
+    const deleted = changes.deleted.map((uid) => this.#message(uid));
+    const withFile: WithMessageFile = (message, action) => this.#withCurrentName(message, action);
+    const notDeleted = await deleteByPolicy(this.#run, deleted, withFile);
+    return { notDeleted: notDeleted.map((m) => m.uid) };
   }
 
   async close(): Promise<void> {

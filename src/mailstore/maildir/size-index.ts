@@ -214,14 +214,20 @@ function parseLine(line: string): ListedMessage | undefined {
 }
 
 /**
- * Deletes the maildir's `.poplar-sizes.<random>.tmp` files: saves cut short by a crash (or a full
- * disk). Call it with the maildrop's lock held: only a holder writes them.
+ * Deletes the maildir's `.poplar-sizes.<random>.tmp` files (and those `isInterrupted` accepts):
+ * saves cut short by a crash (or a full disk). Call it with the maildrop's lock held: only a
+ * holder writes them. Resolves to the names in the folder, or undefined if it cannot be read.
  */
-export async function removeInterruptedSaves(dir: string, fs: MaildirFs): Promise<void> {
-  const names = await fs.readdir(dir).catch(() => [] as string[]);
-  for (const name of names) {
-    if (name.startsWith(`${INDEX_FILE}.`) && name.endsWith('.tmp')) {
+export async function removeInterruptedSaves(
+  dir: string,
+  fs: MaildirFs,
+  isInterrupted: (name: string) => boolean = () => false,
+): Promise<string[] | undefined> {
+  const names = await fs.readdir(dir).catch(() => undefined);
+  for (const name of names ?? []) {
+    if ((name.startsWith(`${INDEX_FILE}.`) && name.endsWith('.tmp')) || isInterrupted(name)) {
       await fs.unlink(join(dir, name)).catch(() => undefined);
     }
   }
+  return names;
 }

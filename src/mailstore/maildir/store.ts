@@ -2,12 +2,16 @@ import { join, resolve } from 'node:path';
 import { asError, isErrno, Pop3Error, RespCode } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { isValidUserName, type MailUser } from '../../user.js';
-import type { MaildropLease, MaildropLocks } from '../locks.js';
+import { DEFAULT_POLICY, effectivePolicy } from '../../policy.js';
+import { canBeLost, type MaildropLease, type MaildropLocks } from '../locks.js';
 import type { Maildrop, MailStore } from '../types.js';
 import { blockingFs, threadPoolFs, type MaildirFs } from './fs.js';
 import { FileMaildropLocks } from './lock.js';
 import { MaildirMaildrop } from './maildrop.js';
+import type { PolicyRun } from './deletion.js';
+import { isInterruptedStateSave, POLICY_STATE_FILE, PolicyState } from './policy-state.js';
 import { scanMaildrop } from './scan.js';
+import { sweepAtOpen } from './sweep.js';
 import { removeInterruptedSaves } from './size-index.js';
 
 /** Options of {@link MaildirStore}: the mail root, and how it touches files and takes locks. */
@@ -38,7 +42,12 @@ export interface MaildirStoreOptions {
    * `FileMaildropLocksOptions.ttlMs`. Default 30 s.
    */
   readonly lockTtlMs?: number;
+  /** The clock of `keep-days` and EXPIRE, in milliseconds since 1970. Default `Date.now`. */
+  readonly now?: () => number;
 }
+
+/** The `lost` of a maildrop whose lease cannot be lost. */
+const NEVER_LOST = new AbortController().signal;
 
 /** Default of {@link MaildirStoreOptions.blockingBurstMs}. */
 export const DEFAULT_BLOCKING_BURST_MS = 5;
@@ -55,12 +64,14 @@ export class MaildirStore implements MailStore {
   readonly #burstMs: number;
   readonly #fs: MaildirFs;
   readonly #locks: MaildropLocks;
+  readonly #now: () => number;
 
   constructor(options: MaildirStoreOptions) {
     this.#root = resolve(options.root);
     this.#logger = options.logger ?? silentLogger;
     this.#measureConcurrency = options.measureConcurrency ?? 8;
     this.#burstMs = options.blockingBurstMs ?? DEFAULT_BLOCKING_BURST_MS;
+    this.#now = options.now ?? Date.now;
     this.#fs = (options.blockingIo ?? true) ? blockingFs : threadPoolFs;
     this.#locks =
       options.locks ??
@@ -109,14 +120,27 @@ export class MaildirStore implements MailStore {
       throw error;
     }
     try {
-      await removeInterruptedSaves(dir, fs);
-      const messages = await scanMaildrop(dir, {
+      const names = await removeInterruptedSaves(dir, fs, isInterruptedStateSave);
+      const scanned = await scanMaildrop(dir, {
         fs,
         log,
         concurrency: this.#measureConcurrency,
         burstMs: this.#burstMs,
       });
-      return new MaildirMaildrop(dir, messages, lease, log, fs, this.#burstMs);
+      // The folder's listing says whether there is a state file: none costs no more calls.
+      const hasState = names === undefined || names.includes(POLICY_STATE_FILE);
+      const run: PolicyRun = {
+        dir,
+        fs,
+        log,
+        state: hasState ? await PolicyState.load(dir, fs, log) : PolicyState.empty(dir, fs),
+        policy: effectivePolicy(DEFAULT_POLICY, user.policy),
+        now: this.#now,
+        lost: canBeLost(lease) ? lease.lost : NEVER_LOST,
+        burstMs: this.#burstMs,
+      };
+      const messages = await sweepAtOpen(run, scanned);
+      return new MaildirMaildrop(dir, messages, lease, log, fs, this.#burstMs, run);
     } catch (error) {
       await lease.release();
       if (error instanceof Pop3Error) throw error;

@@ -1,0 +1,47 @@
+// Faults in the delete policies' file calls (a full disk, an I/O error, a crash between two steps,
+// simulated by failing the call that would come next): a message is listed again or stays where it
+// was, never lost; no temporary file is left behind.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { blockingFs } from '../../src/mailstore/maildir/fs.js';
+import { policyFixture } from '../maildir/policy-fixture.js';
+
+const BASES = ['1700000001.a.host', '1700000002.b.host', '1700000003.c.host'];
+const HIDE = { delete: { mode: 'hide' } } as const;
+
+const failure = (code: string): Error => Object.assign(new Error(`${code}: injected`), { code });
+
+describe('hide: the state file cannot be written', () => {
+  for (const policy of [HIDE]) {
+    for (const call of ['writeTextSynced', 'rename'] as const) {
+      test(`${policy.delete.mode}, ${call} fails: nothing deleted, the message listed again, no temporary file`, async (t) => {
+        const f = await policyFixture(t, BASES);
+        const drop = await f.open(policy);
+        t.mock.method(blockingFs, call, () => Promise.reject(failure('ENOSPC')));
+        assert.deepEqual(await drop.commit({ deleted: [BASES[1] as string], retrieved: [] }), {
+          notDeleted: [BASES[1]],
+        });
+        await drop.close();
+        t.mock.restoreAll();
+        // Looked at before the next open, which would remove a leftover.
+        assert.deepEqual(
+          (await f.list('.')).filter((n) => n.startsWith('.poplar-policy')),
+          [],
+        );
+        assert.deepEqual(await f.uids(policy), BASES);
+        assert.deepEqual(
+          await f.list('cur'),
+          BASES.map((b) => `${b}:2,`),
+        );
+      });
+    }
+  }
+
+  test('a folder that cannot be fsync-ed after the rename: the deletion stands', async (t) => {
+    const f = await policyFixture(t, BASES);
+    t.mock.method(blockingFs, 'syncFolder', () => Promise.reject(failure('EINVAL')));
+    assert.deepEqual(await f.session(HIDE, [BASES[1] as string]), { notDeleted: [] });
+    t.mock.restoreAll();
+    assert.deepEqual(await f.uids(HIDE), [BASES[0], BASES[2]]);
+  });
+});
