@@ -54,8 +54,12 @@ export const SAMPLE = [
 const signal = (): AbortSignal => new AbortController().signal;
 
 /** Every kind of delete policy. */
-const DELETE_POLICIES: readonly DeletePolicy[] = [{ mode: 'expunge' }, { mode: 'hide' }];
-const policyName = (p: DeletePolicy): string => p.mode;
+const DELETE_POLICIES: readonly DeletePolicy[] = [
+  { mode: 'expunge' },
+  { mode: 'hide' },
+  { mode: 'move', folder: 'Trash' },
+];
+const policyName = (p: DeletePolicy): string => (p.mode === 'move' ? `move:${p.folder}` : p.mode);
 
 /** Opens a maildrop and closes it after the test, whatever happens (close is idempotent in both stores). */
 async function openFor(t: TestContext, store: MailStore, name: string): Promise<Maildrop> {

@@ -2,6 +2,8 @@
 // simulated by failing the call that would come next): a message is listed again or stays where it
 // was, never lost; no temporary file is left behind.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { blockingFs } from '../../src/mailstore/maildir/fs.js';
 import { policyFixture } from '../maildir/policy-fixture.js';
@@ -43,5 +45,46 @@ describe('hide: the state file cannot be written', () => {
     assert.deepEqual(await f.session(HIDE, [BASES[1] as string]), { notDeleted: [] });
     t.mock.restoreAll();
     assert.deepEqual(await f.uids(HIDE), [BASES[0], BASES[2]]);
+  });
+});
+
+describe('move: a crash between the link into the folder and the unlink', () => {
+  test('the message is listed again, never lost; deleting it again leaves one copy in the folder', async (t) => {
+    const f = await policyFixture(t, BASES);
+    const policy = { delete: { mode: 'move', folder: 'Trash' } } as const;
+    const drop = await f.open(policy);
+    const original = blockingFs.unlink.bind(blockingFs);
+    t.mock.method(blockingFs, 'unlink', (path: string) =>
+      path.includes(`${join('alice', 'cur')}/`) ? Promise.reject(failure('EIO')) : original(path),
+    );
+    assert.deepEqual(await drop.commit({ deleted: [BASES[0] as string], retrieved: [] }), {
+      notDeleted: [BASES[0]],
+    });
+    await drop.close();
+    t.mock.restoreAll();
+    // In both folders (one inode): listed again in POP3.
+    assert.deepEqual(await f.list('.Trash/cur'), [`${BASES[0]}:2,`]);
+    assert.deepEqual(await f.uids(policy), BASES);
+    assert.deepEqual(await f.session(policy, [BASES[0] as string]), { notDeleted: [] });
+    assert.deepEqual(await f.list('.Trash/cur'), [`${BASES[0]}:2,`]);
+    assert.deepEqual(await f.list('cur'), [`${BASES[1]}:2,`, `${BASES[2]}:2,`]);
+    assert.equal(
+      await readFile(join(f.dir, '.Trash', 'cur', `${BASES[0]}:2,`), 'utf8'),
+      `Subject: ${BASES[0]}\n\nbody\n`,
+    );
+  });
+
+  test('a folder on another file system (EXDEV): nothing is copied, the message stays', async (t) => {
+    const f = await policyFixture(t, BASES);
+    const original = blockingFs.link.bind(blockingFs);
+    // Only links into the folder: the lock file is taken with link(2) too.
+    t.mock.method(blockingFs, 'link', (from: string, to: string) =>
+      to.includes('.Trash') ? Promise.reject(failure('EXDEV')) : original(from, to),
+    );
+    const policy = { delete: { mode: 'move', folder: 'Trash' } } as const;
+    assert.deepEqual(await f.session(policy, [BASES[0] as string]), { notDeleted: [BASES[0]] });
+    t.mock.restoreAll();
+    assert.deepEqual(await f.list('.Trash/cur'), []);
+    assert.deepEqual(await f.uids(policy), BASES);
   });
 });

@@ -3,6 +3,7 @@ import { asError, isErrno } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { lockLostError } from '../locks.js';
 import type { DeletePolicy, UserPolicy } from '../../policy.js';
+import { ensureFolder, isValidFolderName, moveIntoFolder } from './folder.js';
 import { pauser, type MaildirFs } from './fs.js';
 import type { PolicyState, StateEntry } from './policy-state.js';
 import type { ScannedMessage } from './scan.js';
@@ -50,8 +51,9 @@ export function deletePolicyProblem(policy: DeletePolicy): string | undefined {
     case 'hide':
       return undefined;
     case 'move':
+      return isValidFolderName(policy.folder) ? undefined : `invalid folder ${JSON.stringify(policy.folder)}`;
     case 'keep-days':
-      return `delete mode ${policy.mode} not supported yet`;
+      return 'delete mode keep-days not supported yet';
     default:
       return `unknown delete mode ${JSON.stringify((policy as { mode: unknown }).mode)}`;
   }
@@ -83,8 +85,16 @@ export async function deleteByPolicy(
     run.log.error({ err: lockLostError() }, 'maildrop lost: nothing deleted');
     return [...messages];
   }
-  if (policy.mode === 'hide')
-    return (await recordAll(run, messages, { kind: 'hidden' })) ? [] : [...messages];
+  if (policy.mode === 'hide') return (await recordAll(run, messages, { kind: 'hidden' })) ? [] : [...messages];
+  let cur: string | undefined;
+  if (policy.mode === 'move') {
+    try {
+      cur = await ensureFolder(run.dir, policy.folder, run.fs);
+    } catch (error) {
+      run.log.error({ folder: policy.folder, err: asError(error) }, 'cannot make the folder: nothing moved');
+      return [...messages];
+    }
+  }
   const notDeleted: ScannedMessage[] = [];
   // Tens of thousands of renames or deletions (a big maildrop emptied) would otherwise block
   // every other session of this process until they are all done.
@@ -102,9 +112,14 @@ export async function deleteByPolicy(
     }
     try {
       // A message that is already gone counts as deleted.
-      await withFile(message, (path) => run.fs.unlink(path));
+      await withFile<unknown>(message, (path) =>
+        cur === undefined ? run.fs.unlink(path) : moveIntoFolder(run.fs, path, cur, message.file),
+      );
     } catch (error) {
-      run.log.error({ file: message.file.name, err: asError(error) }, 'cannot delete message');
+      run.log.error(
+        { file: message.file.name, err: asError(error) },
+        cur === undefined ? 'cannot delete message' : 'cannot move message',
+      );
       notDeleted.push(message);
     }
   }
@@ -118,11 +133,7 @@ const isLost = (run: PolicyRun): boolean => run.lost.aborted;
  * Records `entry` for every message in one write of the state file; on failure the state is as
  * before and false is returned (logged).
  */
-async function recordAll(
-  run: PolicyRun,
-  messages: readonly ScannedMessage[],
-  entry: StateEntry,
-): Promise<boolean> {
+async function recordAll(run: PolicyRun, messages: readonly ScannedMessage[], entry: StateEntry): Promise<boolean> {
   const before = new Map(messages.map((m) => [m.file.base, run.state.get(m.file.base)]));
   for (const m of messages) run.state.set(m.file.base, entry);
   try {
