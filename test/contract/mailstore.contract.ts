@@ -58,8 +58,10 @@ const DELETE_POLICIES: readonly DeletePolicy[] = [
   { mode: 'expunge' },
   { mode: 'hide' },
   { mode: 'move', folder: 'Trash' },
+  { mode: 'keep-days', days: 7 },
 ];
-const policyName = (p: DeletePolicy): string => (p.mode === 'move' ? `move:${p.folder}` : p.mode);
+const policyName = (p: DeletePolicy): string =>
+  p.mode === 'move' ? `move:${p.folder}` : p.mode === 'keep-days' ? `keep-days:${p.days}` : p.mode;
 
 /** Opens a maildrop and closes it after the test, whatever happens (close is idempotent in both stores). */
 async function openFor(t: TestContext, store: MailStore, name: string): Promise<Maildrop> {

@@ -6,15 +6,16 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { blockingFs } from '../../src/mailstore/maildir/fs.js';
-import { policyFixture } from '../maildir/policy-fixture.js';
+import { DAY, policyFixture } from '../maildir/policy-fixture.js';
 
 const BASES = ['1700000001.a.host', '1700000002.b.host', '1700000003.c.host'];
 const HIDE = { delete: { mode: 'hide' } } as const;
+const KEEP = { delete: { mode: 'keep-days', days: 7 } } as const;
 
 const failure = (code: string): Error => Object.assign(new Error(`${code}: injected`), { code });
 
-describe('hide: the state file cannot be written', () => {
-  for (const policy of [HIDE]) {
+describe('hide and keep-days: the state file cannot be written', () => {
+  for (const policy of [HIDE, KEEP]) {
     for (const call of ['writeTextSynced', 'rename'] as const) {
       test(`${policy.delete.mode}, ${call} fails: nothing deleted, the message listed again, no temporary file`, async (t) => {
         const f = await policyFixture(t, BASES);
@@ -86,5 +87,42 @@ describe('move: a crash between the link into the folder and the unlink', () => 
     t.mock.restoreAll();
     assert.deepEqual(await f.list('.Trash/cur'), []);
     assert.deepEqual(await f.uids(policy), BASES);
+  });
+});
+
+describe('keep-days: a crash in the sweep between the unlinks and the state write', () => {
+  test('the files are gone, their entries are forgotten at the next login, nothing else changes', async (t) => {
+    const f = await policyFixture(t, BASES);
+    await f.session(KEEP, [BASES[0] as string]);
+    await f.session(HIDE, [BASES[1] as string]);
+    f.clock.now += 8 * DAY;
+    t.mock.method(blockingFs, 'writeTextSynced', () => Promise.reject(failure('EIO')));
+    assert.deepEqual(await f.uids(), [BASES[2]]);
+    t.mock.restoreAll();
+    assert.deepEqual(await f.list('cur'), [`${BASES[1]}:2,`, `${BASES[2]}:2,`]);
+    assert.equal(
+      await f.state(),
+      `poplar-policy 1\nK ${f.clock.now - 8 * DAY} 7 ${BASES[0]}\nH ${BASES[1]}\n`,
+    );
+    assert.deepEqual(await f.uids(), [BASES[2]]);
+    assert.equal(await f.state(), `poplar-policy 1\nH ${BASES[1]}\n`);
+  });
+
+  test('an unlink that fails leaves the kept message hidden, swept at a later login', async (t) => {
+    const f = await policyFixture(t, BASES);
+    await f.session(KEEP, [BASES[0] as string]);
+    f.clock.now += 8 * DAY;
+    const original = blockingFs.unlink.bind(blockingFs);
+    t.mock.method(blockingFs, 'unlink', (path: string) =>
+      path.endsWith(`${BASES[0]}:2,`) ? Promise.reject(failure('EIO')) : original(path),
+    );
+    assert.deepEqual(await f.uids(), [BASES[1], BASES[2]]);
+    t.mock.restoreAll();
+    assert.deepEqual(
+      await f.list('cur'),
+      BASES.map((b) => `${b}:2,`),
+    );
+    assert.deepEqual(await f.uids(), [BASES[1], BASES[2]]);
+    assert.deepEqual(await f.list('cur'), [`${BASES[1]}:2,`, `${BASES[2]}:2,`]);
   });
 });

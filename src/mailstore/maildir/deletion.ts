@@ -5,7 +5,7 @@ import { lockLostError } from '../locks.js';
 import type { DeletePolicy, UserPolicy } from '../../policy.js';
 import { ensureFolder, isValidFolderName, moveIntoFolder } from './folder.js';
 import { pauser, type MaildirFs } from './fs.js';
-import type { PolicyState, StateEntry } from './policy-state.js';
+import { MAX_POLICY_DAYS, type PolicyState, type StateEntry } from './policy-state.js';
 import type { ScannedMessage } from './scan.js';
 
 /** What applying a user's policy to a maildrop needs; one per open maildrop. */
@@ -53,7 +53,9 @@ export function deletePolicyProblem(policy: DeletePolicy): string | undefined {
     case 'move':
       return isValidFolderName(policy.folder) ? undefined : `invalid folder ${JSON.stringify(policy.folder)}`;
     case 'keep-days':
-      return 'delete mode keep-days not supported yet';
+      return Number.isSafeInteger(policy.days) && policy.days >= 0 && policy.days <= MAX_POLICY_DAYS
+        ? undefined
+        : `invalid keep-days ${String(policy.days)}`;
     default:
       return `unknown delete mode ${JSON.stringify((policy as { mode: unknown }).mode)}`;
   }
@@ -85,7 +87,11 @@ export async function deleteByPolicy(
     run.log.error({ err: lockLostError() }, 'maildrop lost: nothing deleted');
     return [...messages];
   }
-  if (policy.mode === 'hide') return (await recordAll(run, messages, { kind: 'hidden' })) ? [] : [...messages];
+  if (policy.mode === 'hide' || policy.mode === 'keep-days') {
+    const entry: StateEntry =
+      policy.mode === 'hide' ? { kind: 'hidden' } : { kind: 'kept', atMs: run.now(), days: policy.days };
+    return (await recordAll(run, messages, entry)) ? [] : [...messages];
+  }
   let cur: string | undefined;
   if (policy.mode === 'move') {
     try {

@@ -139,7 +139,7 @@ export class MaildirStore implements MailStore {
         lost: canBeLost(lease) ? lease.lost : NEVER_LOST,
         burstMs: this.#burstMs,
       };
-      const messages = await sweepAtOpen(run, scanned);
+      const messages = await sweepAtOpen(run, lease, scanned);
       return new MaildirMaildrop(dir, messages, lease, log, fs, this.#burstMs, run);
     } catch (error) {
       await lease.release();

@@ -1,22 +1,51 @@
-import { asError } from '../../errors.js';
+import { join } from 'node:path';
+import { asError, isErrno } from '../../errors.js';
+import type { MaildropLease } from '../locks.js';
 import type { PolicyRun } from './deletion.js';
+import { pauser } from './fs.js';
+import { isPast } from './policy-state.js';
 import type { ScannedMessage } from './scan.js';
 
 /**
  * The policy work of opening a maildrop, with its lock held, after the scan and before its listing
- * is returned: forgets state entries whose file is gone, and leaves hidden messages out of the
- * listing. A maildrop with no state costs nothing here.
+ * is returned: forgets state entries whose file is gone; removes for good the messages kept
+ * (`keep-days`) whose term is past; and leaves hidden and kept messages out of the listing. A maildrop with no
+ * state costs nothing here. Deletions need the lease confirmed and stop when it is lost; what is not
+ * done now is done at a later open.
  */
-export async function sweepAtOpen(run: PolicyRun, scanned: ScannedMessage[]): Promise<ScannedMessage[]> {
+export async function sweepAtOpen(
+  run: PolicyRun,
+  lease: MaildropLease,
+  scanned: ScannedMessage[],
+): Promise<ScannedMessage[]> {
   const { state, log } = run;
   if (state.size === 0) return scanned;
-  const bases = new Set(scanned.map((m) => m.file.base));
+  const byBase = new Map<string, ScannedMessage[]>();
+  for (const m of scanned) {
+    const same = byBase.get(m.file.base);
+    if (same === undefined) byBase.set(m.file.base, [m]);
+    else same.push(m);
+  }
   let isChanged = false;
-  for (const [base] of state.entries()) {
-    if (bases.has(base)) continue;
-    // Its file is gone (deleted by another program).
-    state.delete(base);
-    isChanged = true;
+  const now = run.now();
+  const due: ScannedMessage[] = [];
+  for (const [base, entry] of state.entries()) {
+    const files = byBase.get(base);
+    if (files === undefined) {
+      // Its file is gone (deleted by another program, or by a sweep that crashed before saving).
+      state.delete(base);
+      isChanged = true;
+    } else if (entry.kind === 'kept' && isPast(entry.atMs, entry.days, now)) {
+      due.push(...files);
+    }
+  }
+  const removed = new Set<ScannedMessage>();
+  if (due.length > 0 && (await isConfirmed(run, lease))) {
+    // Files first, then the state: a crash between leaves entries for files that are gone, forgotten above next time.
+    for (const m of await removeKept(run, due)) {
+      removed.add(m);
+      if (state.delete(m.file.base)) isChanged = true;
+    }
   }
   if (isChanged) {
     try {
@@ -25,5 +54,36 @@ export async function sweepAtOpen(run: PolicyRun, scanned: ScannedMessage[]): Pr
       log.warn({ err: asError(error) }, 'policy state not saved');
     }
   }
-  return scanned.filter((m) => !state.isHidden(m.file.base));
+  return scanned.filter((m) => !removed.has(m) && !state.isHidden(m.file.base));
+}
+
+async function isConfirmed(run: PolicyRun, lease: MaildropLease): Promise<boolean> {
+  try {
+    await lease.confirm();
+    return true;
+  } catch (error) {
+    run.log.error({ err: asError(error) }, 'maildrop no longer ours: nothing swept');
+    return false;
+  }
+}
+
+/** Unlinks kept messages whose term is past; resolves to those removed (or already gone). */
+async function removeKept(run: PolicyRun, due: readonly ScannedMessage[]): Promise<ScannedMessage[]> {
+  const removed: ScannedMessage[] = [];
+  const pause = pauser(run.fs, run.burstMs);
+  for (const m of due) {
+    await pause();
+    if (run.lost.aborted) break;
+    try {
+      await run.fs.unlink(join(run.dir, 'cur', m.file.name));
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) {
+        run.log.error({ file: m.file.name, err: asError(error) }, 'cannot remove kept message');
+        continue;
+      }
+    }
+    removed.push(m);
+  }
+  if (removed.length > 0) run.log.info({ messages: removed.length }, 'kept messages removed');
+  return removed;
 }
