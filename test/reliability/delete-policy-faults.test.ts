@@ -126,3 +126,33 @@ describe('keep-days: a crash in the sweep between the unlinks and the state writ
     assert.deepEqual(await f.list('cur'), [`${BASES[1]}:2,`, `${BASES[2]}:2,`]);
   });
 });
+
+describe('EXPIRE: a crash between applying the delete policy and the state write', () => {
+  test('move: the message is in the folder, its record forgotten at the next login', async (t) => {
+    const f = await policyFixture(t, BASES);
+    const policy = { expire: 2, delete: { mode: 'move', folder: 'Trash' } } as const;
+    await f.session(policy, [], [BASES[0] as string]);
+    f.clock.now += 3 * DAY;
+    t.mock.method(blockingFs, 'writeTextSynced', () => Promise.reject(failure('EIO')));
+    t.mock.method(blockingFs, 'unlink', () => Promise.reject(failure('EIO')));
+    // Neither the unlink of the original nor the state write: listed again, in the folder too.
+    assert.deepEqual(await f.uids(policy), BASES);
+    t.mock.restoreAll();
+    assert.deepEqual(await f.list('.Trash/cur'), [`${BASES[0]}:2,S`]);
+    assert.deepEqual(await f.uids(policy), [BASES[1], BASES[2]]);
+    assert.deepEqual(await f.list('.Trash/cur'), [`${BASES[0]}:2,S`]);
+    assert.deepEqual(await f.list('cur'), [`${BASES[1]}:2,`, `${BASES[2]}:2,`]);
+    assert.equal(await f.state(), undefined);
+  });
+
+  test('the first retrievals cannot be recorded: QUIT still succeeds, EXPIRE counts from a later one', async (t) => {
+    const f = await policyFixture(t, BASES);
+    t.mock.method(blockingFs, 'writeTextSynced', () => Promise.reject(failure('ENOSPC')));
+    assert.deepEqual(await f.session({ expire: 2 }, [BASES[1] as string], [BASES[0] as string]), {
+      notDeleted: [],
+    });
+    t.mock.restoreAll();
+    assert.equal(await f.state(), undefined);
+    assert.deepEqual(await f.uids({ expire: 2 }), [BASES[0], BASES[2]]);
+  });
+});

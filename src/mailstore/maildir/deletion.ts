@@ -139,7 +139,11 @@ const isLost = (run: PolicyRun): boolean => run.lost.aborted;
  * Records `entry` for every message in one write of the state file; on failure the state is as
  * before and false is returned (logged).
  */
-async function recordAll(run: PolicyRun, messages: readonly ScannedMessage[], entry: StateEntry): Promise<boolean> {
+async function recordAll(
+  run: PolicyRun,
+  messages: readonly ScannedMessage[],
+  entry: StateEntry,
+): Promise<boolean> {
   const before = new Map(messages.map((m) => [m.file.base, run.state.get(m.file.base)]));
   for (const m of messages) run.state.set(m.file.base, entry);
   try {
@@ -153,4 +157,21 @@ async function recordAll(run: PolicyRun, messages: readonly ScannedMessage[], en
     run.log.error({ err: asError(error) }, 'policy state not saved: nothing deleted');
     return false;
   }
+}
+
+/**
+ * EXPIRE N: records the first retrieval of each message not yet recorded (in memory; the caller
+ * saves). Returns whether anything was added. Nothing is recorded under EXPIRE `never` or 0.
+ */
+export function noteRetrievals(run: PolicyRun, messages: readonly ScannedMessage[]): boolean {
+  const { expire } = run.policy;
+  if (typeof expire !== 'number' || !(expire > 0) || messages.length === 0) return false;
+  const atMs = run.now();
+  let added = false;
+  for (const m of messages) {
+    if (run.state.get(m.file.base) !== undefined) continue;
+    run.state.set(m.file.base, { kind: 'retrieved', atMs });
+    added = true;
+  }
+  return added;
 }

@@ -11,7 +11,7 @@ import type {
   MessageInfo,
   ReadOptions,
 } from '../types.js';
-import { deleteByPolicy, type PolicyRun, type WithMessageFile } from './deletion.js';
+import { deleteByPolicy, noteRetrievals, type PolicyRun, type WithMessageFile } from './deletion.js';
 import { parseMaildirName, withFlag } from './filename.js';
 import { NotRegularFileError, pauser, type MaildirFs } from './fs.js';
 import { readMessageFile } from './read.js';
@@ -92,9 +92,23 @@ export class MaildirMaildrop implements MaildropWithLoss {
       await pause();
       await this.#markSeen(message);
     }
+    const run = this.#run;
+    const isNoted = noteRetrievals(run, retrieved);
     const deleted = changes.deleted.map((uid) => this.#message(uid));
     const withFile: WithMessageFile = (message, action) => this.#withCurrentName(message, action);
-    const notDeleted = await deleteByPolicy(this.#run, deleted, withFile);
+    const notDeleted = await deleteByPolicy(run, deleted, withFile);
+    const mode = run.policy.delete.mode;
+    const isSaved = deleted.length > notDeleted.length && (mode === 'hide' || mode === 'keep-days');
+    if (isNoted && !isSaved) {
+      try {
+        await run.state.save();
+      } catch (error) {
+        this.#log.warn(
+          { err: asError(error) },
+          'first retrievals not recorded (EXPIRE counts from a later one)',
+        );
+      }
+    }
     return { notDeleted: notDeleted.map((m) => m.uid) };
   }
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { asError, isErrno } from '../../errors.js';
 import type { MaildropLease } from '../locks.js';
-import type { PolicyRun } from './deletion.js';
+import { deleteByPolicy, withScannedFile, type PolicyRun } from './deletion.js';
 import { pauser } from './fs.js';
 import { isPast } from './policy-state.js';
 import type { ScannedMessage } from './scan.js';
@@ -9,7 +9,8 @@ import type { ScannedMessage } from './scan.js';
 /**
  * The policy work of opening a maildrop, with its lock held, after the scan and before its listing
  * is returned: forgets state entries whose file is gone; removes for good the messages kept
- * (`keep-days`) whose term is past; and leaves hidden and kept messages out of the listing. A maildrop with no
+ * (`keep-days`) whose term is past; applies the delete policy to messages first retrieved more
+ * than EXPIRE days ago; and leaves hidden and kept messages out of the listing. A maildrop with no
  * state costs nothing here. Deletions need the lease confirmed and stop when it is lost; what is not
  * done now is done at a later open.
  */
@@ -28,7 +29,9 @@ export async function sweepAtOpen(
   }
   let isChanged = false;
   const now = run.now();
+  const { expire } = run.policy;
   const due: ScannedMessage[] = [];
+  const expired: ScannedMessage[] = [];
   for (const [base, entry] of state.entries()) {
     const files = byBase.get(base);
     if (files === undefined) {
@@ -37,15 +40,29 @@ export async function sweepAtOpen(
       isChanged = true;
     } else if (entry.kind === 'kept' && isPast(entry.atMs, entry.days, now)) {
       due.push(...files);
+    } else if (
+      entry.kind === 'retrieved' &&
+      typeof expire === 'number' &&
+      expire > 0 &&
+      isPast(entry.atMs, expire, now)
+    ) {
+      expired.push(...files);
     }
   }
   const removed = new Set<ScannedMessage>();
-  if (due.length > 0 && (await isConfirmed(run, lease))) {
+  if (due.length + expired.length > 0 && (await isConfirmed(run, lease))) {
     // Files first, then the state: a crash between leaves entries for files that are gone, forgotten above next time.
     for (const m of await removeKept(run, due)) {
       removed.add(m);
       if (state.delete(m.file.base)) isChanged = true;
     }
+    const notExpired = new Set(await deleteByPolicy(run, expired, withScannedFile(run.dir)));
+    for (const m of expired) {
+      if (notExpired.has(m) || state.isHidden(m.file.base)) continue; // hidden or kept: saved already
+      removed.add(m);
+      if (state.delete(m.file.base)) isChanged = true;
+    }
+    if (expired.length > 0) log.info({ messages: expired.length - notExpired.size }, 'EXPIRE applied');
   }
   if (isChanged) {
     try {
