@@ -148,7 +148,7 @@ test('framing errors are answered at once: version 0x01, type 0x02, target 0x03'
   assert.deepEqual(await answer(hex(`01 ${ROOT_HEX} 00 30`)), hex('03 0001 00'));
   assert.deepEqual(await answer(hex(`01 ${ROOT_HEX} 00 30 0001 00`)), hex('03 0001 00'));
   assert.deepEqual(await answer(hex(`01 ${ROOT_HEX} 00 0b 0001 00`)), hex('03 0001 00'));
-  assert.deepEqual(await answer(hex(`01 ${ROOT_HEX} 01 08 0001 00`)), hex('03 0001 00'));
+  assert.deepEqual(await answer(hex(`01 ${ROOT_HEX} 01 0b 0001 00`)), hex('03 0001 00'));
   // A framing error comes before the token check: a wrong token gets the framing error.
   assert.deepEqual(await answer(hex(`01 ${'00'.repeat(16)} 00 30 0001 00`)), hex('03 0001 00'));
 
