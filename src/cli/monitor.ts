@@ -13,6 +13,7 @@ import type { Plan } from './plan.js';
 import type { Pop3Side } from './pop3-side.js';
 import type { Closable } from './shutdown.js';
 import { asFileError } from './start-errors.js';
+import { uidlExtensions } from './uidl-admin.js';
 import { version } from './version.js';
 
 /**
@@ -78,6 +79,7 @@ export async function startMonitor(
     logger: logger.child({ component: 'monitor' }),
     refusesDefaultToken: !plan.isDemo || plan.monitorExposed.length > 0,
     ...(reload === undefined ? {} : { reload }),
+    extensions: uidlExtensions(config, side, logger),
   });
   opened.push(monitor);
   const areDefaults = config.monitorListen === DEFAULT_MONITOR_LISTEN;

@@ -38,6 +38,8 @@ export interface Pop3Side {
   readonly monitored: MonitoredPop3;
   /** With `--cluster`: this node's name, the `node` label of every metric. */
   readonly nodeLabel: string | undefined;
+  /** With `--cluster`: this process's connection (the maildrop leases of the monitor's own store). */
+  readonly cluster?: ClusterConnection | undefined;
   readonly mailRoot: { root: string };
   /** The users as the monitor edits them; undefined: user changes are refused. */
   readonly users: UserDirectory | undefined;
@@ -73,6 +75,7 @@ export async function singleProcess(
     pop3,
     monitored: overEveryNode(cluster, pop3, logger),
     nodeLabel: cluster?.nodeName,
+    cluster,
     mailRoot: store,
     users: users.directory,
     usersFile: users,
@@ -130,6 +133,7 @@ export async function workerProcesses(
     pop3: pool,
     monitored: overEveryNode(redis, pool, logger),
     nodeLabel: redis?.nodeName,
+    cluster: redis,
     mailRoot: pool,
     // A file's change is answered once every worker re-read it; a database's holds for all at once.
     users:

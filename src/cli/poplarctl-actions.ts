@@ -215,6 +215,7 @@ export const COMMANDS: Readonly<Record<string, number>> = {
   maildir: 1,
   'chunk-size': 1,
   reload: 0,
+  uidl: 3,
 };
 
 /** `poplarctl COMMAND ARGS`: the readable form. */

@@ -12,6 +12,7 @@ import {
   type OriginalOption,
   type Outcome,
 } from './poplarctl-actions.js';
+import { uidlAction } from './poplarctl-uidl.js';
 import { exitForSecretError, SecretInputError } from './prompt.js';
 import { version } from './version.js';
 
@@ -44,6 +45,8 @@ Commands:
   maildir PATH           set the Maildir root
   chunk-size BYTES       set the transfer chunk size (512 to 1048576)
   reload                 what SIGHUP does: re-read the config file, certificates, users and admins
+  uidl USER              USER's messages: UIDL, where it came from, file (docs/migration.md)
+  uidl import USER FILE  UIDLs from another server: FILE's lines are \`UIDL file-name\`
 
 Options:
   --host HOST            server address (default 127.0.0.1)
@@ -99,7 +102,7 @@ function understand(
     host = givenHost ?? host;
     portText = givenPort ?? portText;
   } else {
-    action = commandAction(positionals);
+    action = positionals[0] === 'uidl' ? uidlAction(positionals.slice(1)) : commandAction(positionals);
   }
   if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535)
     throw new UsageError(`invalid port ${portText}`);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { isErrno } from '../../errors.js';
 import { hasControlCharacter } from '../../text.js';
 import { threadPoolFs, type MaildirFs } from './fs.js';
+import { UIDL_MAP_FILE } from './uidl-map.js';
 
 export const INDEX_FILE = '.poplar-sizes';
 const MAGIC = 'poplar-sizes';
@@ -225,7 +226,8 @@ export async function removeInterruptedSaves(
 ): Promise<string[] | undefined> {
   const names = await fs.readdir(dir).catch(() => undefined);
   for (const name of names ?? []) {
-    if ((name.startsWith(`${INDEX_FILE}.`) && name.endsWith('.tmp')) || isInterrupted(name)) {
+    const isOurs = name.startsWith(`${INDEX_FILE}.`) || name.startsWith(`${UIDL_MAP_FILE}.`);
+    if ((isOurs && name.endsWith('.tmp')) || isInterrupted(name)) {
       await fs.unlink(join(dir, name)).catch(() => undefined);
     }
   }

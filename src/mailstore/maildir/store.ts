@@ -10,7 +10,7 @@ import { FileMaildropLocks } from './lock.js';
 import { MaildirMaildrop } from './maildrop.js';
 import type { PolicyRun } from './deletion.js';
 import { isInterruptedStateSave, POLICY_STATE_FILE, PolicyState } from './policy-state.js';
-import { scanMaildrop } from './scan.js';
+import { scanMaildrop, type ScannedMessage } from './scan.js';
 import { sweepAtOpen } from './sweep.js';
 import { removeInterruptedSaves } from './size-index.js';
 
@@ -97,8 +97,58 @@ export class MaildirStore implements MailStore {
   }
 
   async open(user: MailUser): Promise<Maildrop> {
-    const dir = this.maildirOf(user.name);
-    const log = this.#logger.child({ user: user.name });
+    const { dir, log, lease, names, scanned } = await this.#lockAndScan(user.name);
+    const fs = this.#fs;
+    try {
+      // The folder's listing says whether there is a state file: none costs no more calls.
+      const hasState = names === undefined || names.includes(POLICY_STATE_FILE);
+      const run: PolicyRun = {
+        dir,
+        fs,
+        log,
+        state: hasState ? await PolicyState.load(dir, fs, log) : PolicyState.empty(dir, fs),
+        policy: effectivePolicy(DEFAULT_POLICY, user.policy),
+        now: this.#now,
+        lost: canBeLost(lease) ? lease.lost : NEVER_LOST,
+        burstMs: this.#burstMs,
+      };
+      const messages = await sweepAtOpen(run, lease, scanned);
+      return new MaildirMaildrop(dir, messages, lease, log, fs, this.#burstMs, run);
+    } catch (error) {
+      await lease.release();
+      if (error instanceof Pop3Error) throw error;
+      log.error({ dir, err: asError(error) }, 'maildrop cannot be opened');
+      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
+    }
+  }
+
+  /**
+   * Runs `action` on a user's maildrop as a login finds it (the scan, `new/` moved to `cur/`), with
+   * its lock held, then releases it: for an administrator's change to the maildrop's own files
+   * (`poplarctl uidl import`), never while a session holds it (`Pop3Error` with `[IN-USE]`).
+   */
+  async withMaildrop<T>(
+    user: string,
+    action: (dir: string, messages: readonly ScannedMessage[]) => Promise<T>,
+  ): Promise<T> {
+    const { dir, lease, scanned } = await this.#lockAndScan(user);
+    try {
+      return await action(dir, scanned);
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /** The folders, the lock, the scan: the first steps of {@link open}. */
+  async #lockAndScan(name: string): Promise<{
+    dir: string;
+    log: Logger;
+    lease: MaildropLease;
+    names: string[] | undefined;
+    scanned: ScannedMessage[];
+  }> {
+    const dir = this.maildirOf(name);
+    const log = this.#logger.child({ user: name });
     const fs = this.#fs;
     try {
       await ensureMaildir(dir, fs);
@@ -108,7 +158,7 @@ export class MaildirStore implements MailStore {
     }
     let lease: MaildropLease;
     try {
-      lease = await this.#locks.acquire({ user: user.name, path: dir });
+      lease = await this.#locks.acquire({ user: name, path: dir });
     } catch (error) {
       // [IN-USE] is a normal answer; anything else (a read-only or full disk) is the operator's business.
       if (error instanceof Pop3Error && error.code !== RespCode.inUse) {
@@ -127,20 +177,7 @@ export class MaildirStore implements MailStore {
         concurrency: this.#measureConcurrency,
         burstMs: this.#burstMs,
       });
-      // The folder's listing says whether there is a state file: none costs no more calls.
-      const hasState = names === undefined || names.includes(POLICY_STATE_FILE);
-      const run: PolicyRun = {
-        dir,
-        fs,
-        log,
-        state: hasState ? await PolicyState.load(dir, fs, log) : PolicyState.empty(dir, fs),
-        policy: effectivePolicy(DEFAULT_POLICY, user.policy),
-        now: this.#now,
-        lost: canBeLost(lease) ? lease.lost : NEVER_LOST,
-        burstMs: this.#burstMs,
-      };
-      const messages = await sweepAtOpen(run, lease, scanned);
-      return new MaildirMaildrop(dir, messages, lease, log, fs, this.#burstMs, run);
+      return { dir, log, lease, names, scanned };
     } catch (error) {
       await lease.release();
       if (error instanceof Pop3Error) throw error;
