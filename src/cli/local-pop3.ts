@@ -6,6 +6,7 @@ import { RedisMaildropLocks } from '../cluster/leases.js';
 import { connectCluster, type ClusterConnection } from '../cluster/redis.js';
 import type { DaemonConfig } from '../config/config.js';
 import { MaildirStore } from '../mailstore/maildir/store.js';
+import { FileUserLedger } from '../mailstore/maildir/ledger-file.js';
 import { createServer, type Pop3Server, type Pop3ServerOptions } from '../pop3/server.js';
 import type { Pop3TlsOptions } from '../pop3/tls.js';
 import { createMetricsRegistry } from '../metrics/registry.js';
@@ -90,6 +91,9 @@ export async function createLocalPop3(
     allowCleartextLogin: config.allowCleartextLogin,
     decoySecret,
     proxyProtocolFrom: config.proxyProtocolFrom,
+    // [policy] and each user's ledger in their maildir, shared by every worker and node.
+    policy: config.policy,
+    ledger: new FileUserLedger(() => store.root, { logger }),
     ...(config.hostname === undefined ? {} : { hostname: config.hostname }),
     ...(shared === undefined ? {} : { counters: shared }),
   });

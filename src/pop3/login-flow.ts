@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { hasUserCheck, type AuthResult, type Authenticator } from '../auth/types.js';
 import { Pop3Error, RespCode } from '../errors.js';
 import type { Session } from './session.js';
+import { admitUser, beginUsage, endUsage, openMaildrop } from './user-policy.js';
 
 /**
  * The end of every login method: on success open the maildrop and enter TRANSACTION; on failure
@@ -36,8 +37,12 @@ export async function finishLogin(
     return failLogin(session, method, username, 'invalid user name or password');
   }
   engine.loginThrottle.succeed(username);
-  const maildrop = await engine.store.open(result.user, session.signal);
-  session.beginTransaction(result.user, maildrop);
+  // The user's effective policy: LOGIN-DELAY and maxSessions refuse here, before the maildrop opens.
+  const user = await admitUser(session, result.user);
+  const maildrop = await openMaildrop(session, user);
+  session.beginTransaction(user, maildrop);
+  await beginUsage(session, method);
+  session.beforeRelease = () => endUsage(session);
   engine.stats.recordLogin(method, true);
   engine.stats.sessionsAuthenticated += 1;
   session.log.info({ user: result.user.name, method, result: 'ok', remote: session.remoteAddress }, 'login');

@@ -17,6 +17,7 @@ import type { ProxyEndpoint } from './proxy-protocol.js';
 import { ServerStats } from './stats.js';
 import { addressKey, LoginThrottle, type Throttle } from './throttle.js';
 import { LocalConnectionSlots, type ConnectionRefusal, type ConnectionSlots } from './connection-slots.js';
+import { enginePolicy, type Pop3PolicyOptions } from './user-policy.js';
 
 export type { ListenOptions, Pop3ServerEvents, SessionSnapshot } from './server-types.js';
 
@@ -24,7 +25,7 @@ export type { ListenOptions, Pop3ServerEvents, SessionSnapshot } from './server-
 export const DEFAULT_CHALLENGE_DOMAIN = 'poplar';
 
 /** What {@link createServer} needs: the two backends, and optionally limits, TLS, a logger and policy. */
-export interface Pop3ServerOptions {
+export interface Pop3ServerOptions extends Pop3PolicyOptions {
   /** Decides who may log in. */
   readonly authenticator: Authenticator;
   /** Where the mail is. */
@@ -125,6 +126,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       },
       loginThrottle: options.counters?.loginThrottle ?? new LoginThrottle(),
       authCache: new AuthCache(this.stats),
+      ...enginePolicy(options),
     };
   }
 

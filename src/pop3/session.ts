@@ -16,6 +16,7 @@ import type { SaslMechanism } from './sasl/types.js';
 import type { ServerStats } from './stats.js';
 import type { TlsContexts } from './tls.js';
 import type { Throttle } from './throttle.js';
+import type { EnginePolicy, SessionUsage } from './usage.js';
 
 /**
  * Why a connection closed: the client sent QUIT, an administrator ended the session, a timer ran
@@ -65,8 +66,8 @@ export interface LoginInfo extends ConnectionInfo {
 /** RFC 1939 section 3 states. */
 export type Pop3State = 'AUTHORIZATION' | 'TRANSACTION' | 'UPDATE';
 
-/** What the engine shares between connections. */
-export interface EngineContext {
+/** What the engine shares between connections (the per-user policy's part: `EnginePolicy`). */
+export interface EngineContext extends EnginePolicy {
   readonly authenticator: Authenticator;
   readonly store: MailStore;
   /** Replaced as a whole when an operator changes a limit at run time; read it when needed. */
@@ -126,6 +127,10 @@ export class Session {
   /** Name given by USER, waiting for PASS. */
   pendingUser: string | undefined;
   user: MailUser | undefined;
+  /** The user's effective policy and this session's usage, once logged in (user-policy.ts). */
+  usage: SessionUsage | undefined;
+  /** Run by {@link releaseMaildrop} while the lock is still held (the ledger's session end). */
+  beforeRelease: (() => Promise<void>) | undefined;
   #maildrop: Maildrop | undefined;
   /** Stops listening for the loss of the maildrop's lock. */
   #unwatchLoss: (() => void) | undefined;
@@ -236,7 +241,11 @@ export class Session {
     if (drop === undefined) return;
     this.#maildrop = undefined;
     this.#unwatchLoss?.();
-    await drop.close();
+    try {
+      await this.beforeRelease?.();
+    } finally {
+      await drop.close();
+    }
   }
 
   /** Messages not marked deleted, with their numbers. */

@@ -2,6 +2,7 @@ import { expectNoArguments } from '../arguments.js';
 import type { Session } from '../session.js';
 import { usableMechanisms } from '../login-policy.js';
 import type { Command } from '../command.js';
+import { policyCapabilities } from '../user-policy.js';
 
 /**
  * RFC 2449 section 5: only what works on this connection now. USER, STLS and SASL belong to the
@@ -15,6 +16,7 @@ export function capabilities(session: Session): string[] {
     const sasl = usableMechanisms(session).map((m) => m.name);
     if (sasl.length > 0) caps.push(`SASL ${sasl.join(' ')}`);
   }
+  caps.push(...policyCapabilities(session));
   // RFC 6856 section 2: UTF8 in both states; its USER argument says UTF-8 names and passwords work.
   caps.push(
     'RESP-CODES',

@@ -3,6 +3,7 @@ import { RespCode } from '../../errors.js';
 import { expectNoArguments } from '../arguments.js';
 import type { MessageInfo } from '../../mailstore/types.js';
 import type { Command } from '../command.js';
+import { expiresAtQuit } from '../user-policy.js';
 
 /**
  * RFC 1939 sections 4 and 6. In TRANSACTION, QUIT enters UPDATE: only now are deletions applied
@@ -21,8 +22,12 @@ export const quit: Command = {
     session.state = 'UPDATE';
     const messages = session.messages;
     const infoOf = (msgNo: number): MessageInfo => messages[msgNo - 1] as MessageInfo;
-    const deleted = [...session.deleted].map((n) => infoOf(n));
-    const retrieved = [...session.retrieved].filter((n) => !session.deleted.has(n)).map((n) => infoOf(n).uid);
+    // EXPIRE 0: what the session retrieved is deleted as if by DELE.
+    const toDelete = expiresAtQuit(session)
+      ? new Set([...session.deleted, ...session.retrieved])
+      : session.deleted;
+    const deleted = [...toDelete].map((n) => infoOf(n));
+    const retrieved = [...session.retrieved].filter((n) => !toDelete.has(n)).map((n) => infoOf(n).uid);
     const { notDeleted } = await session.maildrop.commit({ deleted: deleted.map((m) => m.uid), retrieved });
     const failed = new Set(notDeleted);
     const { summary } = session;

@@ -2,6 +2,7 @@ import { ProtocolError } from '../../errors.js';
 import { parseMsgNo, splitArgs } from '../arguments.js';
 import { readMessage } from '../session.js';
 import type { Command } from '../command.js';
+import { checkDownload, countDownload } from '../user-policy.js';
 
 /** RFC 1939 section 5: the whole message, streamed from the store, byte-stuffed. */
 export const retr: Command = {
@@ -11,12 +12,14 @@ export const retr: Command = {
     if (extra !== undefined) throw new ProtocolError('RETR takes one message number');
     const msgNo = parseMsgNo(arg);
     const info = session.liveMessage(msgNo);
+    checkDownload(session);
     const content = await readMessage(session, info.uid);
     try {
       await session.reply.body(`${info.size} octets`, content, info.isVerbatim === true);
     } finally {
       if (!Buffer.isBuffer(content)) content.destroy();
     }
+    countDownload(session, info.size);
     session.retrieved.add(msgNo);
     session.summary.retrievedMessages += 1;
     session.summary.retrievedBytes += info.size;

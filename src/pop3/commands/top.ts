@@ -3,6 +3,7 @@ import { parseLineCount, parseMsgNo, splitArgs } from '../arguments.js';
 import { readMessage } from '../session.js';
 import { topOfMessage } from '../message-top.js';
 import type { Command } from '../command.js';
+import { checkDownload, countDownload, counted } from '../user-policy.js';
 
 /** RFC 1939 section 7: the header, the blank line and the first `n` lines of the body. */
 export const top: Command = {
@@ -12,12 +13,15 @@ export const top: Command = {
     if (linesArg === undefined) throw new ProtocolError('usage: TOP msg n');
     const info = session.liveMessage(parseMsgNo(msgArg));
     const bodyLines = parseLineCount(linesArg);
+    checkDownload(session);
     const content = await readMessage(session, info.uid);
     try {
       const chunks = Buffer.isBuffer(content) ? [content] : content;
       await session.reply.body(
         'top of message follows',
-        topOfMessage(chunks, bodyLines),
+        counted(topOfMessage(chunks, bodyLines), (octets) => {
+          countDownload(session, octets);
+        }),
         info.isVerbatim === true,
       );
     } finally {
