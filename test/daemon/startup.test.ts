@@ -15,12 +15,17 @@ const execFileAsync = promisify(execFile);
 
 const sortedAddresses = (d: RunningDaemon): string[] => d.addresses.map((a) => a.address).sort();
 
-/** Logs in as the demo user and returns the STAT reply. */
+/**
+ * Logs in as the demo user and returns the STAT reply. QUIT releases the maildrop before its
+ * answer, so the next call (another address, at once) is not told [IN-USE].
+ */
 async function demoStat(port: number, host = '127.0.0.1'): Promise<string> {
   const client = await Pop3TestClient.connect(port, host);
   try {
     await client.login('foo', 'bar');
-    return await client.command('STAT');
+    const stat = await client.command('STAT');
+    await client.command('QUIT');
+    return stat;
   } finally {
     client.close();
   }

@@ -6,6 +6,7 @@ import type { TestContext } from 'node:test';
 /** A fresh temporary directory, removed after the test. */
 export async function tempDir(t: TestContext, prefix = 'poplar-test-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  // Retried: a daemon still ending its sessions may write in it meanwhile (a user's ledger).
+  t.after(() => rm(dir, { recursive: true, force: true, maxRetries: 5 }));
   return dir;
 }

@@ -97,7 +97,7 @@ interface ModelMessage {
 
 const PASSWORD = 'crash pw';
 /** Names of Poplar's own files in a maildir. */
-const POPLAR_FILES = new Set(['.poplar-lock', '.poplar-sizes']);
+const POPLAR_FILES = new Set(['.poplar-lock', '.poplar-sizes', '.poplar-ledger']);
 const MAILDIR_FOLDERS = new Set(['cur', 'new', 'tmp']);
 
 /**
@@ -561,7 +561,8 @@ class CrashLoop {
         client.close();
       }
       const left = (await readdir(this.#maildir(user))).filter(
-        (n) => !MAILDIR_FOLDERS.has(n) && n !== '.poplar-sizes',
+        // The size index and the user's ledger (their last sessions) stay; nothing else may.
+        (n) => !MAILDIR_FOLDERS.has(n) && n !== '.poplar-sizes' && n !== '.poplar-ledger',
       );
       if (left.length > 0)
         this.#fail(kill, `after a clean session, ${user}'s maildir holds ${left.join(', ')}`);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, rename, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { isErrno } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { isValidUserName } from '../../user.js';
@@ -58,6 +58,7 @@ export class FileUserLedger implements UserLedger {
     if (!isValidUserName(user)) throw new Error('not a valid user name');
     const next = change(await this.read(user));
     const path = this.#path(user);
+    await removeInterruptedWrites(dirname(path));
     const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
       await writeFile(tmp, formatLedger(next), { mode: 0o600, flag: 'wx' });
@@ -79,6 +80,18 @@ export class FileUserLedger implements UserLedger {
       this.#logger.warn({ user, file: path, problem }, 'user ledger damaged: read as empty');
     }
     return EMPTY_LEDGER;
+  }
+}
+
+/**
+ * Deletes `.poplar-ledger.<random>.tmp` files: writes cut short by a crash. Only a session holding
+ * the maildrop's lock writes the ledger, so none is under way.
+ */
+async function removeInterruptedWrites(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (name.startsWith(`${LEDGER_FILE}.`) && name.endsWith('.tmp'))
+      await unlink(join(dir, name)).catch(() => undefined);
   }
 }
 
