@@ -6,6 +6,8 @@ import { createBuildInfoRegistry } from '../metrics/registry.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import type { ReloadReport } from '../monitor/handlers.js';
 import { MonitorServer } from '../monitor/server.js';
+import { userInfoHandler } from '../monitor/user-info.js';
+import { FileUserLedger } from '../mailstore/maildir/ledger-file.js';
 import { ensureGeneratedAdmin } from './admin-token.js';
 import { ensureCredentialFile } from './demo.js';
 import { listenAll } from './listen.js';
@@ -71,6 +73,7 @@ export async function startMonitor(
       'the monitor accepts the default admin token: replace it (poplarctl admins add, then delete root)',
     );
   }
+  const uidl = uidlExtensions(config, side, logger);
   const monitor = new MonitorServer({
     pop3: side.monitored,
     admins,
@@ -79,7 +82,18 @@ export async function startMonitor(
     logger: logger.child({ component: 'monitor' }),
     refusesDefaultToken: !plan.isDemo || plan.monitorExposed.length > 0,
     ...(reload === undefined ? {} : { reload }),
-    extensions: uidlExtensions(config, side, logger),
+    extensions: {
+      ...uidl,
+      get: {
+        ...uidl.get,
+        // The ledger files in the maildirs: this process reads them, whoever served the sessions.
+        userInfo: userInfoHandler({
+          authenticator: side.usersFile.authenticator,
+          ledger: new FileUserLedger(() => side.mailRoot.root, { logger }),
+          policy: config.policy,
+        }),
+      },
+    },
   });
   opened.push(monitor);
   const areDefaults = config.monitorListen === DEFAULT_MONITOR_LISTEN;

@@ -15,6 +15,7 @@ import {
 import { uidlAction } from './poplarctl-uidl.js';
 import { exitForSecretError, SecretInputError } from './prompt.js';
 import { version } from './version.js';
+import { userAction } from './poplarctl-user.js';
 
 const USAGE = `Usage: poplarctl OPTION TOKEN [HOST [PORT]]   (the original monitoring client's form)
        poplarctl [options] COMMAND [ARGS]      (the token from POPLAR_TOKEN or --token-file)
@@ -47,6 +48,7 @@ Commands:
   reload                 what SIGHUP does: re-read the config file, certificates, users and admins
   uidl USER              USER's messages: UIDL, where it came from, file (docs/migration.md)
   uidl import USER FILE  UIDLs from another server: FILE's lines are \`UIDL file-name\`
+  user info USER         USER's policy and last logins (time, address, method, TLS, bytes, deletions)
 
 Options:
   --host HOST            server address (default 127.0.0.1)
@@ -102,7 +104,12 @@ function understand(
     host = givenHost ?? host;
     portText = givenPort ?? portText;
   } else {
-    action = positionals[0] === 'uidl' ? uidlAction(positionals.slice(1)) : commandAction(positionals);
+    action =
+      positionals[0] === 'uidl'
+        ? uidlAction(positionals.slice(1))
+        : positionals[0] === 'user'
+          ? userAction(positionals.slice(1))
+          : commandAction(positionals);
   }
   if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535)
     throw new UsageError(`invalid port ${portText}`);
