@@ -101,8 +101,14 @@ export class AuthCache {
     }
     this.#counters.authCacheMisses += 1;
     const result = await authenticator.authenticate(request);
-    // Remembered only if the credentials did not change while they were checked.
-    if (result.ok && version !== undefined && authenticator.credentialVersion(username) === version) {
+    // Remembered only if the credentials did not change while they were checked. Never an app
+    // password's login: its revocation must end its use at once, and it costs no slow hash anyway.
+    if (
+      result.ok &&
+      result.user.appPassword === undefined &&
+      version !== undefined &&
+      authenticator.credentialVersion(username) === version
+    ) {
       this.#add(username, { digest, user: result.user, addedAt: Date.now() }, limits.authCacheMaxEntries);
     }
     return result;

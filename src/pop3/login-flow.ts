@@ -45,7 +45,17 @@ export async function finishLogin(
   session.beforeRelease = () => endUsage(session);
   engine.stats.recordLogin(method, true);
   engine.stats.sessionsAuthenticated += 1;
-  session.log.info({ user: result.user.name, method, result: 'ok', remote: session.remoteAddress }, 'login');
+  const { appPassword } = result.user;
+  session.log.info(
+    {
+      user: result.user.name,
+      method,
+      ...(appPassword === undefined ? {} : { appPassword }),
+      result: 'ok',
+      remote: session.remoteAddress,
+    },
+    'login',
+  );
   engine.onLogin({ ...session.info, user: result.user.name });
   const { count, bytes } = session.totals();
   await session.reply.ok(`${result.user.name} has ${countOf(count, 'message')} (${bytes} octets)`);
