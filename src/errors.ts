@@ -15,17 +15,53 @@ export const RespCode = {
 export type RespCode = (typeof RespCode)[keyof typeof RespCode];
 
 /**
- * An expected failure that the client is told about: `-ERR [CODE] message`.
- * With `close: true` the connection is closed after the reply.
+ * A reply text by its key in the engine's catalogue (src/pop3/text/), with the values it is worded
+ * with (a nested text where the text takes a string): the engine words it in the session's
+ * language (RFC 6856 LANG), in one place (`pop3/dispatch.ts`). The error's `message` stays English,
+ * for logs.
+ */
+export interface ReplyText {
+  readonly key: string;
+  readonly values: readonly (string | number | ReplyText)[];
+}
+
+/**
+ * The texts layers outside the engine throw (the store, the lock, the authenticators), by key: the
+ * catalogue holds their words in every language (TypeScript checks that it has each).
+ */
+export type SharedTextKey =
+  | 'inUse'
+  | 'lockLost'
+  | 'lockReleased'
+  | 'mailboxUnavailable'
+  | 'invalidUserName'
+  | 'authUnavailable'
+  | 'messageGone';
+
+type TextOption = { readonly text?: ReplyText | SharedTextKey };
+const textOf = (text: ReplyText | SharedTextKey | undefined): ReplyText | undefined =>
+  typeof text === 'string' ? { key: text, values: [] } : text;
+
+/**
+ * An expected failure that the client is told about: `-ERR [CODE] message`, the message worded
+ * from `text` in the session's language when it has one (texts of the engine and of Poplar's
+ * backends do; a library's hook may throw plain English). With `close: true` the connection is
+ * closed after the reply.
  */
 export class Pop3Error extends Error {
   override name = 'Pop3Error';
   readonly code: RespCode | undefined;
   readonly close: boolean;
-  constructor(message: string, code?: RespCode, options?: ErrorOptions & { readonly close?: boolean }) {
+  readonly text: ReplyText | undefined;
+  constructor(
+    message: string,
+    code?: RespCode,
+    options?: ErrorOptions & { readonly close?: boolean } & TextOption,
+  ) {
     super(message, options);
     this.code = code;
     this.close = options?.close ?? false;
+    this.text = textOf(options?.text);
   }
 }
 
@@ -35,13 +71,22 @@ export class Pop3Error extends Error {
  */
 export class ProtocolError extends Error {
   override name = 'ProtocolError';
+  readonly text: ReplyText | undefined;
+  constructor(message: string, options?: ErrorOptions & TextOption) {
+    super(message, options);
+    this.text = textOf(options?.text);
+  }
 }
 
 /** The message a session refers to is gone from the store (deleted or moved by another program). */
 export class MessageGoneError extends Pop3Error {
   override name = 'MessageGoneError';
-  constructor(message = 'message is no longer available', options?: ErrorOptions) {
-    super(message, RespCode.sysTemp, options);
+  constructor(message?: string, options?: ErrorOptions & TextOption) {
+    // Without a message of its own: the catalogue's text, in the session's language.
+    super(message ?? 'message is no longer available', RespCode.sysTemp, {
+      ...(message === undefined ? { text: 'messageGone' as const } : {}),
+      ...options,
+    });
   }
 }
 

@@ -95,7 +95,10 @@ export class RedisMaildropLocks implements MaildropLocks {
       reply = await cluster.run((r) => runScript(r, 'acquire', [leaseKey, fencingKey], [owner, this.#ttlMs]));
     } catch (error) {
       this.#log.warn({ user: key.user, err: errorText(error) }, 'maildrop lease cannot be taken');
-      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
+      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, {
+        cause: error,
+        text: 'mailboxUnavailable',
+      });
     }
     const [taken, value, pttl] = reply as [number, string | number, number | undefined];
     if (taken !== 1) {

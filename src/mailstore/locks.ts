@@ -58,10 +58,11 @@ export interface MaildropLocks {
 }
 
 export const inUseError = (): Pop3Error =>
-  new Pop3Error('maildrop is in use by another session', RespCode.inUse);
+  new Pop3Error('maildrop is in use by another session', RespCode.inUse, { text: 'inUse' });
 
 /** What `confirm()` rejects with once the maildrop is no longer the session's. */
-export const lockLostError = (): Pop3Error => new Pop3Error('maildrop lock lost', RespCode.sysTemp);
+export const lockLostError = (): Pop3Error =>
+  new Pop3Error('maildrop lock lost', RespCode.sysTemp, { text: 'lockLost' });
 
 /** Locks good within one process: for stores whose mail lives in this process only (the MemoryStore). */
 export class ProcessMaildropLocks implements MaildropLocks {
@@ -76,7 +77,9 @@ export class ProcessMaildropLocks implements MaildropLocks {
       confirm: () =>
         isHeld
           ? Promise.resolve()
-          : Promise.reject(new Pop3Error('maildrop lock was released', RespCode.sysTemp)),
+          : Promise.reject(
+              new Pop3Error('maildrop lock was released', RespCode.sysTemp, { text: 'lockReleased' }),
+            ),
       release: () => {
         if (isHeld) this.#held.delete(id);
         isHeld = false;

@@ -69,11 +69,14 @@ export abstract class RefreshedLease implements LosableMaildropLease {
    * stop once the lease is lost).
    */
   async confirm(): Promise<void> {
-    if (!this.#isHeld) throw new Pop3Error('maildrop lock was released', RespCode.sysTemp);
+    if (!this.#isHeld)
+      throw new Pop3Error('maildrop lock was released', RespCode.sysTemp, { text: 'lockReleased' });
     if (this.isLost()) throw lockLostError();
     if (await this.#refresh()) return;
     if (this.isLost()) throw lockLostError();
-    throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp);
+    throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, {
+      text: 'mailboxUnavailable',
+    });
   }
 
   /** Gives the lease up if it is still ours; a second call does nothing. */

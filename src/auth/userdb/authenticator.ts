@@ -229,6 +229,7 @@ export class DatabaseAuthenticator
       this.#wentDown(error);
       throw new Pop3Error('authentication is temporarily unavailable, try again later', RespCode.sysTemp, {
         cause: error,
+        text: 'authUnavailable',
       });
     }
   }

@@ -99,7 +99,10 @@ export class FileMaildropLocks implements MaildropLocks {
     } catch (error) {
       heldHere.delete(path);
       if (error instanceof Pop3Error) throw error;
-      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
+      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, {
+        cause: error,
+        text: 'mailboxUnavailable',
+      });
     }
   }
 

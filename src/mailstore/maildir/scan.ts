@@ -195,7 +195,10 @@ async function moveNewToCur(dir: string, log: Logger, fs: MaildirFs, pace: Pace)
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return; // taken by another program meanwhile
       log.error({ file: name, err: asError(error) }, 'cannot move message from new/ to cur/');
-      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
+      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, {
+        cause: error,
+        text: 'mailboxUnavailable',
+      });
     }
   });
 }

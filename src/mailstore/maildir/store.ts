@@ -92,7 +92,8 @@ export class MaildirStore implements MailStore {
 
   /** The maildir of a user, after checking the name. */
   maildirOf(user: string): string {
-    if (!isValidUserName(user)) throw new Pop3Error('invalid user name', RespCode.sysPerm);
+    if (!isValidUserName(user))
+      throw new Pop3Error('invalid user name', RespCode.sysPerm, { text: 'invalidUserName' });
     return join(this.#root, user);
   }
 
@@ -154,7 +155,9 @@ export class MaildirStore implements MailStore {
       await ensureMaildir(dir, fs);
     } catch (error) {
       log.error({ dir, err: asError(error) }, 'maildir cannot be created');
-      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp);
+      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, {
+        text: 'mailboxUnavailable',
+      });
     }
     let lease: MaildropLease;
     try {
@@ -182,7 +185,10 @@ export class MaildirStore implements MailStore {
       await lease.release();
       if (error instanceof Pop3Error) throw error;
       log.error({ dir, err: asError(error) }, 'maildrop cannot be opened');
-      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
+      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, {
+        cause: error,
+        text: 'mailboxUnavailable',
+      });
     }
   }
 }
