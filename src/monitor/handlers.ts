@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { hasControlCharacter } from '../text.js';
 import { canonicalUserName } from '../user.js';
+import { en } from '../pop3/text/en.js';
 import { preparePassword } from '../auth/passwords/prepare.js';
 import type { Logger } from '../log.js';
 import type { Pop3Limits } from '../pop3/limits.js';
@@ -308,7 +309,7 @@ async function configure(
         throw new BadData('users cannot be deleted on this server');
       const name = nameField(data);
       if (!(await backends.users.deleteUser(name))) throw new BadData('no such user');
-      const ended = await backends.pop3.endSessionsOf(name, 'account removed');
+      const ended = await backends.pop3.endSessionsOf(name, en.accountRemoved());
       logger.info({ admin, user: name, sessionsEnded: ended }, 'user deleted');
       return;
     }

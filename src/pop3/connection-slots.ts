@@ -1,16 +1,20 @@
 import type { Pop3Limits } from './limits.js';
+import { en } from './text/en.js';
 
 /** The limits a connection is admitted under. */
 export type ConnectionLimits = Pick<Pop3Limits, 'maxConnections' | 'maxConnectionsPerIp'>;
 
-/** Why a connection was refused: the text of its `-ERR [SYS/TEMP]` line. */
+/**
+ * Why a connection was refused: the text of its `-ERR [SYS/TEMP]` line, in English (no language
+ * was chosen yet: `i-default`, RFC 6856 section 3), from the catalogue.
+ */
 export const ConnectionRefusal = {
-  total: 'too many connections',
-  perAddress: 'too many connections from your address',
+  total: en.tooManyConnections(),
+  perAddress: en.tooManyConnectionsFromAddress(),
   /** The counts are kept elsewhere (a daemon's primary) and did not answer in time: refused, to be safe. */
-  unavailable: 'server busy, try again later',
+  unavailable: en.serverBusy(),
 } as const;
-export type ConnectionRefusal = (typeof ConnectionRefusal)[keyof typeof ConnectionRefusal];
+export type ConnectionRefusal = string;
 
 /**
  * Where open connections are counted: in all, and by address key (`addressKey`: an IPv4 address,

@@ -111,7 +111,7 @@ export class Pop3Connection {
       if (this.#handshakeFirst) this.#upgrade = this.#serverTls(this.#socket);
       if (!this.#handshakeFirst || (await this.#handshake())) {
         const stamp = session.apopTimestamp === undefined ? '' : ` ${session.apopTimestamp}`;
-        await session.reply.ok(`Poplar POP3 server ready${stamp}`);
+        await session.reply.ok(session.say('greeting', stamp));
         while (await this.#serve()) {
           if (!(await this.#handshake())) break;
         }
@@ -328,12 +328,12 @@ export class Pop3Connection {
   async #refuseStrayHeader(): Promise<void> {
     this.session.closeReason ??= 'error';
     this.session.log.warn({ remote: this.info.remoteAddress }, 'PROXY protocol header not expected: refused');
-    await this.session.reply.err('PROXY protocol header not expected from your address').catch(() => {});
+    await this.session.reply.err(this.session.say('proxyHeaderNotExpected')).catch(() => {});
   }
 
   async #sayGoodbye(message: string): Promise<void> {
     try {
-      await this.session.reply.err(message, RespCode.sysTemp);
+      await this.session.reply.err(this.session.ending(message), RespCode.sysTemp);
     } catch {
       // The client is gone already.
     }
@@ -343,7 +343,7 @@ export class Pop3Connection {
     const { limits } = this.#engine;
     const isLoggedIn = this.session.state !== 'AUTHORIZATION';
     const ms = isLoggedIn ? limits.idleTimeoutMs : limits.loginTimeoutMs - (Date.now() - this.#startedAt);
-    const message = isLoggedIn ? 'autologout: idle for too long' : 'too slow to log in';
+    const message = this.session.say(isLoggedIn ? 'idleTooLong' : 'tooSlowToLogIn');
     this.#timer = setTimeout(
       () => {
         this.session.closeReason ??= 'timeout';

@@ -1,4 +1,5 @@
 import { asError, MessageGoneError, Pop3Error, ProtocolError, RespCode } from '../errors.js';
+import { protocolError, textError, wordsOf } from './text/index.js';
 import { hasControlCharacter } from '../text.js';
 import { COMMANDS } from './commands/index.js';
 import { ConnectionGoneError } from './reply.js';
@@ -14,8 +15,8 @@ const HTTP_REQUEST = /^[A-Z]+ \S+ HTTP\/\d/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Runs one command line and replies. This is the one place where errors become replies:
- * `Pop3Error` → `-ERR [CODE] text`; `ProtocolError` → `-ERR text`, counted, closing past the
+ * Runs one command line and replies. This is the one place where errors become replies, their
+ * texts worded in the session's language (`wordsOf`): `Pop3Error` → `-ERR [CODE] text`; `ProtocolError` → `-ERR text`, counted, closing past the
  * limit; a lost connection → nothing; anything else → `-ERR [SYS/TEMP]`, logged, closing.
  */
 export async function dispatch(session: Session, line: Buffer | undefined): Promise<CommandResult> {
@@ -23,21 +24,21 @@ export async function dispatch(session: Session, line: Buffer | undefined): Prom
   let verb = '';
   let result: CommandResult;
   try {
-    if (line === undefined) throw new ProtocolError('line too long');
+    if (line === undefined) throw protocolError('lineTooLong');
     const text = decodeLine(line);
     const space = text.indexOf(' ');
     const word = space === -1 ? text : text.slice(0, space);
-    if (!VERB.test(word)) throw new ProtocolError(word === '' ? 'empty command' : 'invalid command');
+    if (!VERB.test(word)) throw protocolError(word === '' ? 'emptyCommand' : 'invalidCommand');
     verb = word.toUpperCase();
     const command = COMMANDS.get(verb);
     if (command === undefined) {
       if (session.state === 'AUTHORIZATION' && HTTP_REQUEST.test(text)) {
-        throw new Pop3Error('this is a POP3 server', undefined, { close: true });
+        throw textError('notPop3', [], undefined, { close: true });
       }
-      throw new ProtocolError(`unknown command ${verb}`);
+      throw protocolError('unknownCommand', verb);
     }
     if (!command.states.includes(session.state)) {
-      throw new ProtocolError(`${verb} is not valid in the ${session.state} state`);
+      throw protocolError('wrongState', verb, session.state);
     }
     await command.run(session, space === -1 ? '' : text.slice(space + 1));
     result = 'ok';
@@ -61,10 +62,10 @@ function decodeLine(line: Buffer): string {
   try {
     text = utf8.decode(line);
   } catch {
-    throw new ProtocolError('command is not valid UTF-8');
+    throw protocolError('notUtf8Command');
   }
   if (hasControlCharacter(text, { isTabAllowed: true })) {
-    throw new ProtocolError('control characters in command');
+    throw protocolError('controlCharacters');
   }
   return text;
 }
@@ -86,18 +87,19 @@ async function replyToError(session: Session, error: unknown): Promise<CommandRe
       session.protocolErrors += 1;
       const isLast = session.protocolErrors >= session.engine.limits.maxProtocolErrors;
       if (isLast) session.isEnding = true;
-      await session.reply.err(isLast ? `${error.message}; too many bad commands, closing` : error.message);
+      const words = wordsOf(session.language.catalogue, error);
+      await session.reply.err(isLast ? session.say('tooManyBadCommands', words) : words);
       return 'protocol';
     }
     if (error instanceof Pop3Error) {
       if (error.close) session.isEnding = true;
       if (error instanceof MessageGoneError) session.log.info({ err: error }, 'message vanished');
-      await session.reply.err(error.message, error.code);
+      await session.reply.err(wordsOf(session.language.catalogue, error), error.code);
       return 'err';
     }
     session.isEnding = true;
     session.log.error({ err: asError(error) }, 'internal error');
-    await session.reply.err('internal error', RespCode.sysTemp);
+    await session.reply.err(session.say('internalError'), RespCode.sysTemp);
     return 'internal';
   } catch (replyError) {
     if (replyError instanceof ConnectionGoneError) {

@@ -36,6 +36,9 @@ function* entries(session: Session, entry: (msgNo: number, info: MessageInfo) =>
   for (const [msgNo, info] of session.liveMessages()) yield entry(msgNo, info);
 }
 
+/** STAT's answer (RFC 1939 section 5): the count and the size, a protocol line, never translated. */
+export const statLine = (count: number, bytes: number): string => `${count} ${bytes}`;
+
 /** {@link Session.totals}, with a turn of the event loop every {@link LISTING_BATCH_LINES} messages. */
 export async function liveTotals(session: Session): Promise<Totals> {
   let count = 0;

@@ -1,7 +1,7 @@
-import { countOf } from '../text.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import { hasUserCheck, type AuthResult, type Authenticator } from '../auth/types.js';
-import { Pop3Error, RespCode } from '../errors.js';
+import { Pop3Error, RespCode, type ReplyText } from '../errors.js';
+import { english, textError, textOf } from './text/index.js';
 import type { Session } from './session.js';
 import { admitUser, beginUsage, endUsage, openMaildrop } from './user-policy.js';
 
@@ -19,7 +19,7 @@ export async function finishLogin(
 ): Promise<void> {
   const { engine } = session;
   if (!result.ok && result.reason !== 'temporary') {
-    return failLogin(session, method, username, 'invalid user name or password');
+    return failLogin(session, method, username, textOf('invalidLogin'));
   }
   const version = result.ok ? credentialVersion(engine.authenticator, result.user.name) : undefined;
   await servePenalty(session, method, username);
@@ -29,12 +29,12 @@ export async function finishLogin(
       { user: username, method, result: result.reason, remote: session.remoteAddress },
       'login failed',
     );
-    throw new Pop3Error('authentication is temporarily unavailable, try again later', RespCode.sysTemp);
+    throw textError('authUnavailable', [], RespCode.sysTemp);
   }
   // The penalty can last many seconds: a user deleted or given a new password meanwhile (the
   // monitor finds no session to end yet) must not get one from the check made before it.
   if (credentialVersion(engine.authenticator, result.user.name) !== version) {
-    return failLogin(session, method, username, 'invalid user name or password');
+    return failLogin(session, method, username, textOf('invalidLogin'));
   }
   engine.loginThrottle.succeed(username);
   // The user's effective policy: LOGIN-DELAY and maxSessions refuse here, before the maildrop opens.
@@ -58,7 +58,7 @@ export async function finishLogin(
   );
   engine.onLogin({ ...session.info, user: result.user.name });
   const { count, bytes } = session.totals();
-  await session.reply.ok(`${result.user.name} has ${countOf(count, 'message')} (${bytes} octets)`);
+  await session.reply.ok(session.say('loggedIn', result.user.name, count, bytes));
 }
 
 /**
@@ -70,7 +70,7 @@ export async function failLogin(
   session: Session,
   method: string,
   username: string | undefined,
-  message: string,
+  message: ReplyText,
 ): Promise<never> {
   const { engine } = session;
   session.authFailures += 1;
@@ -92,7 +92,8 @@ export async function failLogin(
   // Waited even when 0: the answer then still comes on a later turn of the event loop.
   await delay(verdict.delayMs, undefined, { signal: session.signal });
   const isLast = session.authFailures >= engine.limits.maxAuthFailures;
-  throw new Pop3Error(isLast ? `${message}, too many failures` : message, RespCode.auth, { close: isLast });
+  const text = isLast ? textOf('tooManyFailures', message) : message;
+  throw new Pop3Error(english(text), RespCode.auth, { close: isLast, text });
 }
 
 const credentialVersion = (authenticator: Authenticator, name: string): string | undefined =>

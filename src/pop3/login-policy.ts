@@ -1,13 +1,14 @@
-import { Pop3Error, RespCode } from '../errors.js';
+import { RespCode } from '../errors.js';
+import { textError } from './text/index.js';
 import type { SaslMechanism } from './sasl/types.js';
 import type { Session } from './session.js';
 
 /** Refuses a cleartext login where it could be sniffed (RFC 8314 section 3, RFC 2595 section 2.4). */
 export function requireSafeChannel(session: Session): void {
   if (session.mayLogInCleartext) return;
-  const hint = session.engine.tls === undefined ? '' : ': send STLS first';
-  throw new Pop3Error(
-    `cleartext login refused on an unencrypted connection, TLS is required${hint}`,
+  throw textError(
+    session.engine.tls === undefined ? 'cleartextRefused' : 'cleartextRefusedSendStls',
+    [],
     RespCode.auth,
   );
 }

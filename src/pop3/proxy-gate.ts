@@ -5,6 +5,7 @@ import type { Pop3Limits } from './limits.js';
 import { mappedIPv4 } from './throttle.js';
 import { readProxyHeader } from './proxy-header-reader.js';
 import type { ProxyEndpoint } from './proxy-protocol.js';
+import { en } from './text/en.js';
 
 /** Parses a `proxyProtocolFrom` network: `ADDRESS/PREFIX`, or a bare address (that one host). */
 export function parseNetwork(text: string): { address: string; prefix: number; family: 'ipv4' | 'ipv6' } {
@@ -20,7 +21,7 @@ export function parseNetwork(text: string): { address: string; prefix: number; f
 }
 
 /** Why a connection from a trusted balancer was refused before its header was read. */
-export const PROXY_BACKLOG_REFUSAL = 'too many connections waiting for their PROXY header';
+export const PROXY_BACKLOG_REFUSAL = en.tooManyWaitingForProxy();
 
 /**
  * The PROXY protocol at accept (`proxyProtocolFrom`): a connection from one of the trusted

@@ -18,6 +18,7 @@ import { ServerStats } from './stats.js';
 import { addressKey, LoginThrottle, type Throttle } from './throttle.js';
 import { LocalConnectionSlots, type ConnectionRefusal, type ConnectionSlots } from './connection-slots.js';
 import { enginePolicy, type Pop3PolicyOptions } from './user-policy.js';
+import { en } from './text/en.js';
 
 export type { ListenOptions, Pop3ServerEvents, SessionSnapshot } from './server-types.js';
 
@@ -217,7 +218,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
     // Counted as the throttle counts: an IPv6 client by its /64, an IPv4-mapped one as IPv4.
     const key = addressKey(ip);
     if (this.#isClosing) {
-      this.#refuse(socket, kind, ip, 'server shutting down');
+      this.#refuse(socket, kind, ip, en.serverShuttingDown());
       return;
     }
     const taken = this.#slots.take(key, this.limits);
@@ -235,7 +236,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       if (refusal === undefined && (this.#isClosing || socket.destroyed)) {
         this.#slots.release(key);
         if (socket.destroyed) return;
-        this.#refuse(socket, kind, ip, 'server shutting down');
+        this.#refuse(socket, kind, ip, en.serverShuttingDown());
         return;
       }
       this.#admit(socket, kind, ip, key, refusal, client);
@@ -336,7 +337,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
   /**
    * Ends every session of `user` without UPDATE (nothing is deleted). Returns how many were ended.
    */
-  endSessionsOf(user: string, message = 'session ended by the administrator'): number {
+  endSessionsOf(user: string, message = en.endedByAdministrator()): number {
     let ended = 0;
     for (const conn of this.#connections) {
       if (conn.session.user?.name === user) {
@@ -376,7 +377,7 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       this.on('close', check);
       check();
     });
-    for (const conn of this.#connections) conn.shutdown('server shutting down');
+    for (const conn of this.#connections) conn.shutdown(en.serverShuttingDown());
     // Not served yet: the slot, if it comes, is given back.
     for (const socket of this.#waiting) socket.destroy();
     this.#proxy.destroyAll();

@@ -1,5 +1,4 @@
 import type { Authenticator } from '../auth/types.js';
-import { Pop3Error } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
   canLoseMaildrop,
@@ -17,6 +16,16 @@ import type { ServerStats } from './stats.js';
 import type { TlsContexts } from './tls.js';
 import type { Throttle } from './throttle.js';
 import type { EnginePolicy, SessionUsage } from './usage.js';
+import {
+  DEFAULT_LANGUAGE,
+  endingText,
+  render,
+  textError,
+  textOf,
+  type Language,
+  type TextKey,
+  type TextValues,
+} from './text/index.js';
 
 /**
  * Why a connection closed: the client sent QUIT, an administrator ended the session, a timer ran
@@ -124,6 +133,8 @@ export class Session {
   state: Pop3State = 'AUTHORIZATION';
   /** The client sent UTF8 (RFC 6856): UTF-8 mode, for the logs (Poplar reads UTF-8 in any mode). */
   isUtf8 = false;
+  /** The language of this session's texts (RFC 6856 LANG); `i-default` until LANG changes it. */
+  language: Language = DEFAULT_LANGUAGE;
   /** Name given by USER, waiting for PASS. */
   pendingUser: string | undefined;
   user: MailUser | undefined;
@@ -171,6 +182,19 @@ export class Session {
     this.signal = init.signal;
     this.log = init.log;
     this.apopTimestamp = init.apopTimestamp;
+  }
+
+  /** A text of the catalogue, in this session's language. */
+  say<K extends TextKey>(key: K, ...values: TextValues<K>): string {
+    return render(this.language.catalogue, textOf(key, ...values)) ?? key;
+  }
+
+  /**
+   * Why the session ends, in its language: `message` is a text of the English catalogue (the
+   * server's, the monitor's `account removed`), or a library's own words, sent as they are.
+   */
+  ending(message: string): string {
+    return endingText(this.language.catalogue, message);
   }
 
   get remoteAddress(): string {
@@ -223,7 +247,7 @@ export class Session {
   #watchLoss(lost: AbortSignal): void {
     const onLost = (): void => {
       this.log.warn({ user: this.user?.name }, 'maildrop lock lost: session ended without UPDATE');
-      this.channel.end('maildrop lock lost');
+      this.channel.end(this.say('lockLost'));
     };
     if (lost.aborted) {
       onLost();
@@ -271,9 +295,8 @@ export class Session {
   /** The message numbered `msgNo` in the login snapshot, unless out of range or marked deleted. */
   liveMessage(msgNo: number): MessageInfo {
     const info = this.#messages[msgNo - 1];
-    if (msgNo < 1 || info === undefined)
-      throw new Pop3Error(`no such message, only ${this.#messages.length} in maildrop`);
-    if (this.deleted.has(msgNo)) throw new Pop3Error(`message ${msgNo} already deleted`);
+    if (msgNo < 1 || info === undefined) throw textError('noSuchMessage', [this.#messages.length]);
+    if (this.deleted.has(msgNo)) throw textError('alreadyDeleted', [msgNo]);
     return info;
   }
 }

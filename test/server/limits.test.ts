@@ -180,7 +180,7 @@ test('maxProtocolErrors: the Nth bad command gets -ERR and then the connection c
       '-ERR [AUTH] invalid user name or password\r\n' +
       '-ERR STAT is not valid in the AUTHORIZATION state\r\n' +
       '+OK Capability list follows\r\nTOP\r\nUIDL\r\nUSER\r\nSASL SCRAM-SHA-256 CRAM-MD5 PLAIN LOGIN\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n' +
-      'UTF8 USER\r\nIMPLEMENTATION Poplar\r\n.\r\n' +
+      'UTF8 USER\r\nLANG\r\nIMPLEMENTATION Poplar\r\n.\r\n' +
       '-ERR line too long; too many bad commands, closing\r\n',
   );
 });

@@ -78,6 +78,7 @@ test('implicit TLS: handshake first, then the greeting; CAPA has USER and no STL
     'AUTH-RESP-CODE',
     'PIPELINING',
     'UTF8 USER',
+    'LANG',
     'IMPLEMENTATION Poplar',
   ]);
   assert.deepEqual(cleartextSaslOf(caps), ['PLAIN', 'LOGIN']);

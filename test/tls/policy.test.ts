@@ -38,6 +38,7 @@ test('not TLS, not local: CAPA lacks USER, PLAIN and LOGIN; USER, PASS and AUTH 
     'AUTH-RESP-CODE',
     'PIPELINING',
     'UTF8 USER',
+    'LANG',
     'IMPLEMENTATION Poplar',
   ]);
   assert.deepEqual(cleartextSaslOf(caps), [], 'neither PLAIN nor LOGIN offered');

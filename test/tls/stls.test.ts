@@ -28,6 +28,7 @@ const CAPA_PLAIN = [
   'AUTH-RESP-CODE',
   'PIPELINING',
   'UTF8 USER',
+  'LANG',
   'IMPLEMENTATION Poplar',
 ];
 const CAPA_TLS = CAPA_PLAIN.filter((c) => c !== 'STLS');
@@ -75,6 +76,7 @@ test('STLS: +OK, a TLS handshake on the same connection, then CAPA without STLS;
     'AUTH-RESP-CODE',
     'PIPELINING',
     'UTF8 USER',
+    'LANG',
     'IMPLEMENTATION Poplar',
   ]);
   assert.equal(await client.command('QUIT'), '+OK Poplar signing off (1 message left)');

@@ -1,5 +1,5 @@
 import { canApop } from '../../auth/types.js';
-import { Pop3Error, ProtocolError } from '../../errors.js';
+import { protocolError, textError } from '../text/index.js';
 import { splitArgs } from '../arguments.js';
 import { finishLogin } from '../login-flow.js';
 import type { Command } from '../command.js';
@@ -14,11 +14,11 @@ export const apop: Command = {
   async run(session, args) {
     const { authenticator } = session.engine;
     if (session.apopTimestamp === undefined || !canApop(authenticator)) {
-      throw new Pop3Error('APOP is not available');
+      throw textError('apopUnavailable', []);
     }
     const [given, digest] = splitArgs(args, 2);
     if (given === undefined || digest === undefined || !MD5_HEX.test(digest)) {
-      throw new ProtocolError('usage: APOP name digest');
+      throw protocolError('usage', 'APOP name digest');
     }
     const username = prepareUserName(given);
     session.pendingUser = undefined;

@@ -1,6 +1,6 @@
-import { Pop3Error, ProtocolError } from '../../errors.js';
+import { protocolError, textError, textOf } from '../text/index.js';
 import { parseBase64 } from '../arguments.js';
-import { SaslError } from '../sasl/types.js';
+import { SaslError, saslError } from '../sasl/types.js';
 import { failLogin, finishLogin } from '../login-flow.js';
 import { requireSafeChannel, usableMechanisms } from '../login-policy.js';
 import type { Command } from '../command.js';
@@ -17,17 +17,17 @@ export const auth: Command = {
     const usable = usableMechanisms(session);
     if (args.trim() === '') {
       await session.reply.lines(
-        'methods supported',
+        session.say('methodsSupported'),
         usable.map((m) => m.name),
       );
       return;
     }
     const [name = '', initialArg, extra] = args.split(' ');
-    if (extra !== undefined) throw new ProtocolError('usage: AUTH mechanism [initial-response]');
+    if (extra !== undefined) throw protocolError('usage', 'AUTH mechanism [initial-response]');
     const { engine } = session;
     const mechanism = engine.mechanisms.get(name.toUpperCase());
     if (mechanism === undefined || !mechanism.isAvailable(engine.authenticator)) {
-      throw new Pop3Error(`unsupported authentication mechanism ${name.slice(0, 40)}`);
+      throw textError('unsupportedMechanism', [name.slice(0, 40)]);
     }
     if (mechanism.isCleartext) requireSafeChannel(session);
     session.pendingUser = undefined;
@@ -53,12 +53,12 @@ export const auth: Command = {
       if (step.result.ok && step.successData !== undefined) {
         // RFC 5034 section 4: data sent with success travels as a last challenge, answered empty.
         const answer = await challenge(session, step.successData);
-        if (answer.length !== 0) throw new SaslError('expected an empty response');
+        if (answer.length !== 0) throw saslError('saslExpectedEmpty');
       }
       await finishLogin(session, method, step.username, step.result);
     } catch (error) {
       if (error instanceof SaslError) {
-        await failLogin(session, method, undefined, `authentication failed: ${error.message}`);
+        await failLogin(session, method, undefined, textOf('authFailed', error.text));
       }
       throw error;
     }
@@ -69,8 +69,8 @@ export const auth: Command = {
 async function challenge(session: Parameters<Command['run']>[0], data: Buffer): Promise<Buffer> {
   await session.reply.write(`+ ${data.toString('base64')}\r\n`);
   const line = await session.channel.readLine(session.engine.limits.maxSaslLineBytes);
-  if (line === undefined) throw new SaslError('response too long');
+  if (line === undefined) throw saslError('saslResponseTooLong');
   const text = line.toString('latin1');
-  if (text === '*') throw new SaslError('cancelled by the client');
+  if (text === '*') throw saslError('saslCancelled');
   return parseBase64(text);
 }

@@ -17,12 +17,14 @@ export function capabilities(session: Session): string[] {
     if (sasl.length > 0) caps.push(`SASL ${sasl.join(' ')}`);
   }
   caps.push(...policyCapabilities(session));
-  // RFC 6856 section 2: UTF8 in both states; its USER argument says UTF-8 names and passwords work.
+  // RFC 6856 sections 2 and 3: UTF8 and LANG in both states; UTF8's USER argument says UTF-8 names
+  // and passwords work.
   caps.push(
     'RESP-CODES',
     'AUTH-RESP-CODE',
     'PIPELINING',
     'UTF8 USER',
+    'LANG',
     `IMPLEMENTATION ${session.engine.implementation}`,
   );
   return caps;
@@ -32,6 +34,6 @@ export const capa: Command = {
   states: ['AUTHORIZATION', 'TRANSACTION'],
   async run(session, args) {
     expectNoArguments('CAPA', args);
-    await session.reply.lines('Capability list follows', capabilities(session));
+    await session.reply.lines(session.say('capabilities'), capabilities(session));
   },
 };

@@ -1,4 +1,4 @@
-import { ProtocolError } from '../../errors.js';
+import { protocolError } from '../text/index.js';
 import { parseMsgNo, splitArgs } from '../arguments.js';
 import type { Command } from '../command.js';
 
@@ -7,10 +7,10 @@ export const dele: Command = {
   states: ['TRANSACTION'],
   async run(session, args) {
     const [arg, extra] = splitArgs(args, 2);
-    if (extra !== undefined) throw new ProtocolError('DELE takes one message number');
+    if (extra !== undefined) throw protocolError('takesOneMessageNumber', 'DELE');
     const msgNo = parseMsgNo(arg);
     session.liveMessage(msgNo); // refuses a number out of range or already deleted
     session.deleted.add(msgNo);
-    await session.reply.ok(`message ${msgNo} deleted`);
+    await session.reply.ok(session.say('deleted', msgNo));
   },
 };

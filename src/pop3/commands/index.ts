@@ -15,6 +15,7 @@ import type { Command } from '../command.js';
 import { uidl } from './uidl.js';
 import { user } from './user.js';
 import { utf8 } from './utf8.js';
+import { lang } from './lang.js';
 
 /** Every verb the engine knows, keyed by its upper-case name. */
 export const COMMANDS: ReadonlyMap<string, Command> = new Map([
@@ -34,4 +35,5 @@ export const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['STLS', stls],
   ['AUTH', auth],
   ['UTF8', utf8],
+  ['LANG', lang],
 ]);

@@ -1,4 +1,3 @@
-import { countOf } from '../../text.js';
 import { replyListing } from '../listing.js';
 import type { Command } from '../command.js';
 
@@ -10,6 +9,6 @@ export const list: Command = {
       session,
       args,
       (msgNo, info) => `${msgNo} ${info.size}`,
-      ({ count, bytes }) => `${countOf(count, 'message')} (${bytes} octets)`,
+      ({ count, bytes }) => session.say('scanListing', count, bytes),
     ),
 };

@@ -1,4 +1,4 @@
-import { Pop3Error, ProtocolError } from '../../errors.js';
+import { protocolError, textError } from '../text/index.js';
 import { failLogin, finishLogin } from '../login-flow.js';
 import { passwordTooLong } from '../sasl/plain.js';
 import { requireSafeChannel } from '../login-policy.js';
@@ -11,9 +11,9 @@ export const pass: Command = {
   async run(session, args) {
     requireSafeChannel(session);
     const username = session.pendingUser;
-    if (username === undefined) throw new Pop3Error('send USER first');
+    if (username === undefined) throw textError('sendUserFirst', []);
     session.pendingUser = undefined;
-    if (args === '') throw new ProtocolError('PASS needs a password');
+    if (args === '') throw protocolError('passNeedsPassword');
     // Refused unhashed, for every name alike: SHA-crypt's cost grows with the password's length.
     const tooLong = passwordTooLong(args, session.engine.limits.maxPasswordBytes);
     if (tooLong !== undefined) return failLogin(session, 'USER', username, tooLong);

@@ -1,4 +1,3 @@
-import { countOf } from '../../text.js';
 import { RespCode } from '../../errors.js';
 import { expectNoArguments } from '../arguments.js';
 import type { MessageInfo } from '../../mailstore/types.js';
@@ -16,7 +15,7 @@ export const quit: Command = {
     session.isEnding = true;
     session.closeReason = 'quit';
     if (session.state === 'AUTHORIZATION') {
-      await session.reply.ok('Poplar signing off');
+      await session.reply.ok(session.say('signingOff'));
       return;
     }
     session.state = 'UPDATE';
@@ -41,12 +40,9 @@ export const quit: Command = {
     // Release the lock before answering, so a client that reconnects at once is not told [IN-USE].
     await session.releaseMaildrop();
     if (failed.size > 0) {
-      await session.reply.err(
-        `${failed.size} of ${countOf(deleted.length, 'message')} could not be deleted`,
-        RespCode.sysTemp,
-      );
+      await session.reply.err(session.say('notDeleted', failed.size, deleted.length), RespCode.sysTemp);
       return;
     }
-    await session.reply.ok(`Poplar signing off (${countOf(left, 'message')} left)`);
+    await session.reply.ok(session.say('signingOffLeft', left));
   },
 };

@@ -1,4 +1,4 @@
-import { ProtocolError } from '../../errors.js';
+import { protocolError } from '../text/index.js';
 import { parseMsgNo, splitArgs } from '../arguments.js';
 import { readMessage } from '../session.js';
 import type { Command } from '../command.js';
@@ -9,13 +9,13 @@ export const retr: Command = {
   states: ['TRANSACTION'],
   async run(session, args) {
     const [arg, extra] = splitArgs(args, 2);
-    if (extra !== undefined) throw new ProtocolError('RETR takes one message number');
+    if (extra !== undefined) throw protocolError('takesOneMessageNumber', 'RETR');
     const msgNo = parseMsgNo(arg);
     const info = session.liveMessage(msgNo);
     checkDownload(session);
     const content = await readMessage(session, info.uid);
     try {
-      await session.reply.body(`${info.size} octets`, content, info.isVerbatim === true);
+      await session.reply.body(session.say('octets', info.size), content, info.isVerbatim === true);
     } finally {
       if (!Buffer.isBuffer(content)) content.destroy();
     }

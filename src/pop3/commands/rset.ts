@@ -1,4 +1,3 @@
-import { countOf } from '../../text.js';
 import { expectNoArguments } from '../arguments.js';
 import type { Command } from '../command.js';
 
@@ -9,6 +8,6 @@ export const rset: Command = {
     expectNoArguments('RSET', args);
     session.deleted.clear();
     const { count, bytes } = session.totals();
-    await session.reply.ok(`maildrop has ${countOf(count, 'message')} (${bytes} octets)`);
+    await session.reply.ok(session.say('maildropHas', count, bytes));
   },
 };

@@ -1,6 +1,6 @@
 import { expectNoArguments } from '../arguments.js';
 import type { Command } from '../command.js';
-import { liveTotals } from '../listing.js';
+import { liveTotals, statLine } from '../listing.js';
 
 /** RFC 1939 section 5: `+OK count octets`, deleted messages excluded. */
 export const stat: Command = {
@@ -8,6 +8,6 @@ export const stat: Command = {
   async run(session, args) {
     expectNoArguments('STAT', args);
     const { count, bytes } = await liveTotals(session);
-    await session.reply.ok(`${count} ${bytes}`);
+    await session.reply.ok(statLine(count, bytes));
   },
 };

@@ -1,4 +1,4 @@
-import { Pop3Error } from '../../errors.js';
+import { textError } from '../text/index.js';
 import { expectNoArguments } from '../arguments.js';
 import type { Command } from '../command.js';
 
@@ -10,9 +10,10 @@ export const stls: Command = {
   states: ['AUTHORIZATION'],
   async run(session, args) {
     expectNoArguments('STLS', args);
-    if (session.isTls) throw new Pop3Error('command not permitted when TLS is active');
-    if (session.engine.tls === undefined) throw new Pop3Error('TLS is not available on this server');
+    if (session.isTls) throw textError('tlsActive', []);
+    if (session.engine.tls === undefined) throw textError('tlsUnavailable', []);
     await session.reply.flushed();
-    session.channel.startTls('+OK Begin TLS negotiation\r\n');
+    const reply = `+OK ${session.say('beginTls')}\r\n`;
+    session.channel.startTls(reply);
   },
 };

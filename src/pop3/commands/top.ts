@@ -1,4 +1,4 @@
-import { ProtocolError } from '../../errors.js';
+import { protocolError } from '../text/index.js';
 import { parseLineCount, parseMsgNo, splitArgs } from '../arguments.js';
 import { readMessage } from '../session.js';
 import { topOfMessage } from '../message-top.js';
@@ -10,7 +10,7 @@ export const top: Command = {
   states: ['TRANSACTION'],
   async run(session, args) {
     const [msgArg, linesArg] = splitArgs(args, 2);
-    if (linesArg === undefined) throw new ProtocolError('usage: TOP msg n');
+    if (linesArg === undefined) throw protocolError('usage', 'TOP msg n');
     const info = session.liveMessage(parseMsgNo(msgArg));
     const bodyLines = parseLineCount(linesArg);
     checkDownload(session);
@@ -18,7 +18,7 @@ export const top: Command = {
     try {
       const chunks = Buffer.isBuffer(content) ? [content] : content;
       await session.reply.body(
-        'top of message follows',
+        session.say('topFollows'),
         counted(topOfMessage(chunks, bodyLines), (octets) => {
           countDownload(session, octets);
         }),

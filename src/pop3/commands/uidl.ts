@@ -5,5 +5,5 @@ import type { Command } from '../command.js';
 export const uidl: Command = {
   states: ['TRANSACTION'],
   run: (session, args) =>
-    replyListing(session, args, (msgNo, info) => `${msgNo} ${info.uid}`, 'unique-id listing follows'),
+    replyListing(session, args, (msgNo, info) => `${msgNo} ${info.uid}`, session.say('uidListing')),
 };

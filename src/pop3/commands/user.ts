@@ -1,4 +1,4 @@
-import { ProtocolError } from '../../errors.js';
+import { protocolError } from '../text/index.js';
 import { requireSafeChannel } from '../login-policy.js';
 import { prepareUserName } from '../../user.js';
 import type { Command } from '../command.js';
@@ -12,10 +12,10 @@ export const user: Command = {
   async run(session, args) {
     requireSafeChannel(session);
     const name = args.replace(/^[ \t]+|[ \t]+$/g, '');
-    if (name === '') throw new ProtocolError('USER needs a name');
-    if (Buffer.byteLength(name) > MAX_USER_ARG_BYTES) throw new ProtocolError('user name too long');
+    if (name === '') throw protocolError('userNeedsName');
+    if (Buffer.byteLength(name) > MAX_USER_ARG_BYTES) throw protocolError('userNameTooLong');
     // One spelling per name (SASLprep, RFC 6856 section 2.2): composed or decomposed, one user.
     session.pendingUser = prepareUserName(name);
-    await session.reply.ok('send PASS');
+    await session.reply.ok(session.say('sendPass'));
   },
 };

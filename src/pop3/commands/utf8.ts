@@ -16,11 +16,9 @@ export const utf8: Command = {
     const wasUtf8 = session.isUtf8;
     session.isUtf8 = true;
     if (session.state === 'TRANSACTION') {
-      await session.reply.ok('UTF8 changes nothing after login');
+      await session.reply.ok(session.say('utf8AfterLogin'));
       return;
     }
-    await session.reply.ok(
-      wasUtf8 ? 'already in UTF-8 mode' : 'UTF-8 mode, user names and passwords may be UTF-8',
-    );
+    await session.reply.ok(session.say(wasUtf8 ? 'utf8Again' : 'utf8Enabled'));
   },
 };

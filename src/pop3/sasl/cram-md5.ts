@@ -2,7 +2,7 @@ import { cramMd5Challenge } from '../../auth/digests.js';
 import { canCramMd5, hasCramMd5 } from '../../auth/types.js';
 import { hasControlCharacter } from '../../text.js';
 import { prepareUserName } from '../../user.js';
-import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
+import { decodeUtf8, saslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
 // A user name (checked for control characters below), a space, and 16 octets in hex (RFC 2195 section 2).
 const RESPONSE = /^(.+) ([0-9a-fA-F]{32})$/s;
@@ -32,9 +32,9 @@ export function createCramMd5(options: CramMd5Options = {}): SaslMechanism {
       const answer = async (response: Buffer): Promise<SaslStep> => {
         const text = decodeUtf8(response);
         const m = RESPONSE.exec(text);
-        if (m === null) throw new SaslError('expected "user digest"');
+        if (m === null) throw saslError('saslExpectedUserDigest');
         const [, given = '', digest = ''] = m;
-        if (hasControlCharacter(given)) throw new SaslError('expected "user digest"');
+        if (hasControlCharacter(given)) throw saslError('saslExpectedUserDigest');
         const username = prepareUserName(given);
         const { authenticator } = context;
         if (!hasCramMd5(authenticator)) throw new Error('CRAM-MD5 is not available');
@@ -54,7 +54,7 @@ export function createCramMd5(options: CramMd5Options = {}): SaslMechanism {
         start: (initial) =>
           initial === undefined
             ? Promise.resolve({ kind: 'challenge', data: Buffer.from(challenge, 'utf8') })
-            : Promise.reject(new SaslError('CRAM-MD5 takes no initial response')),
+            : Promise.reject(saslError('saslNoInitialResponse', 'CRAM-MD5')),
         step: answer,
       };
     },

@@ -1,5 +1,5 @@
 import { verifyPassword } from './plain.js';
-import { decodeUtf8, SaslError, type SaslExchange, type SaslMechanism, type SaslStep } from './types.js';
+import { decodeUtf8, saslError, type SaslExchange, type SaslMechanism, type SaslStep } from './types.js';
 
 const USERNAME = Buffer.from('Username:');
 const PASSWORD = Buffer.from('Password:');
@@ -16,12 +16,12 @@ export const login: SaslMechanism = {
     let username: string | undefined;
     const take = async (response: Buffer): Promise<SaslStep> => {
       if (username === undefined) {
-        username = decodeUtf8(response, 'user name');
-        if (username === '') throw new SaslError('empty user name');
+        username = decodeUtf8(response, 'userName');
+        if (username === '') throw saslError('saslEmptyUser');
         return { kind: 'challenge', data: PASSWORD };
       }
       const password = decodeUtf8(response, 'password');
-      if (password === '') throw new SaslError('empty password');
+      if (password === '') throw saslError('saslEmptyPassword');
       return verifyPassword(context, username, password);
     };
     return {

@@ -1,5 +1,5 @@
 import { canBearer, hasBearer, type AuthResult } from '../../auth/types.js';
-import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
+import { decodeUtf8, saslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
 const KVSEP = '\x01';
 /** RFC 7628 section 3.1: `key = 1*ALPHA`, `value = *(VCHAR / SP / HTAB / CR / LF)`. */
@@ -10,15 +10,15 @@ const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i;
 /** `key=value^A` pairs followed by a final `^A`. */
 function parsePairs(message: string): Map<string, string> {
   const pairs = new Map<string, string>();
-  if (!message.endsWith(KVSEP)) throw new SaslError('malformed message');
+  if (!message.endsWith(KVSEP)) throw saslError('saslMalformed', 'message');
   const body = message.slice(0, -1);
   if (body === '') return pairs;
-  if (!body.endsWith(KVSEP)) throw new SaslError('malformed message');
+  if (!body.endsWith(KVSEP)) throw saslError('saslMalformed', 'message');
   for (const pair of body.slice(0, -1).split(KVSEP)) {
     const m = PAIR.exec(pair);
-    if (m === null) throw new SaslError('malformed key/value pair');
+    if (m === null) throw saslError('saslMalformed', 'keyValuePair');
     const [, key = '', value = ''] = m;
-    if (pairs.has(key)) throw new SaslError(`repeated key ${key}`);
+    if (pairs.has(key)) throw saslError('saslRepeatedKey', key);
     pairs.set(key, value);
   }
   return pairs;
@@ -26,28 +26,28 @@ function parsePairs(message: string): Map<string, string> {
 
 function bearerToken(pairs: ReadonlyMap<string, string>): string {
   const auth = pairs.get('auth');
-  if (auth === undefined) throw new SaslError('no auth=Bearer token');
+  if (auth === undefined) throw saslError('saslNoBearerToken');
   const m = BEARER.exec(auth);
-  if (m === null) throw new SaslError('malformed auth=Bearer token');
+  if (m === null) throw saslError('saslMalformed', 'bearerToken');
   return m[1] ?? '';
 }
 
 /** The GS2 header's authzid (RFC 5801 saslname: `=2C` is a comma, `=3D` an equals sign). */
 function decodeSaslName(value: string): string {
-  if (value === '' || /=(?!2C|3D)/.test(value)) throw new SaslError('malformed authorization identity');
+  if (value === '' || /=(?!2C|3D)/.test(value)) throw saslError('saslMalformed', 'authzid');
   return value.replaceAll('=2C', ',').replaceAll('=3D', '=');
 }
 
 /** OAUTHBEARER's message: `gs2-header ^A pairs ^A` (RFC 7628 section 3.1). */
 function parseOAuthBearer(message: string): { username: string | undefined; token: string } {
-  if (message.startsWith('p=')) throw new SaslError('channel binding is not supported');
-  if (!message.startsWith('n,') && !message.startsWith('y,')) throw new SaslError('malformed GS2 header');
+  if (message.startsWith('p=')) throw saslError('saslChannelBindingUnsupported');
+  if (!message.startsWith('n,') && !message.startsWith('y,')) throw saslError('saslMalformed', 'gs2Header');
   const end = message.indexOf(',', 2);
-  if (end === -1) throw new SaslError('malformed GS2 header');
+  if (end === -1) throw saslError('saslMalformed', 'gs2Header');
   const authzid = message.slice(2, end);
-  if (authzid !== '' && !authzid.startsWith('a=')) throw new SaslError('malformed GS2 header');
+  if (authzid !== '' && !authzid.startsWith('a=')) throw saslError('saslMalformed', 'gs2Header');
   const rest = message.slice(end + 1);
-  if (!rest.startsWith(KVSEP)) throw new SaslError('malformed message');
+  if (!rest.startsWith(KVSEP)) throw saslError('saslMalformed', 'message');
   const token = bearerToken(parsePairs(rest.slice(1)));
   return { username: authzid === '' ? undefined : decodeSaslName(authzid.slice(2)), token };
 }
@@ -56,7 +56,7 @@ function parseOAuthBearer(message: string): { username: string | undefined; toke
 function parseXOAuth2(message: string): { username: string | undefined; token: string } {
   const pairs = parsePairs(message);
   const username = pairs.get('user');
-  if (username === undefined || username === '') throw new SaslError('no user name');
+  if (username === undefined || username === '') throw saslError('saslNoUserName');
   return { username, token: bearerToken(pairs) };
 }
 
@@ -79,10 +79,10 @@ function bearerMechanism(spec: BearerMechanismSpec): SaslMechanism {
       let failed: { username: string; result: AuthResult } | undefined;
       let isDone = false;
       const take = async (response: Buffer): Promise<SaslStep> => {
-        if (isDone) throw new SaslError('unexpected response');
+        if (isDone) throw saslError('saslUnexpectedResponse');
         if (failed !== undefined) {
           isDone = true;
-          if (!spec.isAcknowledgement(response)) throw new SaslError('expected the error to be acknowledged');
+          if (!spec.isAcknowledgement(response)) throw saslError('saslErrorNotAcknowledged');
           return { kind: 'done', ...failed };
         }
         const { username, token } = spec.parse(decodeUtf8(response));

@@ -1,18 +1,19 @@
 import {
   decodeUtf8,
   SaslError,
+  saslError,
   type SaslContext,
   type SaslExchange,
   type SaslMechanism,
   type SaslStep,
 } from './types.js';
 import { prepareUserName } from '../../user.js';
+import type { ReplyText } from '../../errors.js';
+import { textOf } from '../text/index.js';
 
 /** The answer to a password over `maxBytes` UTF-8 bytes, or undefined when it is short enough. */
-export function passwordTooLong(password: string, maxBytes: number): string | undefined {
-  return Buffer.byteLength(password, 'utf8') > maxBytes
-    ? `password too long: at most ${maxBytes} octets`
-    : undefined;
+export function passwordTooLong(password: string, maxBytes: number): ReplyText | undefined {
+  return Buffer.byteLength(password, 'utf8') > maxBytes ? textOf('passwordTooLong', maxBytes) : undefined;
 }
 
 /**
@@ -53,11 +54,11 @@ export const plain: SaslMechanism = {
       const first = message.indexOf(0);
       const second = first === -1 ? -1 : message.indexOf(0, first + 1);
       if (second === -1 || message.indexOf(0, second + 1) !== -1)
-        throw new SaslError('malformed PLAIN message');
-      const authzid = decodeUtf8(message.subarray(0, first), 'authorization identity');
-      const authcid = decodeUtf8(message.subarray(first + 1, second), 'user name');
+        throw saslError('saslMalformed', 'plainMessage');
+      const authzid = decodeUtf8(message.subarray(0, first), 'authzid');
+      const authcid = decodeUtf8(message.subarray(first + 1, second), 'userName');
       const password = decodeUtf8(message.subarray(second + 1), 'password');
-      if (authcid === '' || password === '') throw new SaslError('empty user name or password');
+      if (authcid === '' || password === '') throw saslError('saslEmptyUserOrPassword');
       if (authzid !== '' && prepareUserName(authzid) !== prepareUserName(authcid)) {
         return { kind: 'done', username: authcid, result: { ok: false, reason: 'invalid' } };
       }

@@ -3,7 +3,7 @@ import { scramDecoy } from '../../auth/decoy.js';
 import { SCRAM_DEFAULT_ITERATIONS } from '../../auth/passwords/scram.js';
 import { canScram, hasScram, type ScramCredentials } from '../../auth/types.js';
 import { prepareUserName } from '../../user.js';
-import { decodeUtf8, SaslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
+import { decodeUtf8, saslError, type SaslContext, type SaslMechanism, type SaslStep } from './types.js';
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 /** RFC 5802 `printable`: %x21-2B / %x2D-7E, the nonce's characters. */
@@ -14,7 +14,7 @@ const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).diges
 
 /** RFC 5802 saslname: `=2C` is a comma and `=3D` an equals sign; any other `=` is an error. */
 function decodeSaslName(value: string): string {
-  if (value === '' || /=(?!2C|3D)/.test(value)) throw new SaslError('malformed user name');
+  if (value === '' || /=(?!2C|3D)/.test(value)) throw saslError('saslMalformed', 'userName');
   return value.replaceAll('=2C', ',').replaceAll('=3D', '=');
 }
 
@@ -29,28 +29,28 @@ interface ClientFirst {
 function parseClientFirst(message: string): ClientFirst {
   if (message.startsWith('p=')) {
     // Poplar offers SCRAM-SHA-256 without -PLUS: there is no channel binding to agree on.
-    throw new SaslError('channel binding is not supported');
+    throw saslError('saslChannelBindingUnsupported');
   }
   // "y": the client could bind but thinks the server cannot, which is right: no -PLUS is offered.
-  if (!message.startsWith('n,') && !message.startsWith('y,')) throw new SaslError('malformed GS2 header');
+  if (!message.startsWith('n,') && !message.startsWith('y,')) throw saslError('saslMalformed', 'gs2Header');
   const end = message.indexOf(',', 2);
-  if (end === -1) throw new SaslError('malformed GS2 header');
+  if (end === -1) throw saslError('saslMalformed', 'gs2Header');
   const authzid = message.slice(2, end);
-  if (authzid !== '' && !authzid.startsWith('a=')) throw new SaslError('malformed GS2 header');
+  if (authzid !== '' && !authzid.startsWith('a=')) throw saslError('saslMalformed', 'gs2Header');
   const gs2Header = message.slice(0, end + 1);
   const bare = message.slice(end + 1);
   const [first = '', second = '', ...extensions] = bare.split(',');
-  if (first.startsWith('m=')) throw new SaslError('mandatory extensions are not supported');
+  if (first.startsWith('m=')) throw saslError('saslMandatoryExtensions');
   if (!first.startsWith('n=') || !second.startsWith('r=') || !extensions.every((e) => /^[A-Za-z]=/.test(e))) {
-    throw new SaslError('malformed client-first message');
+    throw saslError('saslMalformed', 'clientFirst');
   }
   // RFC 5802 section 5.1: the client prepared the name already; preparing it again changes nothing then.
   const username = prepareUserName(decodeSaslName(first.slice(2)));
   const nonce = second.slice(2);
-  if (!NONCE.test(nonce)) throw new SaslError('malformed nonce');
+  if (!NONCE.test(nonce)) throw saslError('saslMalformed', 'nonce');
   // Poplar does not let one user act for another (as with PLAIN).
   if (authzid !== '' && prepareUserName(decodeSaslName(authzid.slice(2))) !== username) {
-    throw new SaslError('the authorization identity must be empty or the user name');
+    throw saslError('saslAuthzidMismatch');
   }
   return { gs2Header, bare, username, nonce };
 }
@@ -113,22 +113,21 @@ export function createScramSha256(options: ScramSha256Options = {}): SaslMechani
       };
 
       const final = (response: Buffer): SaslStep => {
-        if (state.stage !== 'final') throw new SaslError('unexpected response');
+        if (state.stage !== 'final') throw saslError('saslUnexpectedResponse');
         const { client, serverFirst, nonce, credentials, isReal } = state;
         state = { stage: 'done' };
         const parts = decodeUtf8(response).split(',');
         const proofPart = parts.at(-1) ?? '';
-        if (parts.length < 3 || !proofPart.startsWith('p='))
-          throw new SaslError('malformed client-final message');
+        if (parts.length < 3 || !proofPart.startsWith('p=')) throw saslError('saslMalformed', 'clientFinal');
         // c= repeats the GS2 header: "biws" for "n,,". It is how a downgrade of "y" or "p" shows.
         if (parts[0] !== `c=${Buffer.from(client.gs2Header, 'utf8').toString('base64')}`) {
-          throw new SaslError('channel binding data does not match');
+          throw saslError('saslChannelBindingMismatch');
         }
-        if (parts[1] !== `r=${nonce}`) throw new SaslError('nonce does not match');
+        if (parts[1] !== `r=${nonce}`) throw saslError('saslNonceMismatch');
         const proofText = proofPart.slice(2);
-        if (!BASE64.test(proofText)) throw new SaslError('malformed proof');
+        if (!BASE64.test(proofText)) throw saslError('saslMalformed', 'proof');
         const proof = Buffer.from(proofText, 'base64');
-        if (proof.length !== 32) throw new SaslError('malformed proof');
+        if (proof.length !== 32) throw saslError('saslMalformed', 'proof');
         const withoutProof = parts.slice(0, -1).join(',');
         const authMessage = `${client.bare},${serverFirst},${withoutProof}`;
         const clientSignature = hmac(credentials.storedKey, authMessage);

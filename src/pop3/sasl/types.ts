@@ -1,4 +1,7 @@
 import type { AuthResult, Authenticator, PasswordAuthRequest } from '../../auth/types.js';
+import type { ReplyText } from '../../errors.js';
+import type { SaslPart } from '../text/en.js';
+import { english, textOf, type TextKey, type TextValues } from '../text/index.js';
 
 /** What a mechanism may use: the backend and facts about the connection. */
 export interface SaslContext {
@@ -35,19 +38,28 @@ export interface SaslExchange {
   step(response: Buffer): Promise<SaslStep>;
 }
 
-/** Thrown by a mechanism for a malformed client message: the AUTH fails with -ERR. */
+/** Thrown by a mechanism for a malformed client message: the AUTH fails with -ERR, saying `text`. */
 export class SaslError extends Error {
   override name = 'SaslError';
+  readonly text: ReplyText;
+  constructor(text: ReplyText) {
+    super(english(text));
+    this.text = text;
+  }
 }
+
+/** A SaslError with a catalogue text. */
+export const saslError = <K extends TextKey>(key: K, ...values: TextValues<K>): SaslError =>
+  new SaslError(textOf(key, ...values));
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A client message as UTF-8 text; a SaslError naming `what` when it is not UTF-8. */
-export function decodeUtf8(bytes: Uint8Array, what = 'response'): string {
+export function decodeUtf8(bytes: Uint8Array, what: SaslPart = 'response'): string {
   try {
     return utf8.decode(bytes);
   } catch {
-    throw new SaslError(`${what} is not UTF-8`);
+    throw saslError('saslNotUtf8', what);
   }
 }
 
