@@ -119,7 +119,10 @@ export class MaildirStore implements MailStore {
       await lease.release();
       if (error instanceof Pop3Error) throw error;
       log.error({ dir, err: asError(error) }, 'maildrop cannot be opened');
-      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, { cause: error });
+      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, {
+        cause: error,
+        text: 'mailboxUnavailable',
+      });
     }
   }
 
