@@ -11,6 +11,8 @@ import { DEFAULT_POLICY, effectivePolicy, type UserPolicy } from '../policy.js';
 import type { MailUser } from '../user.js';
 import type { Session } from './session.js';
 import type { EnginePolicy, Pop3PolicyOptions } from './usage.js';
+import { en } from './text/en.js';
+import { textError, textOf } from './text/index.js';
 
 export type { EnginePolicy, Pop3PolicyOptions, SessionUsage } from './usage.js';
 
@@ -28,13 +30,10 @@ export const enginePolicy = (options: Pop3PolicyOptions): EnginePolicy => ({
 
 /** The reply texts of this file, in one place. */
 export const POLICY_TEXT = {
-  disabled: 'POP3 access is disabled for this user',
-  loginDelay: (wait: number, delay: number) =>
-    `logged in too recently: wait ${wait} more seconds (the login delay is ${delay} seconds)`,
-  inUse: (max: number) =>
-    `this user already has ${max === 1 ? 'a session' : `${max} sessions`} open (the most allowed)`,
-  downloadLimit: (limit: number) =>
-    `daily download limit reached (${limit} octets a day), try again tomorrow (UTC)`,
+  disabled: en.accessDisabled(),
+  loginDelay: en.loginTooSoon,
+  inUse: en.tooManySessions,
+  downloadLimit: en.downloadLimit,
 } as const;
 
 /** RFC 2449 6.7 and 6.8: before login, the server-wide values with USER; after, the user's own. */
@@ -66,7 +65,7 @@ const expireText = (expire: UserPolicy['expire']): string => (expire === 'never'
 export async function admitUser(session: Session, user: MailUser, now = Date.now()): Promise<MailUser> {
   const { engine } = session;
   const policy = effectivePolicy(engine.policy, user.policy);
-  if (policy.maxSessions === 0) throw new Pop3Error(POLICY_TEXT.disabled, RespCode.auth);
+  if (policy.maxSessions === 0) throw textError('accessDisabled', [], RespCode.auth);
   if (policy.loginDelaySeconds > 0) {
     const { lastStart } = await engine.ledger.read(user.name);
     const delayMs = policy.loginDelaySeconds * 1000;
@@ -74,7 +73,7 @@ export async function admitUser(session: Session, user: MailUser, now = Date.now
     // A start a little in the future (another node's clock ahead) counts too; one far ahead does not.
     if (elapsed !== undefined && elapsed < delayMs && elapsed > -delayMs) {
       const wait = Math.ceil((delayMs - Math.max(elapsed, 0)) / 1000);
-      throw new Pop3Error(POLICY_TEXT.loginDelay(wait, policy.loginDelaySeconds), RespCode.loginDelay);
+      throw textError('loginTooSoon', [wait, policy.loginDelaySeconds], RespCode.loginDelay);
     }
   }
   return { ...user, policy };
@@ -90,7 +89,10 @@ export async function openMaildrop(session: Session, user: MailUser): Promise<Ma
   } catch (error) {
     const max = (user.policy as UserPolicy).maxSessions;
     if (max === undefined || !(error instanceof Pop3Error) || error.code !== RespCode.inUse) throw error;
-    throw new Pop3Error(POLICY_TEXT.inUse(max), RespCode.inUse, { cause: error });
+    throw new Pop3Error(en.tooManySessions(max), RespCode.inUse, {
+      cause: error,
+      text: textOf('tooManySessions', max),
+    });
   }
 }
 
@@ -138,8 +140,7 @@ export function checkDownload(session: Session, now = Date.now()): void {
   const limit = usage?.policy.downloadPerDay;
   if (usage === undefined || limit === undefined) return;
   rollDay(usage, now);
-  if (usage.before + usage.own >= limit)
-    throw new Pop3Error(POLICY_TEXT.downloadLimit(limit), RespCode.sysTemp);
+  if (usage.before + usage.own >= limit) throw textError('downloadLimit', [limit], RespCode.sysTemp);
 }
 
 /** After RETR or TOP sent `octets` of a message (the one that crosses the limit goes whole). */

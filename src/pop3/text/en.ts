@@ -150,6 +150,15 @@ export const en = {
   languageChanged: (tag: string) => `${tag} responses are now in English`,
   unknownLanguage: (range: string) => `no language matches ${range}`,
 
+  // Per-user policy (src/pop3/user-policy.ts).
+  accessDisabled: () => 'POP3 access is disabled for this user',
+  loginTooSoon: (wait: number, delay: number) =>
+    `logged in too recently: wait ${wait} more seconds (the login delay is ${delay} seconds)`,
+  tooManySessions: (max: number) =>
+    `this user already has ${max === 1 ? 'a session' : `${max} sessions`} open (the most allowed)`,
+  downloadLimit: (limit: number) =>
+    `daily download limit reached (${limit} octets a day), try again tomorrow (UTC)`,
+
   // Errors thrown by the store and the authenticators (their keys: `SharedTextKey`, src/errors.ts).
   inUse: () => 'maildrop is in use by another session',
   lockLost: () => 'maildrop lock lost',

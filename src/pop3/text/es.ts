@@ -120,6 +120,14 @@ export const es: Catalogue = {
   languageChanged: (tag) => `${tag} las respuestas son ahora en español`,
   unknownLanguage: (range) => `ningún idioma corresponde a ${range}`,
 
+  accessDisabled: () => 'el acceso POP3 está desactivado para este usuario',
+  loginTooSoon: (wait, delay) =>
+    `sesión iniciada hace muy poco: espere ${wait} segundos más (el intervalo mínimo es de ${delay} segundos)`,
+  tooManySessions: (max) =>
+    `este usuario ya tiene ${max === 1 ? 'una sesión abierta' : `${max} sesiones abiertas`} (el máximo permitido)`,
+  downloadLimit: (limit) =>
+    `límite diario de descarga alcanzado (${limit} octetos al día), inténtelo mañana (UTC)`,
+
   inUse: () => 'el buzón está en uso por otra sesión',
   lockLost: () => 'se perdió el bloqueo del buzón',
   lockReleased: () => 'el bloqueo del buzón fue liberado',
