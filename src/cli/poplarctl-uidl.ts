@@ -22,6 +22,14 @@ const fail = (status: string, what: string): Outcome => ({
   exitCode: 1,
 });
 
+interface HistoryEntry {
+  at: number;
+  event: string;
+  messages: number;
+  fingerprint: string;
+  note: string;
+}
+
 interface Entry {
   uidl: string;
   file: string;
@@ -31,16 +39,28 @@ interface Entry {
 const show = (user: string): Action => ({
   async run(send: Send) {
     const all: Entry[] = [];
+    let history: HistoryEntry[] | undefined;
     for (;;) {
       const data = Buffer.from(all.length === 0 ? user : `${user}\n${all.length}`);
       const response = await send({ type: 'get', target: 'uidl', data });
       if (response.status !== 'ok') return fail(response.status, 'uidl');
-      const page = JSON.parse(response.data.toString('utf8')) as { messages: Entry[]; isTruncated: boolean };
+      const page = JSON.parse(response.data.toString('utf8')) as {
+        messages: Entry[];
+        isTruncated: boolean;
+        history?: HistoryEntry[];
+      };
+      history ??= page.history;
       all.push(...page.messages);
       if (!page.isTruncated || page.messages.length === 0) break;
     }
-    const text = all.map((m, i) => `${i + 1} ${m.uidl} ${m.source} ${m.file}`).join('\n');
-    return { ok: true, text: text === '' ? `${user} has no messages` : text, json: { user, messages: all } };
+    const list = all.map((m, i) => `${i + 1} ${m.uidl} ${m.source} ${m.file}`).join('\n');
+    const lines = (history ?? []).map(
+      (h) => `${new Date(h.at).toISOString()} ${h.event} ${h.messages} ${h.fingerprint} ${h.note}`,
+    );
+    const past =
+      lines.length === 0 ? 'no UIDL history yet' : `UIDL history (oldest first):\n${lines.join('\n')}`;
+    const text = `${list === '' ? `${user} has no messages` : list}\n${past}`;
+    return { ok: true, text, json: { user, messages: all, history: history ?? [] } };
   },
 });
 

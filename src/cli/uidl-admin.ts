@@ -2,7 +2,7 @@ import type { pino } from 'pino';
 import { RedisMaildropLocks } from '../cluster/leases.js';
 import type { DaemonConfig } from '../config/config.js';
 import { MaildirStore } from '../mailstore/maildir/store.js';
-import { describeUidls, importUidls } from '../mailstore/maildir/uidl-admin.js';
+import { describeUidls, importUidls, uidlHistory } from '../mailstore/maildir/uidl-admin.js';
 import type { MonitorExtensions } from '../monitor/extensions.js';
 import { uidlTargets } from '../monitor/uidl-targets.js';
 import type { Pop3Side } from './pop3-side.js';
@@ -32,5 +32,6 @@ export function uidlExtensions(config: DaemonConfig, side: Pop3Side, logger: pin
   return uidlTargets({
     import: (user, lines) => importUidls(current(), user, lines, log),
     describe: (user) => describeUidls(current(), user, log),
+    history: (user) => uidlHistory(current(), user, log),
   });
 }

@@ -14,6 +14,17 @@ export interface UidlBackend {
     lines: string,
   ): Promise<{ imported: number; unknown: number; invalid: number; clashes: number }>;
   describe(user: string): Promise<readonly { uidl: string; file: string; source: string }[]>;
+  /** The maildrop's UIDL history, oldest first (docs/migration.md). */
+  history(user: string): Promise<readonly UidlHistoryLine[]>;
+}
+
+/** One entry of the UIDL history, as GET 0x24 answers it on its first page. */
+export interface UidlHistoryLine {
+  readonly at: number;
+  readonly event: string;
+  readonly messages: number;
+  readonly fingerprint: string;
+  readonly note: string;
 }
 
 /** A store error as the monitor's refusal: `[IN-USE]` means a session has the maildrop. */
@@ -36,15 +47,24 @@ function split(data: Buffer): { user: string; rest: string } {
 
 /**
  * One page of `uidl`: `{"user","count","from","messages":[{"uidl","file","source"}],"isTruncated"}`
- * with as many messages from `from` on as fit DLEN.
+ * with as many messages from `from` on as fit DLEN; the first page also has `history` (at most 50
+ * short entries, so it always fits).
  */
 export function uidlPage(
   user: string,
   messages: readonly { uidl: string; file: string; source: string }[],
   from: number,
+  history: readonly UidlHistoryLine[] = [],
 ): Buffer {
   const page: { uidl: string; file: string; source: string }[] = [];
-  const empty = { user, count: messages.length, from, messages: [], isTruncated: false };
+  const empty = {
+    user,
+    count: messages.length,
+    from,
+    ...(from === 0 ? { history } : {}),
+    messages: [],
+    isTruncated: false,
+  };
   let bytes = Buffer.byteLength(JSON.stringify(empty)) + 1;
   for (const m of messages.slice(from)) {
     const cost = Buffer.byteLength(JSON.stringify(m)) + 1;
@@ -72,7 +92,8 @@ export function uidlTargets(backend: UidlBackend): MonitorExtensions {
         const from = rest === '' ? 0 : Number(rest);
         if (!Number.isSafeInteger(from) || from < 0) throw new MonitorRefusal('bad page start');
         const messages = await backend.describe(user).catch(refused);
-        return uidlPage(user, messages, from);
+        const history = from === 0 ? await backend.history(user).catch(refused) : [];
+        return uidlPage(user, messages, from, history);
       },
     },
   };

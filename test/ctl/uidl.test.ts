@@ -40,7 +40,8 @@ test(
     const { cwd, mail, ctl, uidls } = await setUp(t);
     const before = await ctl(['uidl', 'foo']);
     assert.equal(before.code, 0, before.stderr);
-    assert.equal(before.stdout, `${NAMES.map((n, i) => `${i + 1} ${n} poplar ${n}:2,`).join('\n')}\n`);
+    const listed = NAMES.map((n, i) => `${i + 1} ${n} poplar ${n}:2,`).join('\n');
+    assert.equal(before.stdout, `${listed}\nno UIDL history yet\n`);
 
     const unknown = Array.from({ length: 300 }, (_, i) => `X${i} 1690000000.M${i}P9.gone.example.org:2,S`);
     const file = join(cwd, 'uidls.txt');
@@ -98,5 +99,50 @@ test(
     for (let i = 0; i < 50 && done?.code !== 0; i++) done = await ctl(['uidl', 'import', 'foo', file]);
     assert.equal(done?.stdout, 'foo: 1 imported, 0 unknown file names, 0 invalid lines, 0 clashes\n');
     assert.equal((await uidls())[0], '1 NEW-1');
+  },
+);
+
+test(
+  'uidl USER shows the history: the first logout, an import, and UIDLs that changed with the same count',
+  LIMIT,
+  async (t) => {
+    const { cwd, mail, ctl, uidls } = await setUp(t);
+    const history = async (): Promise<string[]> => {
+      const run = await ctl(['uidl', 'foo']);
+      assert.equal(run.code, 0, run.stderr);
+      const [, past = ''] = run.stdout.split('UIDL history (oldest first):\n');
+      return past
+        .trimEnd()
+        .split('\n')
+        .filter((l) => l !== '');
+    };
+    await uidls();
+    const first = await history();
+    assert.equal(first.length, 1);
+    assert.match(first[0] ?? '', /^\S+Z logout 3 [0-9a-f]{16} first list recorded$/);
+
+    // A session that changes nothing adds nothing.
+    await uidls();
+    assert.deepEqual(await history(), first);
+
+    await writeFile(join(cwd, 'one.txt'), `OLD-1 ${NAMES[0]}\n`);
+    assert.equal((await ctl(['uidl', 'import', 'foo', join(cwd, 'one.txt')])).code, 0);
+    const afterImport = await history();
+    assert.equal(afterImport.length, 2);
+    assert.match(afterImport[1] ?? '', / import 3 [0-9a-f]{16} 1 UIDLs imported \(poplarctl uidl import\)$/);
+    // The import's fingerprint is the list the next session sees: its logout adds nothing.
+    assert.equal((await uidls())[0], '1 OLD-1');
+    assert.equal((await history()).length, 2);
+
+    // The map changed behind Poplar's back: the same three messages, another UIDL for one.
+    const map = join(mail, 'foo', '.poplar-uidl');
+    await writeFile(map, (await readFile(map, 'utf8')).replace('OLD-1', 'OTHER-1'));
+    assert.equal((await uidls())[0], '1 OTHER-1');
+    const changed = await history();
+    assert.equal(changed.length, 3);
+    assert.match(
+      changed[2] ?? '',
+      / logout 3 [0-9a-f]{16} UIDLs changed since the last entry with no change in count/,
+    );
   },
 );

@@ -16,6 +16,7 @@ import { parseMaildirName, withFlag } from './filename.js';
 import { NotRegularFileError, pauser, type MaildirFs } from './fs.js';
 import { readMessageFile } from './read.js';
 import type { ScannedMessage } from './scan.js';
+import { noteLogout } from './uidl-history.js';
 
 /** Default of {@link ReadOptions.chunkBytes}. */
 const DEFAULT_CHUNK_BYTES = 65_536;
@@ -39,6 +40,8 @@ export class MaildirMaildrop implements MaildropWithLoss {
   readonly #burstMs: number;
   /** The user's delete and EXPIRE policy and the maildrop's state. */
   readonly #run: PolicyRun;
+  /** Uids UPDATE removed from the listing (deleted, hidden, moved): for the UIDL history. */
+  readonly #removed = new Set<string>();
 
   constructor(
     dir: string,
@@ -97,6 +100,8 @@ export class MaildirMaildrop implements MaildropWithLoss {
     const deleted = changes.deleted.map((uid) => this.#message(uid));
     const withFile: WithMessageFile = (message, action) => this.#withCurrentName(message, action);
     const notDeleted = await deleteByPolicy(run, deleted, withFile);
+    const kept = new Set(notDeleted);
+    for (const m of deleted) if (!kept.has(m)) this.#removed.add(m.uid);
     const mode = run.policy.delete.mode;
     const isSaved = deleted.length > notDeleted.length && (mode === 'hide' || mode === 'keep-days');
     if (isNoted && !isSaved) {
@@ -113,7 +118,16 @@ export class MaildirMaildrop implements MaildropWithLoss {
   }
 
   async close(): Promise<void> {
-    await this.#lease.release();
+    try {
+      // Written while the maildrop is still ours: sessions of one user add entries one at a time.
+      if (!this.lost.aborted) {
+        const atLogin = this.messages.map((m) => m.uid);
+        const left = atLogin.filter((uid) => !this.#removed.has(uid));
+        await noteLogout(this.#dir, this.#fs, this.#log, { atLogin, left, now: this.#run.now() });
+      }
+    } finally {
+      await this.#lease.release();
+    }
   }
 
   /** Adds the `S` flag to the file name; a failure is only logged (the message stays, unmarked). */

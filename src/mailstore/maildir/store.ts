@@ -9,6 +9,7 @@ import { blockingFs, threadPoolFs, type MaildirFs } from './fs.js';
 import { FileMaildropLocks } from './lock.js';
 import { MaildirMaildrop } from './maildrop.js';
 import type { PolicyRun } from './deletion.js';
+import { isInterruptedHistorySave } from './uidl-history.js';
 import { isInterruptedStateSave, POLICY_STATE_FILE, PolicyState } from './policy-state.js';
 import { scanMaildrop, type ScannedMessage } from './scan.js';
 import { sweepAtOpen } from './sweep.js';
@@ -176,7 +177,11 @@ export class MaildirStore implements MailStore {
       throw error;
     }
     try {
-      const names = await removeInterruptedSaves(dir, fs, isInterruptedStateSave);
+      const names = await removeInterruptedSaves(
+        dir,
+        fs,
+        (name) => isInterruptedStateSave(name) || isInterruptedHistorySave(name),
+      );
       const scanned = await scanMaildrop(dir, {
         fs,
         log,

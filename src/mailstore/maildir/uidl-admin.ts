@@ -4,6 +4,12 @@ import type { MaildirStore } from './store.js';
 import { applyImport, type ImportCounts } from './uidl-import.js';
 import { saveUidlMap, type UidlSource } from './uidl-map.js';
 import { loadUidlMap } from './uidl-migrate.js';
+import {
+  appendUidlHistory,
+  readUidlHistory,
+  uidlFingerprint,
+  type UidlHistoryEntry,
+} from './uidl-history.js';
 
 /** One message as `poplarctl uidl USER` shows it. */
 export interface UidlEntry {
@@ -28,10 +34,29 @@ export async function importUidls(
     const kept = await loadUidlMap(dir, { fs: threadPoolFs, log, mayMigrate: false });
     const listed = messages.map((m) => ({ base: m.file.base, uid: m.uid }));
     const { map, counts } = applyImport(text, listed, kept);
-    if (counts.imported > 0) await saveUidlMap(dir, map, threadPoolFs);
+    if (counts.imported > 0) {
+      await saveUidlMap(dir, map, threadPoolFs);
+      const uidls = listed.map((m) => map.get(m.base)?.uidl ?? m.uid);
+      await appendUidlHistory(dir, threadPoolFs, log, {
+        at: Date.now(),
+        event: 'import',
+        messages: uidls.length,
+        fingerprint: uidlFingerprint(uidls),
+        note: `${counts.imported} UIDLs imported (poplarctl uidl import)`,
+      });
+    }
     log.info({ user, ...counts }, 'UIDLs imported');
     return counts;
   });
+}
+
+/** The maildrop's UIDL history, oldest first (read without the lock: it is replaced atomically). */
+export async function uidlHistory(
+  store: MaildirStore,
+  user: string,
+  log: Logger,
+): Promise<UidlHistoryEntry[]> {
+  return readUidlHistory(store.maildirOf(user), threadPoolFs, log);
 }
 
 /** `poplarctl uidl USER`: every message with the UIDL it is served with and where that came from. */

@@ -1,3 +1,4 @@
+import { appendUidlHistory } from './uidl-history.js';
 import { join } from 'node:path';
 import { asError, isErrno } from '../../errors.js';
 import type { Logger } from '../../log.js';
@@ -115,5 +116,13 @@ async function migrate(dir: string, from: Source, fs: MaildirFs, log: Logger): P
   // they would be Poplar's own from the next login on.
   await saveUidlMap(dir, map, fs);
   log.info({ file: path, messages: map.size }, `UIDLs kept from ${from.file}`);
+  const note = `${map.size} UIDLs kept from ${from.file}`;
+  await appendUidlHistory(dir, fs, log, {
+    at: Date.now(),
+    event: 'migration',
+    messages: map.size,
+    fingerprint: '-',
+    note,
+  });
   return map;
 }
