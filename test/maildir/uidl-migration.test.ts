@@ -1,3 +1,4 @@
+import { UIDL_HISTORY_FILE } from '../../src/mailstore/maildir/uidl-history.js';
 import assert from 'node:assert/strict';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -63,14 +64,14 @@ test('a maildrop Poplar served before (it has a size index) is not converted: it
   assert.deepEqual(await uids(), [A, B, C]);
 });
 
-test('a maildrop without .poplar-uidl costs one failed open of it, and no look for dovecot-uidlist, once Poplar has served it', async (t) => {
+test('a maildrop without .poplar-uidl costs one failed open of it, and no look for dovecot-uidlist, once Poplar has served it (and the UIDL history one read at logout)', async (t) => {
   const { dir, uids } = await setup(t, null);
   await uids();
   const reads = t.mock.method(blockingFs, 'readText');
   await uids();
   const names = reads.mock.calls.map((c) => c.arguments[0].slice(dir.length + 1));
   reads.mock.restore();
-  assert.deepEqual(names.sort(), [INDEX_FILE, UIDL_MAP_FILE]);
+  assert.deepEqual(names.sort(), [INDEX_FILE, UIDL_MAP_FILE, UIDL_HISTORY_FILE]);
 });
 
 for (const [what, text] of [

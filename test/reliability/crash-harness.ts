@@ -97,7 +97,7 @@ interface ModelMessage {
 
 const PASSWORD = 'crash pw';
 /** Names of Poplar's own files in a maildir. */
-const POPLAR_FILES = new Set(['.poplar-lock', '.poplar-sizes', '.poplar-ledger']);
+const POPLAR_FILES = new Set(['.poplar-lock', '.poplar-sizes', '.poplar-ledger', '.poplar-uidl-history']);
 const MAILDIR_FOLDERS = new Set(['cur', 'new', 'tmp']);
 
 /**
@@ -561,8 +561,8 @@ class CrashLoop {
         client.close();
       }
       const left = (await readdir(this.#maildir(user))).filter(
-        // The size index and the user's ledger (their last sessions) stay; nothing else may.
-        (n) => !MAILDIR_FOLDERS.has(n) && n !== '.poplar-sizes' && n !== '.poplar-ledger',
+        // The size index, the user's ledger (their last sessions) and the UIDL history stay; nothing else may.
+        (n) => !MAILDIR_FOLDERS.has(n) && !POPLAR_FILES.has(n) && n !== '.poplar-lock',
       );
       if (left.length > 0)
         this.#fail(kill, `after a clean session, ${user}'s maildir holds ${left.join(', ')}`);
