@@ -14,6 +14,7 @@ import type { Pop3Limits } from '../pop3/limits.js';
 import { decodeTls, type TlsData, type WorkerState } from '../workers/state.js';
 import { WorkerCounters } from '../workers/shared-limits.js';
 import type { WorkerServer } from '../workers/worker.js';
+import { withAppPasswordsOf } from './app-passwords.js';
 import { listenPop3 } from './listen.js';
 import { loadDecoySecret, sharedDecoySecret } from './decoy-secret.js';
 import { createOAuthVerifier } from './oauth.js';
@@ -83,7 +84,7 @@ export async function createLocalPop3(
   // With --cluster the limits and the throttle count over every node, falling back to these.
   const shared = cluster === undefined ? counters : clusterCounters(cluster, counters, logger);
   const pop3 = createServer({
-    authenticator: users.authenticator,
+    authenticator: withAppPasswordsOf(users, store, logger),
     store,
     limits: config.limits,
     logger,

@@ -9,6 +9,7 @@ import { MonitorServer } from '../monitor/server.js';
 import { userInfoHandler } from '../monitor/user-info.js';
 import { FileUserLedger } from '../mailstore/maildir/ledger-file.js';
 import { ensureGeneratedAdmin } from './admin-token.js';
+import { appPasswordsForMonitor } from './app-passwords.js';
 import { ensureCredentialFile } from './demo.js';
 import { listenAll } from './listen.js';
 import type { Plan } from './plan.js';
@@ -74,18 +75,20 @@ export async function startMonitor(
     );
   }
   const uidl = uidlExtensions(config, side, logger);
+  const appPasswords = appPasswordsForMonitor(side.usersFile, side.users, side.mailRoot, logger);
   const monitor = new MonitorServer({
     pop3: side.monitored,
     admins,
-    ...(side.users === undefined ? {} : { users: side.users }),
+    ...(appPasswords.users === undefined ? {} : { users: appPasswords.users }),
     mailRoot: side.mailRoot,
     logger: logger.child({ component: 'monitor' }),
     refusesDefaultToken: !plan.isDemo || plan.monitorExposed.length > 0,
     ...(reload === undefined ? {} : { reload }),
     extensions: {
-      ...uidl,
+      config: { ...uidl.config, ...appPasswords.extensions.config },
       get: {
         ...uidl.get,
+        ...appPasswords.extensions.get,
         // The ledger files in the maildirs: this process reads them, whoever served the sessions.
         userInfo: userInfoHandler({
           authenticator: side.usersFile.authenticator,

@@ -13,6 +13,7 @@ import {
   type Outcome,
 } from './poplarctl-actions.js';
 import { uidlAction } from './poplarctl-uidl.js';
+import { APP_PASSWORD_USAGE, appPasswordAction } from './poplarctl-app-passwords.js';
 import { exitForSecretError, SecretInputError } from './prompt.js';
 import { version } from './version.js';
 import { userAction } from './poplarctl-user.js';
@@ -49,6 +50,7 @@ Commands:
   uidl USER              USER's messages: UIDL, where it came from, file (docs/migration.md)
   uidl import USER FILE  UIDLs from another server: FILE's lines are \`UIDL file-name\`
   user info USER         USER's policy and last logins (time, address, method, TLS, bytes, deletions)
+${APP_PASSWORD_USAGE}
 
 Options:
   --host HOST            server address (default 127.0.0.1)
@@ -109,7 +111,9 @@ function understand(
         ? uidlAction(positionals.slice(1))
         : positionals[0] === 'user'
           ? userAction(positionals.slice(1))
-          : commandAction(positionals);
+          : positionals[0] === 'app-password'
+            ? appPasswordAction(positionals.slice(1))
+            : commandAction(positionals);
   }
   if (!/^[0-9]{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535)
     throw new UsageError(`invalid port ${portText}`);
