@@ -5,6 +5,7 @@ import { hasLookup, type Authenticator } from '../auth/types.js';
 import { appPasswordTargets } from '../monitor/app-passwords.js';
 import type { MonitorExtensions } from '../monitor/extensions.js';
 import type { UserDirectory } from '../monitor/handlers.js';
+import { DEFAULT_POLICY, effectivePolicy, type UserPolicyOverrides } from '../policy.js';
 import type { MailUser } from '../user.js';
 import type { UsersSource } from './users-source.js';
 
@@ -18,14 +19,24 @@ function lookupIn(users: UsersSource): (name: string, signal: AbortSignal) => Pr
   return async (name) => ((await users.schemeOf(name)) === undefined ? undefined : { name });
 }
 
-/** The engine's authenticator: the users' own, with the app passwords kept in the mail root. */
+/**
+ * The engine's authenticator: the users' own, with the app passwords kept in the mail root;
+ * `defaults` is the `[policy]` table (its `appPasswordsOnly` under each user's own).
+ */
 export function withAppPasswordsOf(
   users: UsersSource,
   mailRoot: { readonly root: string },
+  defaults: UserPolicyOverrides,
   logger: pino.Logger,
 ): Authenticator {
   const store = new AppPasswordStore({ root: () => mailRoot.root, logger });
-  return withAppPasswords(users.authenticator, { store, logger, lookupUser: lookupIn(users) });
+  const policy = effectivePolicy(DEFAULT_POLICY, defaults);
+  return withAppPasswords(users.authenticator, {
+    store,
+    logger,
+    lookupUser: lookupIn(users),
+    policyDefaults: () => policy,
+  });
 }
 
 /**

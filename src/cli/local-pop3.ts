@@ -84,7 +84,7 @@ export async function createLocalPop3(
   // With --cluster the limits and the throttle count over every node, falling back to these.
   const shared = cluster === undefined ? counters : clusterCounters(cluster, counters, logger);
   const pop3 = createServer({
-    authenticator: withAppPasswordsOf(users, store, logger),
+    authenticator: withAppPasswordsOf(users, store, config.policy, logger),
     store,
     limits: config.limits,
     logger,

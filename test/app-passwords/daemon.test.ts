@@ -209,3 +209,42 @@ test(
     }
   },
 );
+
+test(
+  'poplar_app_passwords_only=yes in the users file: the right main password is refused as a wrong one; an app password logs in',
+  { timeout: 120_000 },
+  async (t) => {
+    const python = await requireBinary(t, 'python3');
+    if (python === undefined) return;
+    const cwd = await tempDir(t);
+    const hash = await hashPassword(MAIN_PASSWORD, 'SSHA256');
+    await writeFile(join(cwd, 'users'), `carol:${hash}:::::: poplar_app_passwords_only=yes\n`);
+    await writeFile(join(cwd, 'admins'), `ops:${await hashPassword(TOKEN, 'SSHA256')}\n`, { mode: 0o600 });
+    await writeFile(join(cwd, 'poplar.toml'), '[limits]\nauthFailureDelayMs = 0\nmaxAuthFailures = 10\n');
+    await buildMaildir(join(cwd, 'mail'), 'carol', [{ content: MESSAGE }]);
+    const daemon = await startDaemon(t, {
+      cwd,
+      args: [
+        ...['--config', 'poplar.toml', '--users', 'users', '--admins', 'admins'],
+        ...['--listen', '127.0.0.1', '-p', '0', '-m', 'mail', '--workers', '1'],
+      ],
+    });
+    const ctl = (args: readonly string[]) =>
+      runCtl(t, ['--port', String(monitorPort(daemon.started)), ...args], { env: { POPLAR_TOKEN: TOKEN } });
+    const script = join(cwd, 'poplib_login.py');
+    await writeFile(script, POPLIB.replace("p.user('alice')", "p.user('carol')"));
+    const login = async (password: string): Promise<string> => {
+      const run = await runClient(python, [script, String(daemon.port), password], { env: clientEnv(cwd) });
+      assert.equal(run.code, 0, describeRun('poplib', run));
+      return run.stdout.toString();
+    };
+    const right = await login(MAIN_PASSWORD);
+    const wrong = await login('not-the-password');
+    assert.equal(right, "refused b'-ERR [AUTH] invalid user name or password'\n");
+    assert.equal(right, wrong, 'no hint that the main password was right');
+    assert.ok(daemon.logs.some((e) => e.msg === 'main password refused: app passwords only'));
+    const secret = SECRET_LINE.exec((await ctl(['app-password', 'add', 'carol', 'phone'])).stdout)?.[1];
+    assert.ok(secret !== undefined);
+    assert.match(await login(secret), /^\+OK carol has 1 message/m);
+  },
+);
