@@ -30,9 +30,12 @@ export function isValidFolderName(name: string): boolean {
  * `maildirfolder` file (creating what is missing, so a folder half made by a crash is finished),
  * and that each is a real folder, not a symbolic link. Resolves to its `cur/`.
  */
-export async function ensureFolder(dir: string, folder: string, fs: MaildirFs): Promise<string> {
-  if (!isValidFolderName(folder)) throw new Error(`invalid folder name ${JSON.stringify(folder)}`);
-  const root = join(dir, `.${folder}`);
+/**
+ * Creates a maildir's folder and its `cur/`, `new/` and `tmp/` where missing, and makes sure each
+ * is a real directory: a symbolic link there could lead outside the mail root. For a user's maildir
+ * and for a Maildir++ folder inside it.
+ */
+export async function ensureMaildirFolders(root: string, fs: MaildirFs): Promise<void> {
   for (const path of [root, join(root, 'cur'), join(root, 'new'), join(root, 'tmp')]) {
     try {
       if ((await fs.lstat(path)).isDirectory()) continue;
@@ -43,6 +46,12 @@ export async function ensureFolder(dir: string, folder: string, fs: MaildirFs): 
     }
     throw new Error(`${path} is not a directory (a symbolic link?)`);
   }
+}
+
+export async function ensureFolder(dir: string, folder: string, fs: MaildirFs): Promise<string> {
+  if (!isValidFolderName(folder)) throw new Error(`invalid folder name ${JSON.stringify(folder)}`);
+  const root = join(dir, `.${folder}`);
+  await ensureMaildirFolders(root, fs);
   const marker = join(root, 'maildirfolder');
   try {
     await fs.lstat(marker);

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { asError, isErrno, Pop3Error, RespCode } from '../../errors.js';
+import { asError, Pop3Error, RespCode } from '../../errors.js';
 import { silentLogger, type Logger } from '../../log.js';
 import { isValidUserName, type MailUser } from '../../user.js';
 import { DEFAULT_POLICY, effectivePolicy } from '../../policy.js';
@@ -13,6 +13,7 @@ import { isInterruptedHistorySave } from './uidl-history.js';
 import { isInterruptedStateSave, POLICY_STATE_FILE, PolicyState } from './policy-state.js';
 import { scanMaildrop, type ScannedMessage } from './scan.js';
 import { sweepAtOpen } from './sweep.js';
+import { ensureMaildirFolders } from './folder.js';
 import { removeInterruptedSaves } from './size-index.js';
 
 /** Options of {@link MaildirStore}: the mail root, and how it touches files and takes locks. */
@@ -117,13 +118,7 @@ export class MaildirStore implements MailStore {
       const messages = await sweepAtOpen(run, lease, scanned);
       return new MaildirMaildrop(dir, messages, lease, log, fs, this.#burstMs, run);
     } catch (error) {
-      await lease.release();
-      if (error instanceof Pop3Error) throw error;
-      log.error({ dir, err: asError(error) }, 'maildrop cannot be opened');
-      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, {
-        cause: error,
-        text: 'mailboxUnavailable',
-      });
+      return openFailed(error, lease, dir, log);
     }
   }
 
@@ -156,7 +151,7 @@ export class MaildirStore implements MailStore {
     const log = this.#logger.child({ user: name });
     const fs = this.#fs;
     try {
-      await ensureMaildir(dir, fs);
+      await ensureMaildirFolders(dir, fs);
     } catch (error) {
       log.error({ dir, err: asError(error) }, 'maildir cannot be created');
       throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, {
@@ -190,30 +185,18 @@ export class MaildirStore implements MailStore {
       });
       return { dir, log, lease, names, scanned };
     } catch (error) {
-      await lease.release();
-      if (error instanceof Pop3Error) throw error;
-      log.error({ dir, err: asError(error) }, 'maildrop cannot be opened');
-      throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, {
-        cause: error,
-        text: 'mailboxUnavailable',
-      });
+      return openFailed(error, lease, dir, log);
     }
   }
 }
 
-/**
- * Creates the maildir's folders where missing, and makes sure the user's folder and its three
- * folders are real directories: a symbolic link there could lead outside the mail root.
- */
-async function ensureMaildir(dir: string, fs: MaildirFs): Promise<void> {
-  for (const path of [dir, join(dir, 'cur'), join(dir, 'new'), join(dir, 'tmp')]) {
-    try {
-      if ((await fs.lstat(path)).isDirectory()) continue;
-    } catch (error) {
-      if (!isErrno(error, 'ENOENT')) throw error;
-      await fs.mkdir(path);
-      continue;
-    }
-    throw new Error(`${path} is not a directory (a symbolic link?)`);
-  }
+/** An open that failed once the lock was held: the lock let go, a Pop3Error as it is, anything else logged and `[SYS/TEMP]`. */
+async function openFailed(error: unknown, lease: MaildropLease, dir: string, log: Logger): Promise<never> {
+  await lease.release();
+  if (error instanceof Pop3Error) throw error;
+  log.error({ dir, err: asError(error) }, 'maildrop cannot be opened');
+  throw new Pop3Error('mailbox unavailable, try again later', RespCode.sysTemp, {
+    cause: error,
+    text: 'mailboxUnavailable',
+  });
 }
