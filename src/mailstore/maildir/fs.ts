@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   accessSync,
   close,
@@ -363,4 +364,30 @@ export function pauser(fs: MaildirFs, burstMs: number): () => Promise<void> | un
       });
     });
   };
+}
+
+/**
+ * Replaces the file at `path` with `text` atomically: written to a new temporary file beside it
+ * (`<path>.<random>.tmp`, flushed first when `synced`), then renamed over it; the temporary file is
+ * removed when a step fails. {@link isTemporaryOf} recognises one left by a crash.
+ */
+export async function replaceFile(
+  fs: MaildirFs,
+  path: string,
+  text: string,
+  options: { readonly synced?: boolean } = {},
+): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await (options.synced === true ? fs.writeTextSynced(tmp, text) : fs.writeText(tmp, text, true));
+    await fs.rename(tmp, path);
+  } catch (error) {
+    await fs.unlink(tmp).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Whether `name` is a temporary file of {@link replaceFile} for the file named `file`. */
+export function isTemporaryOf(name: string, file: string): boolean {
+  return name.startsWith(`${file}.`) && name.endsWith('.tmp');
 }

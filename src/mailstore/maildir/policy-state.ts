@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { asError, isErrno } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { hasControlCharacter } from '../../text.js';
-import type { MaildirFs } from './fs.js';
+import { replaceFile, type MaildirFs } from './fs.js';
 
 /** The maildrop's delete and EXPIRE state, in the user's folder (see docs/delete-and-expire.md). */
 export const POLICY_STATE_FILE = '.poplar-policy';
@@ -148,14 +147,7 @@ export class PolicyState {
     if (Buffer.byteLength(text) > MAX_POLICY_STATE_BYTES) {
       throw new Error(`${path} would be bigger than ${MAX_POLICY_STATE_BYTES} bytes`);
     }
-    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      await this.#fs.writeTextSynced(tmp, text);
-      await this.#fs.rename(tmp, path);
-    } catch (error) {
-      await this.#fs.unlink(tmp).catch(() => undefined);
-      throw error;
-    }
+    await replaceFile(this.#fs, path, text, { synced: true });
     this.#isOnDisk = true;
     // The rename is done, and either state is safe: a folder that cannot be fsync'ed (some file
     // systems refuse it) leaves at worst the old state after a power loss.
@@ -216,9 +208,4 @@ function logDamage(log: Logger, path: string, key: string, err: Error): void {
   if (loggedDamage.size >= MAX_LOGGED_DAMAGE) loggedDamage.clear();
   loggedDamage.add(key);
   log.error({ file: path, err }, 'policy state damaged: ignored (hidden messages are listed again)');
-}
-
-/** Whether `name` is a `.poplar-policy.<random>.tmp` file: a save cut short by a crash. */
-export function isInterruptedStateSave(name: string): boolean {
-  return name.startsWith(`${POLICY_STATE_FILE}.`) && name.endsWith('.tmp');
 }

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { isErrno } from '../../errors.js';
 import { hasControlCharacter } from '../../text.js';
-import { threadPoolFs, type MaildirFs } from './fs.js';
+import { isTemporaryOf, replaceFile, threadPoolFs, type MaildirFs } from './fs.js';
 import { UIDL_MAP_FILE } from './uidl-map.js';
 
 export const INDEX_FILE = '.poplar-sizes';
@@ -177,15 +176,8 @@ export class SizeIndex {
     } else {
       for (const m of this.#listing) parts.push(`${m.size} ${m.isVerbatim ? '1' : '0'} ${m.name}`);
     }
-    const tmp = `${this.#path}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      await this.#fs.writeText(tmp, `${parts.join('\n')}\n`, false);
-      await this.#fs.rename(tmp, this.#path);
-      this.#isDirty = false;
-    } catch (error) {
-      await this.#fs.unlink(tmp).catch(() => undefined);
-      throw error;
-    }
+    await replaceFile(this.#fs, this.#path, `${parts.join('\n')}\n`);
+    this.#isDirty = false;
   }
 }
 
@@ -215,19 +207,20 @@ function parseLine(line: string): ListedMessage | undefined {
 }
 
 /**
- * Deletes the maildir's `.poplar-sizes.<random>.tmp` files (and those `isInterrupted` accepts):
- * saves cut short by a crash (or a full disk). Call it with the maildrop's lock held: only a
- * holder writes them. Resolves to the names in the folder, or undefined if it cannot be read.
+ * Deletes the temporary files `replaceFile` left for these files of the maildir (the size index,
+ * `.poplar-uidl` and the others `files` names): saves cut short by a crash (or a full disk). Call it
+ * with the maildrop's lock held: only a holder writes them. Resolves to the names in the folder, or
+ * undefined if it cannot be read.
  */
 export async function removeInterruptedSaves(
   dir: string,
   fs: MaildirFs,
-  isInterrupted: (name: string) => boolean = () => false,
+  files: readonly string[] = [],
 ): Promise<string[] | undefined> {
   const names = await fs.readdir(dir).catch(() => undefined);
+  const saved = [INDEX_FILE, UIDL_MAP_FILE, ...files];
   for (const name of names ?? []) {
-    const isOurs = name.startsWith(`${INDEX_FILE}.`) || name.startsWith(`${UIDL_MAP_FILE}.`);
-    if ((isOurs && name.endsWith('.tmp')) || isInterrupted(name)) {
+    if (saved.some((file) => isTemporaryOf(name, file))) {
       await fs.unlink(join(dir, name)).catch(() => undefined);
     }
   }

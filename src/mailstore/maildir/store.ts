@@ -9,8 +9,8 @@ import { blockingFs, threadPoolFs, type MaildirFs } from './fs.js';
 import { FileMaildropLocks } from './lock.js';
 import { MaildirMaildrop } from './maildrop.js';
 import type { PolicyRun } from './deletion.js';
-import { isInterruptedHistorySave } from './uidl-history.js';
-import { isInterruptedStateSave, POLICY_STATE_FILE, PolicyState } from './policy-state.js';
+import { UIDL_HISTORY_FILE } from './uidl-history.js';
+import { POLICY_STATE_FILE, PolicyState } from './policy-state.js';
 import { scanMaildrop, type ScannedMessage } from './scan.js';
 import { sweepAtOpen } from './sweep.js';
 import { ensureMaildirFolders } from './folder.js';
@@ -172,11 +172,7 @@ export class MaildirStore implements MailStore {
       throw error;
     }
     try {
-      const names = await removeInterruptedSaves(
-        dir,
-        fs,
-        (name) => isInterruptedStateSave(name) || isInterruptedHistorySave(name),
-      );
+      const names = await removeInterruptedSaves(dir, fs, [POLICY_STATE_FILE, UIDL_HISTORY_FILE]);
       const scanned = await scanMaildrop(dir, {
         fs,
         log,

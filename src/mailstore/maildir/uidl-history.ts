@@ -1,9 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { asError, isErrno } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { hasControlCharacter } from '../../text.js';
-import type { MaildirFs } from './fs.js';
+import { replaceFile, type MaildirFs } from './fs.js';
 import { warnOnce } from './uidl-map.js';
 
 /**
@@ -99,14 +99,11 @@ export async function appendUidlHistory(
   entry: UidlHistoryEntry,
 ): Promise<void> {
   const path = join(dir, UIDL_HISTORY_FILE);
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const entries = await readUidlHistory(dir, fs, log);
     entries.push({ ...entry, note: entry.note.replace(/\s+/g, ' ').slice(0, MAX_NOTE_CHARS) });
-    await fs.writeText(tmp, formatUidlHistory(entries.slice(-MAX_UIDL_HISTORY_ENTRIES)), true);
-    await fs.rename(tmp, path);
+    await replaceFile(fs, path, formatUidlHistory(entries.slice(-MAX_UIDL_HISTORY_ENTRIES)));
   } catch (error) {
-    await fs.unlink(tmp).catch(() => undefined);
     log.warn({ file: path, err: asError(error) }, 'UIDL history not written');
   }
 }
@@ -141,9 +138,4 @@ export async function noteLogout(
   if (deleted > 0) notes.push(`${deleted} deleted in the session`);
   const entry = { at: lists.now, event: 'logout' as const, messages: lists.left.length, fingerprint: after };
   await appendUidlHistory(dir, fs, log, { ...entry, note: notes.join('; ') });
-}
-
-/** Whether `name` is a `.poplar-uidl-history.<random>.tmp` file: a write cut short by a crash. */
-export function isInterruptedHistorySave(name: string): boolean {
-  return name.startsWith(`${UIDL_HISTORY_FILE}.`) && name.endsWith('.tmp');
 }

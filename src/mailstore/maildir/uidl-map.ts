@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from '../../log.js';
 import { hasControlCharacter } from '../../text.js';
-import type { MaildirFs } from './fs.js';
+import { replaceFile, type MaildirFs } from './fs.js';
 import { isValidUidl } from './uidl-dovecot.js';
 
 /**
@@ -79,15 +78,7 @@ export function formatUidlMap(map: UidlMap): string {
 
 /** Writes the map atomically: a temporary file in the maildir, renamed over the old one. */
 export async function saveUidlMap(dir: string, map: UidlMap, fs: MaildirFs): Promise<void> {
-  const path = join(dir, UIDL_MAP_FILE);
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await fs.writeText(tmp, formatUidlMap(map), true);
-    await fs.rename(tmp, path);
-  } catch (error) {
-    await fs.unlink(tmp).catch(() => undefined);
-    throw error;
-  }
+  await replaceFile(fs, join(dir, UIDL_MAP_FILE), formatUidlMap(map));
 }
 
 /** Files already logged as damaged, so that each is logged once however often its maildrop is opened. */
