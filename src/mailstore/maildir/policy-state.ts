@@ -3,6 +3,7 @@ import { asError, isErrno } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { hasControlCharacter } from '../../text.js';
 import { replaceFile, type MaildirFs } from './fs.js';
+import { isFirstReport } from './log-once.js';
 
 /** The maildrop's delete and EXPIRE state, in the user's folder (see docs/delete-and-expire.md). */
 export const POLICY_STATE_FILE = '.poplar-policy';
@@ -46,10 +47,6 @@ export function isStateBase(base: string): boolean {
 
 /** Whether `now` is at or past `days` days after `atMs`. */
 export const isPast = (atMs: number, days: number, now: number): boolean => now >= atMs + days * DAY_MS;
-
-/** Damaged state files already logged (path, size, mtime), so that each is logged once. */
-const loggedDamage = new Set<string>();
-const MAX_LOGGED_DAMAGE = 10_000;
 
 /**
  * The `.poplar-policy` file of one maildrop: which messages POP3 no longer lists (hidden, or kept
@@ -204,8 +201,6 @@ function parseLine(line: string): { base: string; entry: StateEntry } | undefine
 }
 
 function logDamage(log: Logger, path: string, key: string, err: Error): void {
-  if (loggedDamage.has(key)) return;
-  if (loggedDamage.size >= MAX_LOGGED_DAMAGE) loggedDamage.clear();
-  loggedDamage.add(key);
+  if (!isFirstReport(key)) return;
   log.error({ file: path, err }, 'policy state damaged: ignored (hidden messages are listed again)');
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../../log.js';
 import { hasControlCharacter } from '../../text.js';
 import { curNameFor, parseMaildirName, uidFor, type MaildirName } from './filename.js';
 import { pauser, type MaildirFs } from './fs.js';
+import { isFirstReport } from './log-once.js';
 import { MEASURE_BUFFER_BYTES, measureMessageFile } from './read.js';
 import { SizeIndex, type ListedMessage } from './size-index.js';
 import { assignUidls, warnOnce } from './uidl-map.js';
@@ -104,10 +105,6 @@ function isMessageEntry(entry: { name: string; isFile(): boolean }): boolean {
   return entry.isFile() && !entry.name.startsWith('.') && !hasControlCharacter(entry.name);
 }
 
-/** Special files already logged, so that each is logged once however often its maildrop is opened. */
-const loggedSpecialFiles = new Set<string>();
-const MAX_LOGGED_SPECIAL_FILES = 10_000;
-
 /**
  * Logs, once per file, a FIFO, socket or device among the messages: skipped (a FIFO would block
  * the reader), but the operator should know it is there.
@@ -118,10 +115,7 @@ function logSpecialFiles(folder: string, entries: readonly Dirent[], log: Logger
       entry.isFIFO() || entry.isSocket() || entry.isCharacterDevice() || entry.isBlockDevice();
     if (!isSpecial || entry.name.startsWith('.')) continue;
     const path = join(folder, entry.name);
-    if (loggedSpecialFiles.has(path)) continue;
-    if (loggedSpecialFiles.size >= MAX_LOGGED_SPECIAL_FILES) loggedSpecialFiles.clear();
-    loggedSpecialFiles.add(path);
-    log.warn({ file: path }, 'message skipped: not a regular file');
+    if (isFirstReport(path)) log.warn({ file: path }, 'message skipped: not a regular file');
   }
 }
 

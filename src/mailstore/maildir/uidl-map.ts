@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../log.js';
 import { hasControlCharacter } from '../../text.js';
 import { replaceFile, type MaildirFs } from './fs.js';
+import { isFirstReport } from './log-once.js';
 import { isValidUidl } from './uidl-dovecot.js';
 
 /**
@@ -81,17 +82,9 @@ export async function saveUidlMap(dir: string, map: UidlMap, fs: MaildirFs): Pro
   await replaceFile(fs, join(dir, UIDL_MAP_FILE), formatUidlMap(map));
 }
 
-/** Files already logged as damaged, so that each is logged once however often its maildrop is opened. */
-const loggedDamaged = new Set<string>();
-const MAX_LOGGED = 10_000;
-
 /** Logs a problem with `path` once per process (until the set is full and starts again). */
 export function warnOnce(log: Logger, path: string, fields: Record<string, unknown>, message: string): void {
-  const key = `${path}\n${message}`;
-  if (loggedDamaged.has(key)) return;
-  if (loggedDamaged.size >= MAX_LOGGED) loggedDamaged.clear();
-  loggedDamaged.add(key);
-  log.warn({ file: path, ...fields }, message);
+  if (isFirstReport(`${path}\n${message}`)) log.warn({ file: path, ...fields }, message);
 }
 
 /** A message as the scan lists it, for {@link assignUidls}. */
