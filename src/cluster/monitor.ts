@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import type { MonitoredPop3, MonitoredSession } from '../monitor/handlers.js';
+import { countersOf, type CounterName, type Counters } from '../pop3/stats.js';
+import { sumUserBytes, topOf, TOP_USERS_REPORTED, type UserBytes } from '../pop3/user-traffic.js';
 import type { ClusterConnection } from './redis.js';
 
 /** A node's answer carries at most this many sessions (the monitor's JSON holds far fewer anyway). */
@@ -30,7 +32,35 @@ interface Answer {
   readonly id: string;
   readonly node: string;
   readonly sessions?: MonitoredSession[];
+  /** With the sessions: the node's counters and top users (absent from an older Poplar). */
+  readonly counters?: Record<string, unknown>;
+  readonly topUsers?: unknown;
   readonly ended?: number;
+}
+
+/** What another node last said of its counters and top users. */
+interface NodeFigures {
+  readonly counters: Partial<Record<CounterName, number>>;
+  readonly topUsers: readonly UserBytes[];
+}
+
+/** The counters of an answer that are finite, non-negative numbers; the rest is dropped. */
+function countersIn(answer: Answer): Partial<Record<string, number>> {
+  const counters: Record<string, number> = {};
+  for (const [key, value] of Object.entries(answer.counters ?? {}))
+    if (typeof value === 'number' && Number.isFinite(value) && value >= 0) counters[key] = value;
+  return counters;
+}
+
+/** The top users of an answer, if well formed (at most {@link TOP_USERS_REPORTED}). */
+function topUsersIn(answer: Answer): UserBytes[] {
+  if (!Array.isArray(answer.topUsers)) return [];
+  return (answer.topUsers as unknown[])
+    .slice(0, TOP_USERS_REPORTED)
+    .filter(
+      (e): e is UserBytes =>
+        Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'number' && Number.isFinite(e[1]),
+    );
 }
 
 interface Pending {
@@ -69,6 +99,8 @@ export class ClusterMonitoredPop3 implements MonitoredPop3 {
   readonly #unsubscribe: (() => void)[] = [];
   readonly #heartbeat: NodeJS.Timeout;
   #remote: MonitoredSession[] = [];
+  /** The other nodes' figures, by node, as of their last answer. */
+  #figures = new Map<string, NodeFigures>();
   #missing: readonly string[] = [];
   #liveNodes: readonly string[] = [];
   #isListening = false;
@@ -123,6 +155,26 @@ export class ClusterMonitoredPop3 implements MonitoredPop3 {
     return this.#local.limits;
   }
 
+  /** The counters of every node: this one's now, the others' as of their last answer. */
+  get totals(): Counters {
+    const sum = countersOf(this.#local.totals ?? this.#local.stats);
+    for (const { counters } of this.#figures.values())
+      for (const key of Object.keys(sum) as CounterName[]) sum[key] += counters[key] ?? 0;
+    return sum;
+  }
+
+  /** The users with the most bytes over the last 24 hours on every node. */
+  topUsers(): readonly UserBytes[] {
+    const here = this.#local.topUsers?.() ?? this.#local.stats.userTraffic.top(TOP_USERS_REPORTED);
+    const there = [...this.#figures.values()].map((f) => f.topUsers);
+    return topOf(sumUserBytes([here, ...there]), TOP_USERS_REPORTED);
+  }
+
+  /** The nodes alive as of the last ask (heartbeat), this one included. */
+  get nodes(): readonly string[] {
+    return this.#liveNodes.length === 0 ? [this.#cluster.nodeName] : this.#liveNodes;
+  }
+
   /** The nodes that did not answer the last ask in time. */
   get nodesMissing(): readonly string[] {
     return this.#missing;
@@ -141,6 +193,11 @@ export class ClusterMonitoredPop3 implements MonitoredPop3 {
   async refresh(): Promise<void> {
     const [, answers] = await Promise.all([this.#local.refresh?.(), this.#ask({ kind: 'sessions' })]);
     this.#remote = answers.flatMap((a) => (Array.isArray(a.sessions) ? a.sessions : []));
+    for (const answer of answers)
+      this.#figures.set(answer.node, { counters: countersIn(answer), topUsers: topUsersIn(answer) });
+    // A node that left the cluster counts no more; one that is only late keeps its last figures.
+    const live = new Set(this.#liveNodes);
+    for (const node of this.#figures.keys()) if (!live.has(node)) this.#figures.delete(node);
   }
 
   async endSessionsOf(user: string, message?: string): Promise<number> {
@@ -206,9 +263,11 @@ export class ClusterMonitoredPop3 implements MonitoredPop3 {
     return answers;
   }
 
+  /** Logged when the missing nodes change, not at every ask (the dashboard asks every few seconds). */
   #setMissing(nodes: readonly string[]): void {
+    const isSame = nodes.length === this.#missing.length && nodes.every((n) => this.#missing.includes(n));
     this.#missing = nodes;
-    if (nodes.length > 0)
+    if (nodes.length > 0 && !isSame)
       this.#logger.warn({ nodes }, 'cluster monitor: nodes did not answer in time and are left out');
   }
 
@@ -243,7 +302,9 @@ export class ClusterMonitoredPop3 implements MonitoredPop3 {
           .sessions()
           .slice(0, MAX_SESSIONS_PER_ANSWER)
           .map((s) => ({ ...s, node }));
-        answer = { id: ask.id, node, sessions };
+        const counters = countersOf(this.#local.totals ?? this.#local.stats);
+        const topUsers = this.#local.topUsers?.() ?? this.#local.stats.userTraffic.top(TOP_USERS_REPORTED);
+        answer = { id: ask.id, node, sessions, counters, topUsers };
       } else if (ask.kind === 'end' && typeof ask.user === 'string') {
         const ended = await this.#local.endSessionsOf(ask.user, ask.message);
         if (ended > 0)

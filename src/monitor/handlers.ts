@@ -7,7 +7,8 @@ import { preparePassword } from '../auth/passwords/prepare.js';
 import type { Logger } from '../log.js';
 import type { Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
-import type { ServerStats } from '../pop3/stats.js';
+import type { Counters, ServerStats } from '../pop3/stats.js';
+import type { UserBytes } from '../pop3/user-traffic.js';
 import { DEFAULT_ADMIN_TOKEN, TOKEN_PATTERN, type AdminStore } from './admins.js';
 import { nameList } from './name-list.js';
 import { uint32, uint64 } from './protocol/encode.js';
@@ -31,8 +32,11 @@ export interface UserDirectory {
   userNames?(): Iterable<string> | Promise<Iterable<string>>;
 }
 
-/** A session as the monitor lists it; `node`: the node that serves it, with `--cluster`. */
-export type MonitoredSession = SessionSnapshot & { readonly node?: string };
+/**
+ * A session as the monitor lists it; `node`: the node that serves it, with `--cluster`; `worker`:
+ * the pid of the worker process that serves it, with `--workers`.
+ */
+export type MonitoredSession = SessionSnapshot & { readonly node?: string; readonly worker?: number | undefined };
 
 /** The POP3 side the monitor reads and steers: a `Pop3Server`, or the primary's pool of workers. */
 export interface MonitoredPop3 {
@@ -41,10 +45,22 @@ export interface MonitoredPop3 {
   sessions(): readonly MonitoredSession[];
   /** With `--cluster`: the nodes that did not answer the last request in time (left out of it). */
   readonly nodesMissing?: readonly string[];
+  /** With `--cluster`: the nodes alive as of the last request, this one included. */
+  readonly nodes?: readonly string[];
   setLimits(changes: Partial<Pop3Limits>): unknown;
   endSessionsOf(user: string, message?: string): number | Promise<number>;
   /** Brings `stats` and `sessions()` up to date before they are read (the pool asks its workers). */
   refresh?(): Promise<void>;
+  /**
+   * With `--cluster`: the counters summed over every node (a node that did not answer counts with
+   * its last answer), as of the last `refresh`. Absent: `stats`.
+   */
+  readonly totals?: Counters;
+  /**
+   * Bytes sent to users' finished sessions over the last 24 hours, most first, as of the last
+   * `refresh`. Absent: `stats.userTraffic`.
+   */
+  topUsers?(): readonly UserBytes[];
 }
 
 /** What the monitor reads and steers. */

@@ -1,3 +1,5 @@
+import { UserTraffic } from './user-traffic.js';
+
 /** Login outcomes of one method (USER, APOP, and later the SASL mechanisms). */
 export interface LoginCounts {
   succeeded: number;
@@ -34,6 +36,8 @@ export class ServerStats {
   bytesOut = 0;
   messagesRetrieved = 0;
   messagesDeleted = 0;
+  /** Bytes sent to each user's finished sessions over the last 24 hours (the dashboard's top users). */
+  readonly userTraffic = new UserTraffic();
 
   recordLogin(method: string, isSuccess: boolean): void {
     let counts = this.logins.get(method);
@@ -49,4 +53,21 @@ export class ServerStats {
       this.loginsFailed += 1;
     }
   }
+}
+
+/** The names of the counters of a {@link ServerStats} (its numbers, but its start time). */
+export type CounterName = Exclude<
+  { [K in keyof ServerStats]: ServerStats[K] extends number ? K : never }[keyof ServerStats],
+  'startedAt'
+>;
+
+export type Counters = Readonly<Record<CounterName, number>>;
+
+/** A copy of the counters of `stats`. */
+export function countersOf(stats: Counters): Record<CounterName, number> {
+  const copy: Record<string, number> = {};
+  for (const [key, value] of Object.entries(stats)) {
+    if (typeof value === 'number' && key !== 'startedAt') copy[key] = value;
+  }
+  return copy;
 }

@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { resolveLimits, type Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
 import { ServerStats } from '../pop3/stats.js';
+import { sumUserBytes, topOf, TOP_USERS_REPORTED, type UserBytes } from '../pop3/user-traffic.js';
 import type { LiveChanges, StateMessage, WorkerState } from './state.js';
 import {
   isCounterAsk,
@@ -15,6 +16,9 @@ import {
 } from './protocol.js';
 import { asError } from '../errors.js';
 import { PrimaryCounters } from './shared-limits.js';
+
+/** A session, with the pid of the worker that serves it. */
+type WorkerSession = SessionSnapshot & { readonly worker: number | undefined };
 
 /** How long the primary waits for a worker's answer before giving up on it. */
 export const WORKER_REPLY_TIMEOUT_MS = 5000;
@@ -58,7 +62,8 @@ export class WorkerPool {
   readonly #pending = new Map<number, Pending>();
   /** Connection counts and the login throttle, once for the machine (`shared-limits.ts`). */
   readonly #counters = new PrimaryCounters(() => this.#all);
-  #sessions: SessionSnapshot[] = [];
+  #sessions: WorkerSession[] = [];
+  #topUsers: UserBytes[] = [];
   #limits: Pop3Limits;
   #root: string;
   #nextId = 1;
@@ -195,12 +200,26 @@ export class WorkerPool {
 
   /** Fetches every worker's counters and sessions into {@link stats} and {@link sessions}. */
   async refresh(): Promise<void> {
-    const parts = (await this.broadcast({ kind: 'stats' })) as StatsData[];
-    this.#sessions = sumStats(this.stats, parts);
+    const workers = [...this.#workers];
+    const parts = (await Promise.all(workers.map((w) => this.request(w, { kind: 'stats' })))) as StatsData[];
+    // Each session with the pid of the worker that serves it.
+    this.#sessions = sumStats(
+      this.stats,
+      parts.map((part, i) => ({
+        ...part,
+        sessions: part.sessions.map((s) => ({ ...s, worker: workers[i]?.process.pid })),
+      })),
+    ) as WorkerSession[];
+    this.#topUsers = topOf(sumUserBytes(parts.map((p) => p.topUsers ?? [])), TOP_USERS_REPORTED);
   }
 
-  sessions(): SessionSnapshot[] {
+  sessions(): readonly WorkerSession[] {
     return this.#sessions;
+  }
+
+  /** The users with the most bytes over the last 24 hours (finished sessions), as of the last {@link refresh}. */
+  topUsers(): readonly UserBytes[] {
+    return this.#topUsers;
   }
 
   get limits(): Pop3Limits {

@@ -2,7 +2,8 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { ConnectionLimits, ConnectionRefusal } from '../pop3/connection-slots.js';
 import type { Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
-import { ServerStats } from '../pop3/stats.js';
+import { countersOf, ServerStats } from '../pop3/stats.js';
+import { TOP_USERS_REPORTED, type UserBytes } from '../pop3/user-traffic.js';
 import type { LiveChanges, StartingMessage } from './state.js';
 import type { ThrottleCounts, ThrottleLimits, ThrottleSnapshot, ThrottleVerdict } from '../pop3/throttle.js';
 
@@ -28,6 +29,8 @@ export interface StatsData {
   readonly counters: Record<string, number>;
   readonly logins: [string, { succeeded: number; failed: number }][];
   readonly sessions: SessionSnapshot[];
+  /** The users with the most bytes sent over the last 24 hours (finished sessions), most first. */
+  readonly topUsers?: UserBytes[];
 }
 
 export type WorkerMessage =
@@ -41,11 +44,9 @@ export type MetricsData = MetricObjectWithValues<MetricValue<string>>[];
 
 /** Every number a {@link ServerStats} holds (but its start time), whatever counters it has. */
 export function statsData(stats: ServerStats, sessions: SessionSnapshot[]): StatsData {
-  const counters: Record<string, number> = {};
-  for (const [key, value] of Object.entries(stats)) {
-    if (typeof value === 'number' && key !== 'startedAt') counters[key] = value;
-  }
-  return { counters, logins: [...stats.logins.entries()], sessions };
+  const counters: Record<string, number> = countersOf(stats);
+  const topUsers = stats.userTraffic.top(TOP_USERS_REPORTED);
+  return { counters, logins: [...stats.logins.entries()], sessions, topUsers };
 }
 
 /** Sums the workers' counters into `into` (a fresh ServerStats of the primary, which keeps its start time). */
