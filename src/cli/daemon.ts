@@ -4,6 +4,7 @@ import type { DaemonConfig } from '../config/config.js';
 import { PasswdFileAuthenticator } from '../auth/passwd-file.js';
 import { loadDecoySecret } from './decoy-secret.js';
 import { createDemoFiles } from './demo.js';
+import { mountDashboard } from './dashboard.js';
 import { startMetrics, startMonitor } from './monitor.js';
 import { singleProcess, workerProcesses } from './pop3-side.js';
 import { preflight } from './preflight.js';
@@ -73,7 +74,16 @@ export async function serve(
     });
     reloadable.admins = endpoints?.admins;
     if (config.metricsListen !== undefined) {
-      metrics = await startMetrics(config.metricsListen, side, endpoints?.monitor, logger);
+      const dashboard = await mountDashboard({
+        config,
+        plan,
+        side,
+        admins: endpoints?.admins,
+        tls: () => live.tls,
+        logger,
+        addresses,
+      });
+      metrics = await startMetrics(config.metricsListen, side, endpoints?.monitor, logger, dashboard);
       opened.push(metrics);
     }
   } catch (error) {

@@ -2,6 +2,7 @@ import type { pino } from 'pino';
 import { hashPassword } from '../auth/passwords/registry.js';
 import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
 import { serveMetrics } from '../metrics/http.js';
+import { hostPart, type DashboardMount } from './dashboard.js';
 import { createBuildInfoRegistry } from '../metrics/registry.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import type { ReloadReport } from '../monitor/handlers.js';
@@ -104,6 +105,9 @@ export async function startMonitor(
   return { monitor, admins };
 }
 
+/** Connections the metrics listener holds at once when it serves the dashboard too. */
+const DASHBOARD_MAX_CONNECTIONS = 64;
+
 /**
  * The metrics listener on `listen`: GET /metrics (the POP3 side's counters, the monitor's, and
  * `poplar_build_info`) and GET /healthz (200 while this process answers and, with workers, every
@@ -114,6 +118,7 @@ export async function startMetrics(
   side: Pop3Side,
   monitor: MonitorServer | undefined,
   logger: pino.Logger,
+  dashboard?: DashboardMount,
 ): Promise<Closable> {
   const counters = side.registry(monitor);
   const buildInfo = createBuildInfoRegistry(version());
@@ -121,24 +126,37 @@ export async function startMetrics(
     contentType: counters.contentType,
     metrics: async () => `${await counters.metrics()}\n${await buildInfo.metrics()}`,
   };
-  const { server, address } = await serveMetrics(registry, {
+  const { address, close } = await serveMetrics(registry, {
     ...listen,
+    ...(dashboard === undefined
+      ? {}
+      : {
+          fallback: dashboard.fallback,
+          ...(dashboard.tls === undefined ? {} : { tls: dashboard.tls }),
+          // Each open page holds an event stream and a connection or two for its requests.
+          maxConnections: DASHBOARD_MAX_CONNECTIONS,
+        }),
     isHealthy: async () => {
       await side.pop3.refresh?.();
       return true;
     },
   }).catch((error: unknown) => {
+    dashboard?.close();
     throw new Error(
       `cannot listen for metrics on ${listen.host} port ${listen.port}: ${(error as Error).message}`,
       { cause: error },
     );
   });
   logger.info({ address: address.address, port: address.port }, 'metrics listening');
+  if (dashboard !== undefined)
+    dashboard.logger.info(
+      { url: `${dashboard.scheme}://${hostPart(address.address)}:${String(address.port)}/` },
+      'dashboard on: log in with a monitor admin name and token',
+    );
   return {
-    close: () =>
-      new Promise((resolve) => {
-        server.close(resolve);
-        server.closeIdleConnections();
-      }),
+    close: () => {
+      dashboard?.close();
+      return close();
+    },
   };
 }

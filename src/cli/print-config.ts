@@ -138,7 +138,7 @@ function oauthLines(oauth: OAuthConfig): string[] {
 }
 
 /** A URL with its password, if any, replaced: the printed configuration holds no secret. */
-function withoutPassword(url: string): string {
+export function withoutPassword(url: string): string {
   return url.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/i, '$1:(not shown)@');
 }
 

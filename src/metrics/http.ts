@@ -1,9 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import type { Registry } from 'prom-client';
+import { MIN_TLS_VERSION } from '../pop3/tls.js';
 
 /** One page of the metrics listener: `GET <path>` answers what `handle` writes. */
 export type MetricsRoute = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** What answers the requests no route takes (the dashboard); `isSecure`: it came over TLS. */
+export type MetricsFallback = (req: IncomingMessage, res: ServerResponse, isSecure: boolean) => void;
+
+/** The first byte of a TLS handshake record: how one port tells HTTPS from plain HTTP. */
+const TLS_HANDSHAKE = 0x16;
 
 export interface MetricsHttpOptions {
   readonly host: string;
@@ -23,6 +32,13 @@ export interface MetricsHttpOptions {
   readonly maxConnections?: number;
   /** Time for a request's headers to arrive (default 2000 ms); then the connection is closed. */
   readonly headersTimeoutMs?: number;
+  /** Answers every request that no route takes (absent: 404). */
+  readonly fallback?: MetricsFallback;
+  /**
+   * Serve HTTPS as well, on the same port: a connection that opens with a TLS handshake gets
+   * the context this returns for the name the client asks (SNI); any other is plain HTTP as before.
+   */
+  readonly tls?: (servername: string) => SecureContext;
 }
 
 export const DEFAULT_METRICS_CACHE_MS = 1000;
@@ -53,13 +69,20 @@ export function sharedResult<T>(compute: () => Promise<T>, reuseMs: number): () 
 
 /**
  * The metrics listener: `GET /metrics` in Prometheus' text format and `GET /healthz`, each a
- * route in one table (another page is one more entry); everything else is 404. It has no
- * authentication: bind it to loopback or a private network.
+ * route in one table (another page is one more entry); everything else goes to `fallback` (the
+ * dashboard, which has its own authentication), or is 404. The two routes have no authentication:
+ * bind the listener to loopback or a private network.
  */
 export async function serveMetrics(
   registry: Pick<Registry, 'metrics' | 'contentType'>,
   options: MetricsHttpOptions,
-): Promise<{ server: Server; address: AddressInfo; routes: Map<string, MetricsRoute> }> {
+): Promise<{
+  server: Server;
+  address: AddressInfo;
+  routes: Map<string, MetricsRoute>;
+  /** Stops listening and closes idle connections; resolves once every connection has ended. */
+  close: () => Promise<void>;
+}> {
   const render = sharedResult(() => registry.metrics(), options.cacheMs ?? DEFAULT_METRICS_CACHE_MS);
   const isHealthy = options.isHealthy;
   const check = isHealthy === undefined ? () => Promise.resolve(true) : sharedResult(isHealthy, 0);
@@ -92,29 +115,72 @@ export async function serveMetrics(
     ],
   ]);
   const headersTimeoutMs = options.headersTimeoutMs ?? 2_000;
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const route = req.method === 'GET' ? routes.get(req.url?.split('?')[0] ?? '') : undefined;
+    if (route !== undefined) route(req, res);
+    else if (options.fallback !== undefined)
+      options.fallback(req, res, (req.socket as Partial<{ encrypted: boolean }>).encrypted === true);
+    else res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  };
   // Node checks these timeouts every connectionsCheckingInterval (30 s by default).
-  const server = createServer(
-    { connectionsCheckingInterval: Math.min(1_000, headersTimeoutMs) },
-    (req, res) => {
-      const route = req.method === 'GET' ? routes.get(req.url?.split('?')[0] ?? '') : undefined;
-      if (route === undefined) {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-        return;
-      }
-      route(req, res);
-    },
-  );
-  // A scraper is quick: a slow or idle client does not keep its place.
-  server.headersTimeout = headersTimeoutMs;
-  server.requestTimeout = Math.max(5_000, headersTimeoutMs);
-  server.keepAliveTimeout = 5_000;
-  server.maxConnections = options.maxConnections ?? 16;
+  const settings = { connectionsCheckingInterval: Math.min(1_000, headersTimeoutMs) };
+  const server = createServer(settings, handle);
+  const secure =
+    options.tls === undefined
+      ? undefined
+      : createHttpsServer(
+          {
+            ...settings,
+            minVersion: MIN_TLS_VERSION,
+            SNICallback: (name, done) => {
+              done(null, (options.tls ?? (() => undefined))(name));
+            },
+          },
+          handle,
+        );
+  for (const s of [server, secure]) {
+    if (s === undefined) continue;
+    // A scraper is quick: a slow or idle client does not keep its place.
+    s.headersTimeout = headersTimeoutMs;
+    s.requestTimeout = Math.max(5_000, headersTimeoutMs);
+    s.keepAliveTimeout = 5_000;
+  }
+  const maxConnections = options.maxConnections ?? 16;
+  // With TLS, a plain socket server takes the connections and hands each to the HTTP or the HTTPS
+  // server by its first byte; a client that sends nothing is dropped after the headers timeout.
+  const listener =
+    secure === undefined
+      ? server
+      : createNetServer((socket: Socket) => {
+          socket.setTimeout(headersTimeoutMs, () => socket.destroy());
+          socket.once('data', (first: Buffer) => {
+            socket.setTimeout(0);
+            socket.pause();
+            socket.unshift(first);
+            (first[0] === TLS_HANDSHAKE ? secure : server).emit('connection', socket);
+            socket.resume();
+          });
+        });
+  listener.maxConnections = maxConnections;
+  // Servers that are handed their connections check their timeouts once told they listen.
+  if (listener !== server) for (const s of [server, secure]) s?.emit('listening');
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: options.host, port: options.port }, () => {
-      server.off('error', reject);
+    listener.once('error', reject);
+    listener.listen({ host: options.host, port: options.port }, () => {
+      listener.off('error', reject);
       resolve();
     });
   });
-  return { server, address: server.address() as AddressInfo, routes };
+  const close = (): Promise<void> =>
+    new Promise((resolve) => {
+      listener.close(() => {
+        resolve();
+      });
+      for (const s of [server, secure]) {
+        s?.closeIdleConnections();
+        // Stops the timeout checks of the servers that did not listen themselves.
+        if (s !== listener) s?.close(() => undefined);
+      }
+    });
+  return { server, address: listener.address() as AddressInfo, routes, close };
 }
