@@ -8,7 +8,15 @@
 // build/.build-hash holds a hash of src/, test/, the tsconfig files and package-lock.json.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 const BUILD = 'build';
@@ -76,14 +84,22 @@ const next = `${BUILD}.next-${String(process.pid)}`;
 const old = `${BUILD}.old-${String(process.pid)}`;
 removeLeftovers();
 rmSync(next, { recursive: true, force: true });
-const result = spawnSync(
-  process.execPath,
-  ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json', '--outDir', next],
-  { stdio: 'inherit' },
-);
-if (result.status !== 0) {
-  rmSync(next, { recursive: true, force: true });
-  process.exit(result.status ?? 1);
+const tsc = (project, outDir) => {
+  const args = ['node_modules/typescript/bin/tsc', '-p', project, '--outDir', outDir];
+  const result = spawnSync(process.execPath, args, { stdio: 'inherit' });
+  if (result.status !== 0) {
+    rmSync(next, { recursive: true, force: true });
+    process.exit(result.status ?? 1);
+  }
+};
+tsc('tsconfig.json', next);
+// The dashboard's page (src/dashboard/web) is a browser program of its own: its TypeScript compiles
+// with its own tsconfig (DOM, ES modules) next to the server's files, and its HTML and CSS are
+// copied there, one flat folder that the dashboard's server serves.
+const WEB = join('src', 'dashboard', 'web');
+tsc(join(WEB, 'tsconfig.json'), join(next, WEB));
+for (const name of readdirSync(WEB).filter((f) => /\.(html|css)$/.test(f))) {
+  copyFileSync(join(WEB, name), join(next, WEB, name));
 }
 writeFileSync(join(next, '.build-hash'), hash);
 // The two renames follow each other at once: build/ is missing for the time of two system calls. A
