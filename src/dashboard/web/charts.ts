@@ -109,7 +109,11 @@ export class Charts {
       if (box === null) continue;
       this.#plots.get(spec.id)?.destroy();
       this.#observer.unobserve(box);
-      const plot = new uPlot(optionsOf(spec, box.clientWidth, colour), dataOf(spec, window), box);
+      const plot = new uPlot(
+        optionsOf(spec, box.clientWidth, colour, () => this.#window),
+        dataOf(spec, window),
+        box,
+      );
       this.#plots.set(spec.id, plot);
       this.#observer.observe(box);
     }
@@ -120,7 +124,12 @@ function dataOf(spec: ChartSpec, window: ChartWindow): UPlot.AlignedData {
   return [window.t, ...spec.lines.map((line) => window.values[line.key])];
 }
 
-function optionsOf(spec: ChartSpec, width: number, colour: (name: string) => string): UPlot.Options {
+function optionsOf(
+  spec: ChartSpec,
+  width: number,
+  colour: (name: string) => string,
+  shown: () => ChartWindow | null,
+): UPlot.Options {
   const text = colour('--muted');
   const grid = colour('--grid');
   const scales = [...new Set(spec.lines.map((line) => line.scale))];
@@ -140,9 +149,16 @@ function optionsOf(spec: ChartSpec, width: number, colour: (name: string) => str
     width: Math.max(width, 200),
     height: HEIGHT_PX,
     cursor: { drag: { x: false, y: false } },
-    scales: Object.fromEntries(
-      scales.map((scale) => [scale, { range: (_u, _min, max) => [0, niceMax(max)] }]),
-    ),
+    scales: {
+      // The whole span (15 minutes, 24 hours) up to the newest sample, however few samples there are.
+      x: {
+        range: (_u, min, max) => {
+          const spanS = (shown()?.spanMs ?? 0) / 1000;
+          return spanS > 0 && Number.isFinite(max) ? [max - spanS, max] : [min, max];
+        },
+      },
+      ...Object.fromEntries(scales.map((scale) => [scale, { range: (_u, _min, max) => [0, niceMax(max)] }])),
+    },
     axes,
     series: [
       {},
