@@ -157,8 +157,12 @@ export async function serveMetrics(
             socket.setTimeout(0);
             socket.pause();
             socket.unshift(first);
-            (first[0] === TLS_HANDSHAKE ? secure : server).emit('connection', socket);
-            socket.resume();
+            // The TLS socket reads what is buffered itself; the HTTP parser takes it as 'data'.
+            if (first[0] === TLS_HANDSHAKE) secure.emit('connection', socket);
+            else {
+              server.emit('connection', socket);
+              socket.resume();
+            }
           });
         });
   listener.maxConnections = maxConnections;
