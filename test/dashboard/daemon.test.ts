@@ -89,8 +89,9 @@ test('the state shows a POP3 session and its lock; a kick ends it, but only with
   const state = await stateUntil(url, { auth: ADMIN }, (s) => s.sessions.some((r) => r.user === 'alice'));
   assert.equal(state.admin, 'ops');
   const row = state.sessions.find((r) => r.user === 'alice');
-  assert.equal(row?.state, 'TRANSACTION');
-  assert.equal(row?.where, 'this process');
+  assert.ok(row !== undefined);
+  assert.equal(row.state, 'TRANSACTION');
+  assert.equal(row.where, 'this process');
   assert.deepEqual(
     state.locks.map((l) => l.user),
     ['alice'],
