@@ -1,0 +1,117 @@
+// The dashboard of one node of a cluster shows every node: the sessions of another node (named
+// after it), the nodes alive, and, once that node's session has sent mail, its bytes in the rates
+// (the counters summed over the nodes) and its user among the top users.
+import assert from 'node:assert/strict';
+import { get } from 'node:http';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { hashPassword } from '../../src/auth/passwords/registry.js';
+import type { InitialState } from '../../src/dashboard/web/state.js';
+import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
+import { startRedis } from '../helpers/engines/redis.js';
+import { buildMaildir } from '../helpers/maildir-builder.js';
+import { Pop3TestClient } from '../helpers/pop3-client.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const LIMIT = { timeout: 120_000 };
+/** An admin of the admins file (with --users, the public demo token opens nothing). */
+const TOKEN = 'Cluster-Token-01';
+const ADMIN = 'ops';
+/** How long the state may take to show something: the sampler runs every 2 s, a node answers within 1 s. */
+const STATE_WAIT_MS = 30_000;
+
+async function node(t: TestContext, redisUrl: string, name: string): Promise<RunningDaemon> {
+  const cwd = await tempDir(t);
+  await writeFile(join(cwd, 'users'), 'bob:{PLAIN}pw\n');
+  await writeFile(join(cwd, 'admins'), `${ADMIN}:${await hashPassword(TOKEN, 'SSHA256')}\n`, { mode: 0o600 });
+  await buildMaildir(join(cwd, 'mail'), 'bob', [{ content: 'Subject: hi\r\n\r\nHello from node B.\r\n' }]);
+  const d = await startDaemon(t, {
+    cwd,
+    args: [
+      ...['--users', 'users', '--admins', 'admins', '--listen', '127.0.0.1', '-p', '0', '-m', 'mail'],
+      ...['--cluster', redisUrl, '--node-name', name, '--metrics-listen', '127.0.0.1:0'],
+    ],
+  });
+  t.after(() => d.stop());
+  return d;
+}
+
+/** `GET /api/state` as the admin. */
+function getState(url: string): Promise<InitialState> {
+  const auth = `Basic ${Buffer.from(`${ADMIN}:${TOKEN}`).toString('base64')}`;
+  return new Promise((resolve, reject) => {
+    get(new URL('/api/state', url), { headers: { authorization: auth }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        if (res.statusCode === 200) resolve(JSON.parse(body) as InitialState);
+        else reject(new Error(`GET /api/state: ${String(res.statusCode)} ${body}`));
+      });
+    }).on('error', reject);
+  });
+}
+
+/** The state, asked again until `predicate` holds; fails with the last state past a deadline. */
+async function stateWhen(url: string, predicate: (s: InitialState) => boolean): Promise<InitialState> {
+  const deadline = Date.now() + STATE_WAIT_MS;
+  for (;;) {
+    const state = await getState(url);
+    if (predicate(state)) return state;
+    if (Date.now() > deadline) assert.fail(`the state never matched:\n${JSON.stringify(state)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+test(
+  "node A's dashboard shows node B's session, both nodes, B's bytes in the rates and B's user among the top",
+  LIMIT,
+  async (t) => {
+    const redis = await startRedis(t);
+    const a = await node(t, redis.url, 'node-a');
+    const b = await node(t, redis.url, 'node-b');
+    const url = String((await a.waitForLog((e) => e.msg.startsWith('dashboard on')))['url']);
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+
+    const client = await Pop3TestClient.connect(b.port);
+    t.after(() => {
+      client.close();
+    });
+    await client.login('bob', 'pw');
+
+    // B's monitor joins the cluster shortly after its start: asked again until it answers.
+    const open = await stateWhen(url, (s) => s.sessions.some((r) => r.user === 'bob'));
+    assert.equal(open.sessionsTotal, 1);
+    const [row] = open.sessions;
+    assert.ok(row !== undefined);
+    assert.equal(row.where, 'node-b');
+    assert.equal(row.state, 'TRANSACTION');
+    assert.deepEqual(open.locks, [{ user: 'bob', holder: '127.0.0.1 (node-b)', since: row.since }]);
+    assert.deepEqual([...open.facts.nodes].sort(), ['node-a', 'node-b']);
+    assert.deepEqual(open.facts.nodesMissing, []);
+
+    const retr = await client.multi('RETR 1');
+    assert.match(retr.status, /^\+OK/);
+    assert.ok(retr.lines.includes('Hello from node B.'));
+    assert.match(await client.command('QUIT'), /^\+OK/);
+
+    // Nobody connected to A: every byte in A's rates was sent by B.
+    const after = await stateWhen(
+      url,
+      (s) =>
+        s.sessionsTotal === 0 &&
+        s.fine.values.bytesOut.some((v) => v > 0) &&
+        s.topUsers.some((u) => u.user === 'bob'),
+    );
+    assert.ok(
+      after.fine.values.retr.some((v) => v > 0),
+      JSON.stringify(after.fine),
+    );
+    assert.deepEqual(
+      after.topUsers.map((u) => u.user),
+      ['bob'],
+    );
+    assert.ok(after.topUsers.every((u) => u.bytes > 0));
+  },
+);

@@ -1,0 +1,80 @@
+// The dashboard of a daemon with --workers 2: each session says which worker process serves it,
+// and so does the lock of its maildrop.
+import assert from 'node:assert/strict';
+import { get } from 'node:http';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { hashPassword } from '../../src/auth/passwords/registry.js';
+import type { InitialState } from '../../src/dashboard/web/state.js';
+import { startDaemon } from '../helpers/daemon.js';
+import { buildMaildir } from '../helpers/maildir-builder.js';
+import { Pop3TestClient } from '../helpers/pop3-client.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const LIMIT = { timeout: 120_000 };
+/** An admin of the admins file (with --users, the public demo token opens nothing). */
+const TOKEN = 'Workers-Token-01';
+const ADMIN = 'ops';
+/** The sampler runs every 2 s: a few of its samples. */
+const STATE_WAIT_MS = 20_000;
+
+/** `GET /api/state` as the admin. */
+function getState(url: string): Promise<InitialState> {
+  const auth = `Basic ${Buffer.from(`${ADMIN}:${TOKEN}`).toString('base64')}`;
+  return new Promise((resolve, reject) => {
+    get(new URL('/api/state', url), { headers: { authorization: auth }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => {
+        if (res.statusCode === 200) resolve(JSON.parse(body) as InitialState);
+        else reject(new Error(`GET /api/state: ${String(res.statusCode)} ${body}`));
+      });
+    }).on('error', reject);
+  });
+}
+
+test("with --workers 2, a session's row and its lock name the worker that serves it", LIMIT, async (t) => {
+  const cwd = await tempDir(t);
+  await writeFile(join(cwd, 'users'), 'alice:{PLAIN}pw\n');
+  await writeFile(join(cwd, 'admins'), `${ADMIN}:${await hashPassword(TOKEN, 'SSHA256')}\n`, { mode: 0o600 });
+  await buildMaildir(join(cwd, 'mail'), 'alice', [{ content: 'Subject: hi\r\n\r\nhello\r\n' }]);
+  const d = await startDaemon(t, {
+    cwd,
+    args: [
+      ...['--users', 'users', '--admins', 'admins', '--listen', '127.0.0.1', '-p', '0', '-m', 'mail'],
+      ...['--workers', '2', '--metrics-listen', '127.0.0.1:0'],
+    ],
+  });
+  t.after(() => d.stop());
+  const url = String((await d.waitForLog((e) => e.msg.startsWith('dashboard on')))['url']);
+
+  const client = await Pop3TestClient.connect(d.port);
+  t.after(() => {
+    client.close();
+  });
+  const since = d.logs.length;
+  await client.login('alice', 'pw');
+  // The worker that served the login logged it, with its pid.
+  const pid = (await d.waitForLog((e) => e.msg === 'login' && e['user'] === 'alice', { since }))['pid'];
+  assert.equal(typeof pid, 'number');
+  assert.notEqual(pid, d.pid);
+
+  const deadline = Date.now() + STATE_WAIT_MS;
+  let state = await getState(url);
+  while (!state.sessions.some((r) => r.user === 'alice')) {
+    if (Date.now() > deadline) assert.fail(`alice's session never showed:\n${JSON.stringify(state)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    state = await getState(url);
+  }
+  const where = `worker ${String(pid)}`;
+  assert.equal(state.sessionsTotal, 1);
+  const [row] = state.sessions;
+  assert.ok(row !== undefined);
+  assert.equal(row.where, where);
+  assert.equal(row.state, 'TRANSACTION');
+  assert.deepEqual(state.locks, [{ user: 'alice', holder: `127.0.0.1 (${where})`, since: row.since }]);
+  assert.equal(state.facts.workers, 2);
+  assert.deepEqual(state.facts.nodes, []);
+});
