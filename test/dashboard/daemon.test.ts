@@ -2,39 +2,23 @@
 // else), the page's headers, the kick and its CSRF defence, and where the page is served: plain
 // HTTP on loopback, HTTPS only (the POP3 certificate) or not at all elsewhere.
 import assert from 'node:assert/strict';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { hashPassword } from '../../src/auth/passwords/registry.js';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
-import { dashboardUrl, fetchText, stateUntil } from '../helpers/dashboard.js';
-import { buildMaildir } from '../helpers/maildir-builder.js';
+import {
+  DASHBOARD_ADMIN,
+  dashboardDaemon,
+  dashboardUrl,
+  fetchText,
+  stateUntil,
+} from '../helpers/dashboard.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { usePki } from '../tls/certs.js';
 
 const pki = await usePki();
-const TOKEN = 'dash-token-16chr';
-const ADMIN = ['ops', TOKEN] as const;
-
-/** A daemon with users (alice), one message, an admins file (ops) and the metrics listener on `metrics`. */
-async function daemon(
-  t: TestContext,
-  metrics: string,
-  extra: readonly string[] = [],
-): Promise<RunningDaemon> {
-  const cwd = await tempDir(t);
-  await writeFile(join(cwd, 'users'), 'alice:{PLAIN}pw\n');
-  await buildMaildir(join(cwd, 'mail'), 'alice', [{ content: 'Subject: hi\r\n\r\nhello\r\n' }]);
-  await writeFile(join(cwd, 'admins'), `ops:${await hashPassword(TOKEN, 'SSHA256')}\n`, { mode: 0o600 });
-  const args = ['--users', 'users', '-m', 'mail', '--listen', '127.0.0.1', '-p', '0', '--monitor-port', '0'];
-  const d = await startDaemon(t, {
-    cwd,
-    args: [...args, '--admins', 'admins', '--workers', '1', '--metrics-listen', metrics, ...extra],
-  });
-  t.after(() => d.stop());
-  return d;
-}
+const ADMIN = DASHBOARD_ADMIN;
+const TOKEN = ADMIN[1];
 
 async function withCert(t: TestContext): Promise<string[]> {
   const dir = await tempDir(t);
@@ -44,7 +28,7 @@ async function withCert(t: TestContext): Promise<string[]> {
 }
 
 test('on loopback: only an admin name with its token opens the page; /metrics and /healthz stay open', async (t) => {
-  const d = await daemon(t, '127.0.0.1:0');
+  const d = await dashboardDaemon(t, '127.0.0.1:0');
   const url = await dashboardUrl(d);
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
   const refused = async (path: string, auth?: readonly [string, string]): Promise<void> => {
@@ -79,7 +63,7 @@ test('on loopback: only an admin name with its token opens the page; /metrics an
 });
 
 test('the state shows a POP3 session and its lock; a kick ends it, but only with the page CSRF token', async (t) => {
-  const d = await daemon(t, '127.0.0.1:0');
+  const d = await dashboardDaemon(t, '127.0.0.1:0');
   const url = await dashboardUrl(d);
   const client = await Pop3TestClient.connect(d.port);
   t.after(() => {
@@ -139,7 +123,7 @@ test('the state shows a POP3 session and its lock; a kick ends it, but only with
 });
 
 test('off loopback without a certificate: no dashboard, and a line that says why; /metrics as before', async (t) => {
-  const d = await daemon(t, '0.0.0.0:0');
+  const d = await dashboardDaemon(t, '0.0.0.0:0');
   const line = await d.waitForLog((e) => e.msg.startsWith('dashboard off'));
   assert.match(line.msg, /not on loopback.*no certificate/);
   const { port } = await d.waitForLog((e) => e.msg === 'metrics listening');
@@ -150,7 +134,7 @@ test('off loopback without a certificate: no dashboard, and a line that says why
 });
 
 test('off loopback with the POP3 certificate: the page over HTTPS only, /metrics over both', async (t) => {
-  const d = await daemon(t, '0.0.0.0:0', await withCert(t));
+  const d = await dashboardDaemon(t, '0.0.0.0:0', await withCert(t));
   const url = await dashboardUrl(d);
   assert.match(url, /^https:\/\/0\.0\.0\.0:\d+\/$/);
   const port = new URL(url).port;
@@ -174,7 +158,7 @@ test('off loopback with the POP3 certificate: the page over HTTPS only, /metrics
 });
 
 test('wrong credentials are throttled: past a few, even the right ones wait their turn', async (t) => {
-  const d = await daemon(t, '127.0.0.1:0');
+  const d = await dashboardDaemon(t, '127.0.0.1:0');
   const url = await dashboardUrl(d);
   let answer;
   let guesses = 0;

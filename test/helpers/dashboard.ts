@@ -1,7 +1,40 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { InitialState } from '../../src/dashboard/web/state.js';
-import type { RunningDaemon } from './daemon.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { hashPassword } from '../../src/auth/passwords/registry.js';
+import { startDaemon, type RunningDaemon } from './daemon.js';
+import { buildMaildir } from './maildir-builder.js';
+import { tempDir } from './temp-dir.js';
+
+/** The admin of {@link dashboardDaemon}: name and token. */
+export const DASHBOARD_ADMIN = ['ops', 'dash-token-16chr'] as const;
+
+/**
+ * A daemon with users alice and bob (password pw, one message each), an admins file (ops), one
+ * process unless `extra` says otherwise, and the metrics listener, with the dashboard, on `metrics`.
+ */
+export async function dashboardDaemon(
+  t: TestContext,
+  metrics: string,
+  extra: readonly string[] = [],
+): Promise<RunningDaemon> {
+  const cwd = await tempDir(t);
+  await writeFile(join(cwd, 'users'), 'alice:{PLAIN}pw\nbob:{PLAIN}pw\n');
+  for (const user of ['alice', 'bob'])
+    await buildMaildir(join(cwd, 'mail'), user, [{ content: `Subject: for ${user}\r\n\r\nhello\r\n` }]);
+  const [admin, token] = DASHBOARD_ADMIN;
+  await writeFile(join(cwd, 'admins'), `${admin}:${await hashPassword(token, 'SSHA256')}\n`, { mode: 0o600 });
+  const args = ['--users', 'users', '-m', 'mail', '--listen', '127.0.0.1', '-p', '0', '--monitor-port', '0'];
+  const d = await startDaemon(t, {
+    cwd,
+    args: [...args, '--admins', 'admins', '--workers', '1', '--metrics-listen', metrics, ...extra],
+  });
+  t.after(() => d.stop());
+  return d;
+}
 
 export interface HttpAnswer {
   readonly status: number;
