@@ -2,13 +2,13 @@
 // after it), the nodes alive, and, once that node's session has sent mail, its bytes in the rates
 // (the counters summed over the nodes) and its user among the top users.
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { hashPassword } from '../../src/auth/passwords/registry.js';
 import type { InitialState } from '../../src/dashboard/web/state.js';
 import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
+import { dashboardUrl, stateUntil } from '../helpers/dashboard.js';
 import { startRedis } from '../helpers/engines/redis.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
@@ -37,32 +37,9 @@ async function node(t: TestContext, redisUrl: string, name: string): Promise<Run
   return d;
 }
 
-/** `GET /api/state` as the admin. */
-function getState(url: string): Promise<InitialState> {
-  const auth = `Basic ${Buffer.from(`${ADMIN}:${TOKEN}`).toString('base64')}`;
-  return new Promise((resolve, reject) => {
-    get(new URL('/api/state', url), { headers: { authorization: auth }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => {
-        if (res.statusCode === 200) resolve(JSON.parse(body) as InitialState);
-        else reject(new Error(`GET /api/state: ${String(res.statusCode)} ${body}`));
-      });
-    }).on('error', reject);
-  });
-}
-
-/** The state, asked again until `predicate` holds; fails with the last state past a deadline. */
-async function stateWhen(url: string, predicate: (s: InitialState) => boolean): Promise<InitialState> {
-  const deadline = Date.now() + STATE_WAIT_MS;
-  for (;;) {
-    const state = await getState(url);
-    if (predicate(state)) return state;
-    if (Date.now() > deadline) assert.fail(`the state never matched:\n${JSON.stringify(state)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
+/** The state of the dashboard at `url`, asked again until `predicate` holds. */
+const stateWhen = (url: string, predicate: (s: InitialState) => boolean): Promise<InitialState> =>
+  stateUntil(url, { auth: [ADMIN, TOKEN] }, predicate, STATE_WAIT_MS);
 
 test(
   "node A's dashboard shows node B's session, both nodes, B's bytes in the rates and B's user among the top",
@@ -71,7 +48,7 @@ test(
     const redis = await startRedis(t);
     const a = await node(t, redis.url, 'node-a');
     const b = await node(t, redis.url, 'node-b');
-    const url = String((await a.waitForLog((e) => e.msg.startsWith('dashboard on')))['url']);
+    const url = await dashboardUrl(a);
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
 
     const client = await Pop3TestClient.connect(b.port);

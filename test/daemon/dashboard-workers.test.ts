@@ -1,13 +1,12 @@
 // The dashboard of a daemon with --workers 2: each session says which worker process serves it,
 // and so does the lock of its maildrop.
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { hashPassword } from '../../src/auth/passwords/registry.js';
-import type { InitialState } from '../../src/dashboard/web/state.js';
 import { startDaemon } from '../helpers/daemon.js';
+import { dashboardUrl, stateUntil } from '../helpers/dashboard.js';
 import { buildMaildir } from '../helpers/maildir-builder.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -18,22 +17,6 @@ const TOKEN = 'Workers-Token-01';
 const ADMIN = 'ops';
 /** The sampler runs every 2 s: a few of its samples. */
 const STATE_WAIT_MS = 20_000;
-
-/** `GET /api/state` as the admin. */
-function getState(url: string): Promise<InitialState> {
-  const auth = `Basic ${Buffer.from(`${ADMIN}:${TOKEN}`).toString('base64')}`;
-  return new Promise((resolve, reject) => {
-    get(new URL('/api/state', url), { headers: { authorization: auth }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => {
-        if (res.statusCode === 200) resolve(JSON.parse(body) as InitialState);
-        else reject(new Error(`GET /api/state: ${String(res.statusCode)} ${body}`));
-      });
-    }).on('error', reject);
-  });
-}
 
 test("with --workers 2, a session's row and its lock name the worker that serves it", LIMIT, async (t) => {
   const cwd = await tempDir(t);
@@ -48,7 +31,7 @@ test("with --workers 2, a session's row and its lock name the worker that serves
     ],
   });
   t.after(() => d.stop());
-  const url = String((await d.waitForLog((e) => e.msg.startsWith('dashboard on')))['url']);
+  const url = await dashboardUrl(d);
 
   const client = await Pop3TestClient.connect(d.port);
   t.after(() => {
@@ -61,13 +44,12 @@ test("with --workers 2, a session's row and its lock name the worker that serves
   assert.equal(typeof pid, 'number');
   assert.notEqual(pid, d.pid);
 
-  const deadline = Date.now() + STATE_WAIT_MS;
-  let state = await getState(url);
-  while (!state.sessions.some((r) => r.user === 'alice')) {
-    if (Date.now() > deadline) assert.fail(`alice's session never showed:\n${JSON.stringify(state)}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    state = await getState(url);
-  }
+  const state = await stateUntil(
+    url,
+    { auth: [ADMIN, TOKEN] },
+    (s) => s.sessions.some((r) => r.user === 'alice'),
+    STATE_WAIT_MS,
+  );
   const where = `worker ${String(pid)}`;
   assert.equal(state.sessionsTotal, 1);
   const [row] = state.sessions;
