@@ -284,10 +284,8 @@ export class Pop3Server extends EventEmitter<Pop3ServerEvents> {
       this.#slots.release(key);
       this.stats.connectionsOpen -= 1;
       const remote = closed.remoteAddress;
-      if (closed.user !== undefined) {
-        this.stats.userTraffic.add(closed.user, conn.session.bytesOut);
-        log.info({ user: closed.user, remote, ...closed.summary }, 'logout');
-      }
+      this.stats.recordClose(closed.user, conn.session.bytesOut);
+      if (closed.user !== undefined) log.info({ user: closed.user, remote, ...closed.summary }, 'logout');
       log.info(
         { user: closed.user, remote, reason: closed.reason, ms: closed.durationMs },
         'connection closed',

@@ -39,6 +39,11 @@ export class ServerStats {
   /** Bytes sent to each user's finished sessions over the last 24 hours (the dashboard's top users). */
   readonly userTraffic = new UserTraffic();
 
+  /** A connection ended: its bytes count for its user's traffic (none before login). */
+  recordClose(user: string | undefined, bytesOut: number): void {
+    if (user !== undefined) this.userTraffic.add(user, bytesOut);
+  }
+
   recordLogin(method: string, isSuccess: boolean): void {
     let counts = this.logins.get(method);
     if (counts === undefined) {
