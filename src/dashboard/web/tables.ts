@@ -72,14 +72,14 @@ export function renderSessions(
     if (session.user === null) delete row.dataset['user'];
     else row.dataset['user'] = session.user;
     setCell(row, 0, session.user ?? '–');
-    setCell(row, 1, session.address);
-    setCell(row, 2, session.state);
-    setCell(row, 3, formatDuration(now - session.since), clock(session.since));
-    setCell(row, 4, formatBytes(session.bytesOut));
-    setCell(row, 5, formatBytes(session.bytesIn));
-    setCell(row, 6, session.where);
-    setCell(row, 7, '');
+    // The kick button next to the name: on a phone it is in view without scrolling the table.
     updateKickButton(row, session.user, kick);
+    setCell(row, 2, session.address);
+    setCell(row, 3, session.state);
+    setCell(row, 4, formatDuration(now - session.since), clock(session.since));
+    setCell(row, 5, formatBytes(session.bytesOut));
+    setCell(row, 6, formatBytes(session.bytesIn));
+    setCell(row, 7, session.where);
     if (body.rows[at] !== row) body.insertBefore(row, body.rows[at] ?? null);
     at += 1;
   }
@@ -90,8 +90,10 @@ export function renderSessions(
   byId('sessions-empty').hidden = total > 0;
 }
 
+/** The kick button of a row (cell 1), made once and updated in place, so that it keeps its focus. */
 function updateKickButton(row: HTMLTableRowElement, user: string | null, kick: KickState): void {
-  const cell = row.cells[7];
+  while (row.cells.length <= 1) row.insertCell();
+  const cell = row.cells[1];
   if (cell === undefined) return;
   let button = cell.querySelector('button');
   if (user === null) {
