@@ -71,7 +71,8 @@ export class UserTraffic {
   #rotate(): void {
     const hour = Math.floor(this.#now() / HOUR_MS);
     if (hour === this.#hour) return;
-    if (this.#hour !== -1 && this.#current.size > 0) this.#past.push({ hour: this.#hour, bytes: this.#current });
+    if (this.#hour !== -1 && this.#current.size > 0)
+      this.#past.push({ hour: this.#hour, bytes: this.#current });
     this.#hour = hour;
     this.#current = new Map();
     this.#past = this.#past.filter((bucket) => bucket.hour > hour - HOURS);
