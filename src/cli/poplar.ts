@@ -41,7 +41,8 @@ Options:
                         <maildir>/.poplar-admins, created with the admin root and the
                         token 123456789abcdef1 (monitor on loopback only)
       --metrics-listen ADDR:PORT
-                        serve Prometheus metrics at http://ADDR:PORT/metrics
+                        serve Prometheus metrics at http://ADDR:PORT/metrics, and the
+                        dashboard at / (monitor admins log in; HTTPS only off loopback)
       --tls-cert FILE   PEM certificate (chain): offers STLS, and POP3S with --tls-port
       --tls-key FILE    PEM private key for it
       --tls-port PORT   implicit TLS port (POP3S, conventionally 995)
