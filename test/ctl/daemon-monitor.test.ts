@@ -261,14 +261,15 @@ test(
         const received =
           (await session(d, 'alice', 'alice-pw-7')) + (await session(d, 'alice', 'alice-pw-7'));
 
-        const [metrics, missing, historic, bytes] = await Promise.all([
+        const [metrics, dashboard, historic, bytes] = await Promise.all([
           httpGet(metricsPort, '/metrics'),
           httpGet(metricsPort, '/'),
           ctl(['-C', token]),
           ctl(['-b', token]),
         ]);
         assert.equal(metrics.status, 200);
-        assert.equal(missing.status, 404);
+        // `/` is the dashboard: an admin's name and token first.
+        assert.equal(dashboard.status, 401);
         assertOk(historic, 'historic connections: 2\n');
         assertOk(bytes, `transferred bytes: ${received}\n`);
         assert.equal(sample(metrics.body, 'pop3_connections_total'), 2);
