@@ -36,7 +36,10 @@ export interface UserDirectory {
  * A session as the monitor lists it; `node`: the node that serves it, with `--cluster`; `worker`:
  * the pid of the worker process that serves it, with `--workers`.
  */
-export type MonitoredSession = SessionSnapshot & { readonly node?: string; readonly worker?: number | undefined };
+export type MonitoredSession = SessionSnapshot & {
+  readonly node?: string;
+  readonly worker?: number | undefined;
+};
 
 /** The POP3 side the monitor reads and steers: a `Pop3Server`, or the primary's pool of workers. */
 export interface MonitoredPop3 {

@@ -100,6 +100,9 @@ test(
       'bin/poplar.js',
       'build/src/index.js',
       'build/src/index.d.ts',
+      'build/src/dashboard/web/index.html',
+      'build/src/dashboard/web/dashboard.css',
+      'build/src/dashboard/web/dashboard.js',
     ]) {
       assert.ok(files.has(needed), `${needed} is not in the package`);
     }
@@ -159,12 +162,27 @@ test(
     assert.match(hashed, /^alice:\{PBKDF2\}\S+\n$/);
 
     // The demo, started with npx in the app folder, read with curl and asked with poplarctl.
-    const server = spawn('npx', ['--offline', 'poplar', '-p', '0', '--monitor-port', '0', '--workers', '1'], {
-      cwd: app,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // a process group of its own, killed whole if the test fails
-    });
+    const server = spawn(
+      'npx',
+      [
+        '--offline',
+        'poplar',
+        '-p',
+        '0',
+        '--monitor-port',
+        '0',
+        '--workers',
+        '1',
+        '--metrics-listen',
+        '127.0.0.1:0',
+      ],
+      {
+        cwd: app,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // a process group of its own, killed whole if the test fails
+      },
+    );
     const serverExit = exitOf(server);
     const logs = watchLogs(server);
     t.after(async () => {
@@ -183,6 +201,21 @@ test(
       { cwd: app, env },
     );
     assert.equal(ctl, 'historic connections: 1\n');
+    // The dashboard's page and uPlot, served from the installed package.
+    const dashboard = await logs.waitFor((e) => e['msg'] === 'metrics listening');
+    for (const path of ['/', '/dashboard.js', '/uplot.js']) {
+      const { stdout: status }: { stdout: string } = await run(curl, [
+        '-sS',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '-u',
+        'root:123456789abcdef1',
+        `http://127.0.0.1:${String(dashboard['port'])}${path}`,
+      ]);
+      assert.equal(status, '200', path);
+    }
     // SIGTERM to npx's PID, as an operator sends it: npx and its `sh -c` end without passing it on,
     // and the server, having lost its parent, stops cleanly rather than serving on as an orphan.
     const outputClosed = new Promise((resolve) => server.stdout.once('close', resolve));
