@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
-import { DEFAULT_ADMIN_TOKEN, TOKEN_PATTERN, type AdminStore } from '../monitor/admins.js';
+import type { AdminStore } from '../monitor/admins.js';
 import { TokenThrottle, type TokenThrottleOptions } from '../monitor/token-throttle.js';
 import { addressKey } from '../pop3/throttle.js';
 
@@ -86,9 +86,7 @@ export class DashboardAuth {
   }
 
   async #verify({ name, secret }: { name: string; secret: string }): Promise<string | undefined> {
-    if (!TOKEN_PATTERN.test(secret)) return undefined;
-    if (this.#refusesDefaultToken && secret === DEFAULT_ADMIN_TOKEN) return undefined;
-    const holder = await this.#admins.verify(secret);
+    const holder = await this.#admins.holderOf(secret, this.#refusesDefaultToken);
     return holder !== undefined && holder === name ? holder : undefined;
   }
 

@@ -135,8 +135,7 @@ export async function handleRequest(
 ): Promise<MonitorResponse> {
   const { logger } = backends;
   const token = request.token.toString('latin1');
-  const isRefused = backends.refusesDefaultToken && token === DEFAULT_ADMIN_TOKEN;
-  const admin = TOKEN_PATTERN.test(token) && !isRefused ? await backends.admins.verify(token) : undefined;
+  const admin = await backends.admins.holderOf(token, backends.refusesDefaultToken);
   if (admin === undefined) {
     // Logged by the server, which throttles wrong tokens per address and aggregates their lines.
     return { status: 'authFailed', data: Buffer.alloc(0) };
