@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
-import type { MonitoredPop3, MonitoredSession } from '../monitor/handlers.js';
-import { countersOf, type CounterName, type Counters } from '../pop3/stats.js';
+import { topUsersOf, totalsOf, type MonitoredPop3, type MonitoredSession } from '../monitor/handlers.js';
+import type { CounterName, Counters } from '../pop3/stats.js';
 import { sumUserBytes, topOf, TOP_USERS_REPORTED, type UserBytes } from '../pop3/user-traffic.js';
 import type { ClusterConnection } from './redis.js';
 
@@ -157,7 +157,7 @@ export class ClusterMonitoredPop3 implements MonitoredPop3 {
 
   /** The counters of every node: this one's now, the others' as of their last answer. */
   get totals(): Counters {
-    const sum = countersOf(this.#local.totals ?? this.#local.stats);
+    const sum = totalsOf(this.#local);
     for (const { counters } of this.#figures.values())
       for (const key of Object.keys(sum) as CounterName[]) sum[key] += counters[key] ?? 0;
     return sum;
@@ -165,7 +165,7 @@ export class ClusterMonitoredPop3 implements MonitoredPop3 {
 
   /** The users with the most bytes over the last 24 hours on every node. */
   topUsers(): readonly UserBytes[] {
-    const here = this.#local.topUsers?.() ?? this.#local.stats.userTraffic.top(TOP_USERS_REPORTED);
+    const here = topUsersOf(this.#local);
     const there = [...this.#figures.values()].map((f) => f.topUsers);
     return topOf(sumUserBytes([here, ...there]), TOP_USERS_REPORTED);
   }
@@ -302,9 +302,13 @@ export class ClusterMonitoredPop3 implements MonitoredPop3 {
           .sessions()
           .slice(0, MAX_SESSIONS_PER_ANSWER)
           .map((s) => ({ ...s, node }));
-        const counters = countersOf(this.#local.totals ?? this.#local.stats);
-        const topUsers = this.#local.topUsers?.() ?? this.#local.stats.userTraffic.top(TOP_USERS_REPORTED);
-        answer = { id: ask.id, node, sessions, counters, topUsers };
+        answer = {
+          id: ask.id,
+          node,
+          sessions,
+          counters: totalsOf(this.#local),
+          topUsers: topUsersOf(this.#local),
+        };
       } else if (ask.kind === 'end' && typeof ask.user === 'string') {
         const ended = await this.#local.endSessionsOf(ask.user, ask.message);
         if (ended > 0)

@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js';
-import type { MonitoredPop3, MonitoredSession } from '../monitor/handlers.js';
-import { countersOf, type Counters } from '../pop3/stats.js';
-import { sumUserBytes, topOf, TOP_USERS_REPORTED } from '../pop3/user-traffic.js';
+import { topUsersOf, totalsOf, type MonitoredPop3, type MonitoredSession } from '../monitor/handlers.js';
+import type { Counters } from '../pop3/stats.js';
+import { sumUserBytes, topOf } from '../pop3/user-traffic.js';
 import { asError } from '../errors.js';
 import { History, mergePoints, pointBetween, round } from './history.js';
 import type { Facts, InitialState, Live, LockRow, Point, SessionRow, Update } from './web/state.js';
@@ -104,7 +104,7 @@ export class Sampler {
       logger.debug({ err: asError(error) }, 'dashboard: refresh failed');
     }
     const t = this.#now();
-    const counters = countersOf(pop3.totals ?? pop3.stats);
+    const counters = totalsOf(pop3);
     const sessions = pop3.sessions();
     const fine: Point[] = [];
     const coarse: Point[] = [];
@@ -148,7 +148,7 @@ export class Sampler {
       .slice(0, MAX_SESSION_ROWS)
       .map((s) => ({ user: s.user ?? '', holder: `${s.remoteAddress} (${whereOf(s)})`, since: s.startedAt }));
     // Finished sessions over the last 24 hours, and the bytes of those still open.
-    const finished = pop3.topUsers?.() ?? pop3.stats.userTraffic.top(TOP_USERS_REPORTED);
+    const finished = topUsersOf(pop3);
     const open = all.flatMap((s) => (s.user === undefined ? [] : [[s.user, s.bytesOut] as const]));
     const topUsers = topOf(sumUserBytes([finished, open]), TOP_USERS_SHOWN).map(([user, bytes]) => ({
       user,

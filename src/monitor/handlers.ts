@@ -7,8 +7,8 @@ import { preparePassword } from '../auth/passwords/prepare.js';
 import type { Logger } from '../log.js';
 import type { Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
-import type { Counters, ServerStats } from '../pop3/stats.js';
-import type { UserBytes } from '../pop3/user-traffic.js';
+import { countersOf, type CounterName, type Counters, type ServerStats } from '../pop3/stats.js';
+import { TOP_USERS_REPORTED, type UserBytes } from '../pop3/user-traffic.js';
 import { DEFAULT_ADMIN_TOKEN, TOKEN_PATTERN, type AdminStore } from './admins.js';
 import { nameList } from './name-list.js';
 import { uint32, uint64 } from './protocol/encode.js';
@@ -65,6 +65,14 @@ export interface MonitoredPop3 {
    */
   topUsers?(): readonly UserBytes[];
 }
+
+/** A copy of the counters of `pop3`: summed over every node with `--cluster`, else its `stats`. */
+export const totalsOf = (pop3: MonitoredPop3): Record<CounterName, number> =>
+  countersOf(pop3.totals ?? pop3.stats);
+
+/** The users with the most bytes over the last 24 hours (finished sessions) that `pop3` knows. */
+export const topUsersOf = (pop3: MonitoredPop3): readonly UserBytes[] =>
+  pop3.topUsers?.() ?? pop3.stats.userTraffic.top(TOP_USERS_REPORTED);
 
 /** What the monitor reads and steers. */
 export interface MonitorBackends {
