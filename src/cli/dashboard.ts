@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { SecureContext } from 'node:tls';
 import type { pino } from 'pino';
-import type { DaemonConfig } from '../config/config.js';
+import { formatHostPort, type DaemonConfig } from '../config/config.js';
 import { isUserdbUrl } from '../config/scale-out.js';
 import { loadAssets } from '../dashboard/assets.js';
 import { DashboardAuth } from '../dashboard/auth.js';
@@ -49,7 +49,7 @@ export function configSummary(
 ): [string, string][] {
   const users = config.users;
   const pairs: [string, string | undefined][] = [
-    ['POP3', addresses.map((a) => `${hostPart(a.address)}:${String(a.port)}`).join(', ')],
+    ['POP3', addresses.map((a) => formatHostPort(a.address, a.port)).join(', ')],
     ['POP3S port', config.tlsPort === undefined ? 'none' : String(config.tlsPort)],
     ['mail root', resolve(config.maildir)],
     [
@@ -68,9 +68,6 @@ export function configSummary(
   ];
   return pairs.filter((p): p is [string, string] => p[1] !== undefined);
 }
-
-/** An address as the host part of a URL or `host:port`. */
-export const hostPart = (address: string): string => (address.includes(':') ? `[${address}]` : address);
 
 /** The default certificate's subject and end of validity, read again only when it changes. */
 function certificateFacts(tls: () => Pop3TlsOptions | undefined): () => Facts['certificate'] {

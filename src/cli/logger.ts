@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import pretty from 'pino-pretty';
-import type { LogFormat } from '../config/config.js';
+import { formatHostPort, type LogFormat } from '../config/config.js';
 
 /** Fields every JSON entry has and a text line leaves out (the time and level lead the line). */
 const HIDDEN_IN_TEXT = new Set(['level', 'time', 'msg', 'pid', 'hostname', 'name']);
@@ -47,9 +47,7 @@ function textValue(value: unknown): string {
     return JSON.stringify((value as { message: string }).message);
   // Listening addresses: 127.0.0.1:1100,[::1]:1100.
   if (Array.isArray(value) && value.length > 0 && value.every(isAddress))
-    return value
-      .map((a) => (a.address.includes(':') ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`))
-      .join(',');
+    return value.map((a) => formatHostPort(a.address, a.port)).join(',');
   return JSON.stringify(value);
 }
 

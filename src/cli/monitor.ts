@@ -1,8 +1,8 @@
 import type { pino } from 'pino';
 import { hashPassword } from '../auth/passwords/registry.js';
-import { DEFAULT_MONITOR_LISTEN, type DaemonConfig } from '../config/config.js';
+import { DEFAULT_MONITOR_LISTEN, formatHostPort, type DaemonConfig } from '../config/config.js';
 import { serveMetrics } from '../metrics/http.js';
-import { hostPart, type DashboardMount } from './dashboard.js';
+import type { DashboardMount } from './dashboard.js';
 import { createBuildInfoRegistry } from '../metrics/registry.js';
 import { AdminStore, DEFAULT_ADMIN, DEFAULT_ADMIN_TOKEN, TOKEN_SCHEME } from '../monitor/admins.js';
 import type { ReloadReport } from '../monitor/handlers.js';
@@ -150,7 +150,7 @@ export async function startMetrics(
   logger.info({ address: address.address, port: address.port }, 'metrics listening');
   if (dashboard !== undefined)
     dashboard.logger.info(
-      { url: `${dashboard.scheme}://${hostPart(address.address)}:${String(address.port)}/` },
+      { url: `${dashboard.scheme}://${formatHostPort(address.address, address.port)}/` },
       'dashboard on: log in with a monitor admin name and token',
     );
   return {

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { resolveConfig, type DaemonConfig } from '../config/config.js';
+import { formatHostPort, resolveConfig, type DaemonConfig } from '../config/config.js';
 import type { OAuthConfig } from '../config/oauth.js';
 import type { UserPolicyOverrides } from '../policy.js';
 import { formatPolicyValue, POLICY_FIELDS, POLICY_KEYS } from '../policy-fields.js';
@@ -76,9 +76,7 @@ export function printConfig(config: DaemonConfig, heading: string): string {
   const metrics = config.metricsListen;
   line(
     'metricsListen',
-    metrics === undefined
-      ? undefined
-      : `${metrics.host.includes(':') ? `[${metrics.host}]` : metrics.host}:${metrics.port}`,
+    metrics === undefined ? undefined : formatHostPort(metrics.host, metrics.port),
     undefined,
     'no /metrics',
   );

@@ -110,6 +110,10 @@ export type ConfigLayer = so.ScaleOutLayer & {
         : DaemonConfig[K];
 };
 
+/** `ADDR:PORT`, with an IPv6 address in brackets: what {@link parseHostPort} reads, and a URL's authority. */
+export const formatHostPort = (host: string, port: number): string =>
+  `${host.includes(':') ? `[${host}]` : host}:${String(port)}`;
+
 /** Parses `ADDR:PORT` (`[v6]:PORT` for IPv6). */
 export function parseHostPort(text: string, what: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):([0-9]{1,5})$/.exec(text);
