@@ -122,19 +122,19 @@ export async function mountDashboard(wiring: DashboardWiring): Promise<Dashboard
   }
   const contexts = certificates === undefined ? undefined : new TlsContexts(certificates);
   let contextsOf = certificates;
+  // The configuration is the one of the start; the certificate is read again when SIGHUP changed it.
+  const summary = configSummary(config, wiring.addresses);
+  const certificate = certificateFacts(wiring.tls);
   const sampler = new Sampler({
     pop3: side.monitored,
     logger: log,
-    facts: (() => {
-      const certificate = certificateFacts(wiring.tls);
-      return () => ({
-        version: version(),
-        startedAt: side.pop3.stats.startedAt,
-        workers: config.workers,
-        config: configSummary(config, wiring.addresses),
-        certificate: certificate(),
-      });
-    })(),
+    facts: () => ({
+      version: version(),
+      startedAt: side.pop3.stats.startedAt,
+      workers: config.workers,
+      config: summary,
+      certificate: certificate(),
+    }),
   });
   sampler.start();
   const routes = new DashboardRoutes({

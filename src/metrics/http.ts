@@ -125,15 +125,16 @@ export async function serveMetrics(
   // Node checks these timeouts every connectionsCheckingInterval (30 s by default).
   const settings = { connectionsCheckingInterval: Math.min(1_000, headersTimeoutMs) };
   const server = createServer(settings, handle);
+  const contextFor = options.tls;
   const secure =
-    options.tls === undefined
+    contextFor === undefined
       ? undefined
       : createHttpsServer(
           {
             ...settings,
             minVersion: MIN_TLS_VERSION,
             SNICallback: (name, done) => {
-              done(null, (options.tls ?? (() => undefined))(name));
+              done(null, contextFor(name));
             },
           },
           handle,
