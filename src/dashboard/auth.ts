@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
-import type { AdminStore } from '../monitor/admins.js';
+import { tokenHolder, type AdminStore } from '../monitor/admins.js';
 import { TokenThrottle, type TokenThrottleOptions } from '../monitor/token-throttle.js';
 import { addressKey } from '../pop3/throttle.js';
 
@@ -86,7 +86,7 @@ export class DashboardAuth {
   }
 
   async #verify({ name, secret }: { name: string; secret: string }): Promise<string | undefined> {
-    const holder = await this.#admins.holderOf(secret, this.#refusesDefaultToken);
+    const holder = await tokenHolder(this.#admins, secret, this.#refusesDefaultToken);
     return holder !== undefined && holder === name ? holder : undefined;
   }
 

@@ -65,17 +65,6 @@ export class AdminStore {
     return match;
   }
 
-  /**
-   * The admin a client's token opens, or undefined: a well-formed token that an admin holds, but
-   * not the public default token where it is refused (`refusesDefaultToken`: outside demo mode, or
-   * when listening beyond loopback). What the monitor and the dashboard both ask.
-   */
-  async holderOf(token: string, refusesDefaultToken: boolean): Promise<string | undefined> {
-    if (!TOKEN_PATTERN.test(token) || (refusesDefaultToken && token === DEFAULT_ADMIN_TOKEN))
-      return undefined;
-    return this.verify(token);
-  }
-
   /** Adds an admin; false if the name exists. */
   async add(name: string, token: string): Promise<boolean> {
     return (
@@ -87,4 +76,18 @@ export class AdminStore {
   remove(name: string): Promise<'removed' | 'unknown' | 'last'> {
     return this.#file.remove(name, { keepOne: true });
   }
+}
+
+/**
+ * The admin a client's token opens, or undefined: a well-formed token that an admin holds, but not
+ * the public default token where it is refused (`refusesDefaultToken`: outside demo mode, or when
+ * listening beyond loopback). What the monitor and the dashboard both ask.
+ */
+export async function tokenHolder(
+  admins: Pick<AdminStore, 'verify'>,
+  token: string,
+  refusesDefaultToken: boolean,
+): Promise<string | undefined> {
+  if (!TOKEN_PATTERN.test(token) || (refusesDefaultToken && token === DEFAULT_ADMIN_TOKEN)) return undefined;
+  return admins.verify(token);
 }

@@ -9,7 +9,7 @@ import type { Pop3Limits } from '../pop3/limits.js';
 import type { SessionSnapshot } from '../pop3/server.js';
 import { countersOf, type CounterName, type Counters, type ServerStats } from '../pop3/stats.js';
 import { TOP_USERS_REPORTED, type UserBytes } from '../pop3/user-traffic.js';
-import { DEFAULT_ADMIN_TOKEN, TOKEN_PATTERN, type AdminStore } from './admins.js';
+import { DEFAULT_ADMIN_TOKEN, TOKEN_PATTERN, tokenHolder, type AdminStore } from './admins.js';
 import { nameList } from './name-list.js';
 import { uint32, uint64 } from './protocol/encode.js';
 import {
@@ -143,7 +143,7 @@ export async function handleRequest(
 ): Promise<MonitorResponse> {
   const { logger } = backends;
   const token = request.token.toString('latin1');
-  const admin = await backends.admins.holderOf(token, backends.refusesDefaultToken);
+  const admin = await tokenHolder(backends.admins, token, backends.refusesDefaultToken);
   if (admin === undefined) {
     // Logged by the server, which throttles wrong tokens per address and aggregates their lines.
     return { status: 'authFailed', data: Buffer.alloc(0) };
