@@ -2,40 +2,23 @@
 // after it), the nodes alive, and, once that node's session has sent mail, its bytes in the rates
 // (the counters summed over the nodes) and its user among the top users.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { hashPassword } from '../../src/auth/passwords/registry.js';
 import type { InitialState } from '../../src/dashboard/web/state.js';
-import { startDaemon, type RunningDaemon } from '../helpers/daemon.js';
-import { dashboardUrl, stateUntil } from '../helpers/dashboard.js';
+import type { RunningDaemon } from '../helpers/daemon.js';
+import { DASHBOARD_ADMIN, dashboardDaemon, dashboardUrl, stateUntil } from '../helpers/dashboard.js';
 import { startRedis } from '../helpers/engines/redis.js';
-import { buildMaildir } from '../helpers/maildir-builder.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
-import { tempDir } from '../helpers/temp-dir.js';
 
 const LIMIT = { timeout: 120_000 };
-/** An admin of the admins file (with --users, the public demo token opens nothing). */
-const TOKEN = 'Cluster-Token-01';
-const ADMIN = 'ops';
+const [ADMIN, TOKEN] = DASHBOARD_ADMIN;
 /** How long the state may take to show something: the sampler runs every 2 s, a node answers within 1 s. */
 const STATE_WAIT_MS = 30_000;
 
-async function node(t: TestContext, redisUrl: string, name: string): Promise<RunningDaemon> {
-  const cwd = await tempDir(t);
-  await writeFile(join(cwd, 'users'), 'bob:{PLAIN}pw\n');
-  await writeFile(join(cwd, 'admins'), `${ADMIN}:${await hashPassword(TOKEN, 'SSHA256')}\n`, { mode: 0o600 });
-  await buildMaildir(join(cwd, 'mail'), 'bob', [{ content: 'Subject: hi\r\n\r\nHello from node B.\r\n' }]);
-  const d = await startDaemon(t, {
-    cwd,
-    args: [
-      ...['--users', 'users', '--admins', 'admins', '--listen', '127.0.0.1', '-p', '0', '-m', 'mail'],
-      ...['--cluster', redisUrl, '--node-name', name, '--metrics-listen', '127.0.0.1:0'],
-    ],
+/** A node of the cluster on Redis at `redisUrl`, named `name`, with the dashboard on. */
+const node = (t: TestContext, redisUrl: string, name: string): Promise<RunningDaemon> =>
+  dashboardDaemon(t, '127.0.0.1:0', ['--cluster', redisUrl, '--node-name', name], {
+    body: 'Hello from node B.',
   });
-  t.after(() => d.stop());
-  return d;
-}
 
 /** The state of the dashboard at `url`, asked again until `predicate` holds. */
 const stateWhen = (url: string, predicate: (s: InitialState) => boolean): Promise<InitialState> =>

@@ -1,36 +1,17 @@
 // The dashboard of a daemon with --workers 2: each session says which worker process serves it,
 // and so does the lock of its maildrop.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { test } from 'node:test';
-import { hashPassword } from '../../src/auth/passwords/registry.js';
-import { startDaemon } from '../helpers/daemon.js';
-import { dashboardUrl, stateUntil } from '../helpers/dashboard.js';
-import { buildMaildir } from '../helpers/maildir-builder.js';
+import { DASHBOARD_ADMIN, dashboardDaemon, dashboardUrl, stateUntil } from '../helpers/dashboard.js';
 import { Pop3TestClient } from '../helpers/pop3-client.js';
-import { tempDir } from '../helpers/temp-dir.js';
 
 const LIMIT = { timeout: 120_000 };
-/** An admin of the admins file (with --users, the public demo token opens nothing). */
-const TOKEN = 'Workers-Token-01';
-const ADMIN = 'ops';
+const [ADMIN, TOKEN] = DASHBOARD_ADMIN;
 /** The sampler runs every 2 s: a few of its samples. */
 const STATE_WAIT_MS = 20_000;
 
 test("with --workers 2, a session's row and its lock name the worker that serves it", LIMIT, async (t) => {
-  const cwd = await tempDir(t);
-  await writeFile(join(cwd, 'users'), 'alice:{PLAIN}pw\n');
-  await writeFile(join(cwd, 'admins'), `${ADMIN}:${await hashPassword(TOKEN, 'SSHA256')}\n`, { mode: 0o600 });
-  await buildMaildir(join(cwd, 'mail'), 'alice', [{ content: 'Subject: hi\r\n\r\nhello\r\n' }]);
-  const d = await startDaemon(t, {
-    cwd,
-    args: [
-      ...['--users', 'users', '--admins', 'admins', '--listen', '127.0.0.1', '-p', '0', '-m', 'mail'],
-      ...['--workers', '2', '--metrics-listen', '127.0.0.1:0'],
-    ],
-  });
-  t.after(() => d.stop());
+  const d = await dashboardDaemon(t, '127.0.0.1:0', ['--workers', '2']);
   const url = await dashboardUrl(d);
 
   const client = await Pop3TestClient.connect(d.port);

@@ -13,24 +13,26 @@ import { tempDir } from './temp-dir.js';
 export const DASHBOARD_ADMIN = ['ops', 'dash-token-16chr'] as const;
 
 /**
- * A daemon with users alice and bob (password pw, one message each), an admins file (ops), one
- * process unless `extra` says otherwise, and the metrics listener, with the dashboard, on `metrics`.
+ * A daemon with users alice and bob (password pw, one message each, whose body is `body`), an
+ * admins file (ops), one process unless `extra` asks for workers, and the metrics listener, with
+ * the dashboard, on `metrics`.
  */
 export async function dashboardDaemon(
   t: TestContext,
   metrics: string,
   extra: readonly string[] = [],
+  { body = 'hello' }: { readonly body?: string } = {},
 ): Promise<RunningDaemon> {
   const cwd = await tempDir(t);
   await writeFile(join(cwd, 'users'), 'alice:{PLAIN}pw\nbob:{PLAIN}pw\n');
   for (const user of ['alice', 'bob'])
-    await buildMaildir(join(cwd, 'mail'), user, [{ content: `Subject: for ${user}\r\n\r\nhello\r\n` }]);
+    await buildMaildir(join(cwd, 'mail'), user, [{ content: `Subject: for ${user}\r\n\r\n${body}\r\n` }]);
   const [admin, token] = DASHBOARD_ADMIN;
   await writeFile(join(cwd, 'admins'), `${admin}:${await hashPassword(token, 'SSHA256')}\n`, { mode: 0o600 });
   const args = ['--users', 'users', '-m', 'mail', '--listen', '127.0.0.1', '-p', '0', '--monitor-port', '0'];
   const d = await startDaemon(t, {
     cwd,
-    args: [...args, '--admins', 'admins', '--workers', '1', '--metrics-listen', metrics, ...extra],
+    args: [...args, '--admins', 'admins', '--metrics-listen', metrics, ...extra],
   });
   t.after(() => d.stop());
   return d;
