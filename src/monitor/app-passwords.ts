@@ -2,7 +2,7 @@ import { labelProblem } from '../auth/app-passwords/format.js';
 import { AppPasswordError, type AppPasswordStore } from '../auth/app-passwords/store.js';
 import type { Logger } from '../log.js';
 import { isValidUserName } from '../user.js';
-import { MonitorRefusal, type MonitorExtensions } from './extensions.js';
+import { MonitorRefusal, monitorField, type MonitorExtensions } from './extensions.js';
 
 /**
  * The monitor's app-password targets (docs/monitor-protocol.md):
@@ -20,22 +20,8 @@ export interface AppPasswordTargetsOptions {
   readonly logger: Logger;
 }
 
-const MAX_FIELD_BYTES = 255;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function text(data: Buffer, what: string): string {
-  if (data.length === 0 || data.length > MAX_FIELD_BYTES)
-    throw new MonitorRefusal(`${what} must be 1 to ${MAX_FIELD_BYTES} bytes`);
-  if (data.includes(0)) throw new MonitorRefusal(`${what} contains NUL`);
-  try {
-    return utf8.decode(data);
-  } catch {
-    throw new MonitorRefusal(`${what} is not UTF-8`);
-  }
-}
-
 function userOf(data: Buffer): string {
-  const user = text(data, 'user name');
+  const user = monitorField(data, 'user name');
   if (!isValidUserName(user)) throw new MonitorRefusal('invalid user name');
   return user;
 }
@@ -44,7 +30,7 @@ function userOf(data: Buffer): string {
 function userAndLabel(data: Buffer): [string, string] {
   const nul = data.indexOf(0);
   if (nul === -1) throw new MonitorRefusal('expected a user name and a label separated by NUL');
-  const label = text(data.subarray(nul + 1), 'label');
+  const label = monitorField(data.subarray(nul + 1), 'label');
   const problem = labelProblem(label);
   if (problem !== undefined) throw new MonitorRefusal(problem);
   return [userOf(data.subarray(0, nul)), label];

@@ -18,3 +18,19 @@ export interface MonitorExtensions {
 export class MonitorRefusal extends Error {
   override name = 'MonitorRefusal';
 }
+
+/** The longest name, secret or label a monitor request carries (the C protocol's field size). */
+export const MAX_FIELD_BYTES = 255;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** DATA as one UTF-8 field without NUL, of 1 to `maxBytes` bytes; a {@link MonitorRefusal} otherwise. */
+export function monitorField(data: Buffer, what: string, maxBytes: number = MAX_FIELD_BYTES): string {
+  if (data.length === 0 || data.length > maxBytes)
+    throw new MonitorRefusal(`${what} must be 1 to ${maxBytes} bytes`);
+  if (data.includes(0)) throw new MonitorRefusal(`${what} contains NUL`);
+  try {
+    return utf8.decode(data);
+  } catch {
+    throw new MonitorRefusal(`${what} is not UTF-8`);
+  }
+}

@@ -20,7 +20,12 @@ import {
   type MonitorResponse,
 } from './protocol/messages.js';
 import { asError } from '../errors.js';
-import { MonitorRefusal, type MonitorExtensions, type MonitorTargetHandler } from './extensions.js';
+import {
+  MonitorRefusal,
+  monitorField,
+  type MonitorExtensions,
+  type MonitorTargetHandler,
+} from './extensions.js';
 
 /** Where POP3 users are kept; PasswdFileAuthenticator is one. */
 export interface UserDirectory {
@@ -120,8 +125,6 @@ const isExtensionConfig = (target: ConfigTarget): target is ExtensionConfigTarge
   EXTENSION_CONFIG.has(target);
 
 const OK: MonitorResponse = { status: 'ok', data: Buffer.alloc(0) };
-const MAX_FIELD_BYTES = 255;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** An extension target: its handler's answer, or 0x03 when this server does not serve it. */
 async function extension(
@@ -278,7 +281,7 @@ async function configure(
   switch (target) {
     case 'maildir': {
       if (backends.mailRoot === undefined) throw new BadData('this server has no mail root to change');
-      const path = resolve(field(data, 'path', 4096));
+      const path = resolve(monitorField(data, 'path', 4096));
       const info = await stat(path).catch(() => undefined);
       if (info?.isDirectory() !== true) throw new BadData('not an existing directory');
       const previous = backends.mailRoot.root;
@@ -287,7 +290,7 @@ async function configure(
       return;
     }
     case 'chunkSize': {
-      const text = field(data, 'chunk size', 16);
+      const text = monitorField(data, 'chunk size', 16);
       if (!/^[0-9]{1,8}$/.test(text)) throw new BadData('chunk size must be decimal digits');
       const bytes = Number(text);
       if (bytes < 512 || bytes > 1_048_576) throw new BadData('chunk size must be from 512 to 1048576');
@@ -355,26 +358,11 @@ async function configure(
   }
 }
 
-/** DATA as one UTF-8 field without NUL. */
-function field(data: Buffer, what: string, maxBytes: number): string {
-  if (data.length === 0 || data.length > maxBytes)
-    throw new BadData(`${what} must be 1 to ${maxBytes} bytes`);
-  if (data.includes(0)) throw new BadData(`${what} contains NUL`);
-  try {
-    return utf8.decode(data);
-  } catch {
-    throw new BadData(`${what} is not UTF-8`);
-  }
-}
-
 /** DATA as `first 0x00 second`. */
 function pair(data: Buffer): [string, string] {
   const nul = data.indexOf(0);
   if (nul === -1) throw new BadData('expected two fields separated by NUL');
-  return [
-    field(data.subarray(0, nul), 'name', MAX_FIELD_BYTES),
-    field(data.subarray(nul + 1), 'secret', MAX_FIELD_BYTES),
-  ];
+  return [monitorField(data.subarray(0, nul), 'name'), monitorField(data.subarray(nul + 1), 'secret')];
 }
 
 /** A name in its prepared form (`canonicalUserName`: typed composed or decomposed, one user). */
@@ -389,5 +377,5 @@ function checkedName(given: string): string {
  * applies it, so a name can never reach a file edit or a session lookup in another shape.
  */
 function nameField(data: Buffer): string {
-  return checkedName(field(data, 'name', MAX_FIELD_BYTES));
+  return checkedName(monitorField(data, 'name'));
 }
