@@ -201,17 +201,26 @@ function isLineOf(line: string, name: string): boolean {
   return colon !== -1 && line.slice(0, colon) === name;
 }
 
-/** Replaces a file so that a crash at any moment leaves either the old or the new content, mode 0600. */
-export async function writeAtomically(path: string, content: string): Promise<void> {
+/**
+ * Replaces a file so that a crash at any moment leaves either the old or the new content, mode 0600,
+ * never writing through a name already taken. `isDurable: false` skips the fsyncs of the file and its
+ * folder: for a file whose loss in a crash costs nothing (a record of last uses, say).
+ */
+export async function writeAtomically(
+  path: string,
+  content: string,
+  { isDurable = true }: { readonly isDurable?: boolean } = {},
+): Promise<void> {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     // 'wx': never through something already at that name (a link planted next to the file).
-    await writeFile(tmp, content, { mode: 0o600, flush: true, flag: 'wx' });
+    await writeFile(tmp, content, { mode: 0o600, flush: isDurable, flag: 'wx' });
     await rename(tmp, path);
   } catch (error) {
     await unlink(tmp).catch(() => undefined);
     throw error;
   }
+  if (!isDurable) return;
   const dir = await open(dirname(path), 'r');
   try {
     await dir.sync();

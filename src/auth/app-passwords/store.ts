@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../../log.js';
+import { writeAtomically } from '../credential-file.js';
 import { isValidUserName } from '../../user.js';
 import { hashPassword } from '../passwords/registry.js';
 import {
@@ -161,7 +162,7 @@ export class AppPasswordStore {
       const old = (await this.#readChecked(path, parseUses)) ?? new Map<string, AppPasswordUse>();
       const uses = new Map([...old].filter(([key]) => liveIds.includes(key) && key !== id));
       uses.set(id, { at: this.#now().toISOString(), address: address.slice(0, 64) });
-      await writeReplacing(path, formatUses(uses), false);
+      await writeAtomically(path, formatUses(uses), { isDurable: false });
     });
   }
 
@@ -188,7 +189,7 @@ export class AppPasswordStore {
     for (let i = 0; i < MAX_WRITE_TRIES; i++) {
       const changed = edit(await this.read(user));
       if (changed === undefined) return;
-      await writeReplacing(path, formatAppPasswords(changed), true);
+      await writeAtomically(path, formatAppPasswords(changed));
       if (isDone(await this.read(user))) return;
     }
     throw new Error(`the app passwords of ${user} kept changing under this change`);
@@ -277,24 +278,5 @@ async function readBounded(path: string): Promise<string | undefined> {
     }
   } finally {
     await handle.close();
-  }
-}
-
-/** Replaces `path` atomically (mode 0600, never through a name already taken); `isDurable`: fsynced, file and folder. */
-async function writeReplacing(path: string, content: string, isDurable: boolean): Promise<void> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, content, { mode: 0o600, flush: isDurable, flag: 'wx' });
-    await rename(tmp, path);
-  } catch (error) {
-    await unlink(tmp).catch(() => undefined);
-    throw error;
-  }
-  if (!isDurable) return;
-  const dir = await open(join(path, '..'), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
   }
 }
